@@ -4,8 +4,8 @@
 static void test_concat_axis1(void **state)
 {
     (void)state;
-    const float a[] = {1, 2, 3, 4};         /* [2,2] */
-    const float b[] = {5, 6, 7, 8, 9, 10};  /* [2,3] */
+    const float a[] = {1, 2, 3, 4};        /* [2,2] */
+    const float b[] = {5, 6, 7, 8, 9, 10}; /* [2,3] */
     evo_tensor ta = kt_tensor(EVO_DT_FLOAT32, kt_shape(2, 2, 2), a);
     evo_tensor tb = kt_tensor(EVO_DT_FLOAT32, kt_shape(2, 2, 3), b);
     evo_tensor *in[] = {&ta, &tb};

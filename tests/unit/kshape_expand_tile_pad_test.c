@@ -60,8 +60,7 @@ static void test_tile(void **state)
     kt_begin(&k, "Tile", 13);
     assert_int_equal(kt_run(&k, in, 2, 1), EVO_OK);
     kt_expect_shape(k.out[0], kt_shape(2, 4, 6));
-    const int32_t want[] = {1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4,
-                            1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4};
+    const int32_t want[] = {1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4, 1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4};
     kt_expect_bytes(k.out[0], want, sizeof want);
     kt_free(&k, NULL);
 }
@@ -137,9 +136,8 @@ static void test_pad_modes(void **state)
     const int64_t wpads[] = {2, 1, 1, 1};
     assert_int_equal(pad_run(&k, "wrap", wpads, 4, NULL, NULL, 0), EVO_OK);
     kt_expect_shape(k.out[0], kt_shape(2, 6, 4));
-    const float w_wrap[] = {3.4f, 2.3f, 3.4f, 2.3f, 5.7f, 4.5f, 5.7f, 4.5f,
-                            1.2f, 1.0f, 1.2f, 1.0f, 3.4f, 2.3f, 3.4f, 2.3f,
-                            5.7f, 4.5f, 5.7f, 4.5f, 1.2f, 1.0f, 1.2f, 1.0f};
+    const float w_wrap[] = {3.4f, 2.3f, 3.4f, 2.3f, 5.7f, 4.5f, 5.7f, 4.5f, 1.2f, 1.0f, 1.2f, 1.0f,
+                            3.4f, 2.3f, 3.4f, 2.3f, 5.7f, 4.5f, 5.7f, 4.5f, 1.2f, 1.0f, 1.2f, 1.0f};
     kt_expect_f32(k.out[0], w_wrap, 24, 0);
     kt_free(&k, NULL);
 }
@@ -152,8 +150,7 @@ static void test_pad_reflect_rows(void **state)
     kt k;
     assert_int_equal(pad_run(&k, "reflect", pads, 4, NULL, NULL, 0), EVO_OK);
     kt_expect_shape(k.out[0], kt_shape(2, 6, 2));
-    const float want[] = {4.5f, 5.7f, 2.3f, 3.4f, 1.0f, 1.2f, 2.3f, 3.4f,
-                          4.5f, 5.7f, 2.3f, 3.4f};
+    const float want[] = {4.5f, 5.7f, 2.3f, 3.4f, 1.0f, 1.2f, 2.3f, 3.4f, 4.5f, 5.7f, 2.3f, 3.4f};
     kt_expect_f32(k.out[0], want, 12, 0);
     kt_free(&k, NULL);
 }

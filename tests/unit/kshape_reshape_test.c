@@ -2,8 +2,8 @@
  * aliasing, and bad input. */
 #include "kshape_test_util.h"
 
-static const float rs_x[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
-                             20, 21, 22, 23};
+static const float rs_x[] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                             12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
 
 static evo_status reshape_infer(kt *k, evo_shape in_shape, const int64_t *shape, int n,
                                 int allowzero)

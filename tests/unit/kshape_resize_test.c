@@ -27,8 +27,8 @@ static void test_linear_half_pixel(void **state)
     kt_str(&k, "mode", "linear");
     assert_int_equal(resize_scales(&k, r22, kt_shape(4, 1, 1, 2, 2), sc, 4), EVO_OK);
     kt_expect_shape(k.out[0], kt_shape(4, 1, 1, 4, 4));
-    const float want[] = {1, 1.25f, 1.75f, 2, 1.5f, 1.75f, 2.25f, 2.5f,
-                          2.5f, 2.75f, 3.25f, 3.5f, 3, 3.25f, 3.75f, 4};
+    const float want[] = {1,    1.25f, 1.75f, 2,    1.5f, 1.75f, 2.25f, 2.5f,
+                          2.5f, 2.75f, 3.25f, 3.5f, 3,    3.25f, 3.75f, 4};
     kt_expect_f32(k.out[0], want, 16, 1e-6f);
     kt_free(&k, NULL);
 }
@@ -43,9 +43,8 @@ static void test_linear_align_corners(void **state)
     kt_str(&k, "coordinate_transformation_mode", "align_corners");
     assert_int_equal(resize_scales(&k, r22, kt_shape(4, 1, 1, 2, 2), sc, 4), EVO_OK);
     const float t = 1.0f / 3, u = 2.0f / 3;
-    const float want[] = {1,         1 + t,     1 + u,     2,         1 + 2 * t, 2,
-                          2 + t,     2 + u,     1 + 2 * u, 2 + u,     3,         3 + t,
-                          3,         3 + t,     3 + u,     4};
+    const float want[] = {1,         1 + t, 1 + u, 2,     1 + 2 * t, 2,     2 + t, 2 + u,
+                          1 + 2 * u, 2 + u, 3,     3 + t, 3,         3 + t, 3 + u, 4};
     kt_expect_f32(k.out[0], want, 16, 1e-5f);
     kt_free(&k, NULL);
 }

@@ -90,7 +90,7 @@ static void test_slice_bad(void **state)
     kt k;
     const int64_t s[] = {0}, e[] = {2}, a[] = {1}, zero[] = {0}, a2[] = {0, 0}, s2[] = {0, 0},
                   e2[] = {1, 1}, a5[] = {5};
-    assert_int_equal(slice_run(&k, s, e, a, zero, 1), EVO_ERR_SHAPE); /* step 0 */
+    assert_int_equal(slice_run(&k, s, e, a, zero, 1), EVO_ERR_SHAPE);    /* step 0 */
     assert_int_equal(slice_run(&k, s2, e2, a2, NULL, 2), EVO_ERR_SHAPE); /* repeated axis */
     assert_int_equal(slice_run(&k, s, e, a5, NULL, 1), EVO_ERR_SHAPE);   /* axis 5 of rank 2 */
     /* starts not constant */

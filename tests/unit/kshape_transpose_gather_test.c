@@ -82,7 +82,7 @@ static void test_transpose_generic_3d(void **state)
     kt_ints(&k, "perm", perm, 3);
     assert_int_equal(kt_run(&k, in, 1, 1), EVO_OK);
     kt_expect_shape(k.out[0], kt_shape(3, 4, 2, 3));
-    const uint8_t want[] = {0, 4, 8, 12, 16, 20, 1, 5, 9, 13, 17, 21,
+    const uint8_t want[] = {0, 4, 8,  12, 16, 20, 1, 5, 9,  13, 17, 21,
                             2, 6, 10, 14, 18, 22, 3, 7, 11, 15, 19, 23};
     kt_expect_bytes(k.out[0], want, sizeof want);
     kt_free(&k, NULL);
@@ -91,8 +91,8 @@ static void test_transpose_generic_3d(void **state)
     kt_begin(&k, "Transpose", 13);
     kt_ints(&k, "perm", perm2, 3);
     assert_int_equal(kt_run(&k, in, 1, 1), EVO_OK);
-    const uint8_t want2[] = {0, 1, 2, 3, 12, 13, 14, 15, 4, 5, 6, 7,
-                             16, 17, 18, 19, 8, 9, 10, 11, 20, 21, 22, 23};
+    const uint8_t want2[] = {0,  1,  2,  3,  12, 13, 14, 15, 4,  5,  6,  7,
+                             16, 17, 18, 19, 8,  9,  10, 11, 20, 21, 22, 23};
     kt_expect_bytes(k.out[0], want2, sizeof want2);
     kt_free(&k, NULL);
 }

@@ -12,7 +12,7 @@ extern const evo_op_def evo_op_SpaceToDepth;
 
 typedef struct d2s_params {
     int64_t blocksize;
-    int32_t crd;               /* DepthToSpace: 1 = CRD, 0 = DCR */
+    int32_t crd; /* DepthToSpace: 1 = CRD, 0 = DCR */
 } d2s_params;
 _Static_assert(sizeof(d2s_params) <= EVO_PARAMS_MAX, "depth/space params too large");
 
@@ -86,8 +86,8 @@ static evo_status d2s_infer(const evo_kctx *c)
     if ((int64_t)s->dims[2] * b > EVO_MAX_DIM || (int64_t)s->dims[3] * b > EVO_MAX_DIM)
         return evo_error_set(c->err, EVO_ERR_LIMIT, "DepthToSpace: output is too large");
     evo_shape os = {.rank = 4,
-                    .dims = {s->dims[0], (int32_t)(s->dims[1] / (b * b)),
-                             (int32_t)(s->dims[2] * b), (int32_t)(s->dims[3] * b)}};
+                    .dims = {s->dims[0], (int32_t)(s->dims[1] / (b * b)), (int32_t)(s->dims[2] * b),
+                             (int32_t)(s->dims[3] * b)}};
     c->out[0]->dtype = c->in[0]->dtype;
     c->out[0]->shape = os;
     return EVO_OK;

@@ -20,9 +20,9 @@ typedef struct pad_params {
 _Static_assert(sizeof(pad_params) <= EVO_PARAMS_MAX, "pad params too large");
 
 typedef struct pad_plan {
-    int64_t begin[EVO_MAX_RANK];   /* positive padding before the kept part */
-    int64_t crop[EVO_MAX_RANK];    /* input elements cropped at the start */
-    int64_t eff[EVO_MAX_RANK];     /* input length after cropping */
+    int64_t begin[EVO_MAX_RANK]; /* positive padding before the kept part */
+    int64_t crop[EVO_MAX_RANK];  /* input elements cropped at the start */
+    int64_t eff[EVO_MAX_RANK];   /* input length after cropping */
     evo_shape shape;
 } pad_plan;
 
@@ -49,8 +49,7 @@ static evo_status pad_parse(const evo_node *node, void *params, evo_error *err)
 
 static int64_t pad_int_at(const evo_tensor *t, int64_t i)
 {
-    return t->dtype == EVO_DT_INT32 ? ((const int32_t *)t->data)[i]
-                                    : ((const int64_t *)t->data)[i];
+    return t->dtype == EVO_DT_INT32 ? ((const int32_t *)t->data)[i] : ((const int64_t *)t->data)[i];
 }
 
 static evo_status pad_make_plan(const evo_kctx *c, pad_plan *pl)
@@ -118,8 +117,7 @@ static evo_status pad_make_plan(const evo_kctx *c, pad_plan *pl)
                                  (int)d, (long long)out);
         if (p->mode != PAD_CONSTANT && eff == 0 && out > 0)
             return evo_error_set(c->err, EVO_ERR_SHAPE,
-                                 "Pad: cannot pad empty axis %d in reflect/edge/wrap mode",
-                                 (int)d);
+                                 "Pad: cannot pad empty axis %d in reflect/edge/wrap mode", (int)d);
         pl->begin[d] = b > 0 ? b : 0;
         pl->crop[d] = crop_b;
         pl->eff[d] = eff;
@@ -189,8 +187,7 @@ static int64_t pad_map(int64_t o, int64_t begin, int64_t eff, int32_t mode)
     }
 }
 
-static void pad_fill(unsigned char *dst, int64_t n, const unsigned char *val, size_t es,
-                     bool zero)
+static void pad_fill(unsigned char *dst, int64_t n, const unsigned char *val, size_t es, bool zero)
 {
     if (zero) {
         memset(dst, 0, (size_t)n * es);

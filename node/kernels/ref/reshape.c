@@ -18,8 +18,7 @@ extern const evo_op_def evo_op_Dropout;
 
 static int64_t reshape_int_at(const evo_tensor *t, int64_t i)
 {
-    return t->dtype == EVO_DT_INT32 ? ((const int32_t *)t->data)[i]
-                                    : ((const int64_t *)t->data)[i];
+    return t->dtype == EVO_DT_INT32 ? ((const int32_t *)t->data)[i] : ((const int64_t *)t->data)[i];
 }
 
 static evo_status reshape_check_sized(const evo_kctx *c, const char *op)
@@ -278,9 +277,8 @@ static evo_status squeeze_infer(const evo_kctx *c)
         if (drop[a])
             return evo_error_set(c->err, EVO_ERR_SHAPE, "Squeeze: axis %d is repeated", (int)a);
         if (x->shape.dims[a] != 1)
-            return evo_error_set(c->err, EVO_ERR_SHAPE,
-                                 "Squeeze: axis %d has length %d, not 1", (int)a,
-                                 (int)x->shape.dims[a]);
+            return evo_error_set(c->err, EVO_ERR_SHAPE, "Squeeze: axis %d has length %d, not 1",
+                                 (int)a, (int)x->shape.dims[a]);
         drop[a] = true;
     }
     evo_shape os = {.rank = 0};

@@ -48,10 +48,10 @@ typedef struct resize_params {
     int32_t exclude_outside;
     int32_t keep_aspect;
     int32_t antialias;
-    int32_t legacy;            /* inputs are (X, scales): Upsample, Resize-10 */
+    int32_t legacy; /* inputs are (X, scales): Upsample, Resize-10 */
     float cubic_a;
     float extrapolation;
-    int32_t n_axes;            /* 0 = all axes */
+    int32_t n_axes; /* 0 = all axes */
     int32_t axes[EVO_MAX_RANK];
 } resize_params;
 _Static_assert(sizeof(resize_params) <= EVO_PARAMS_MAX, "resize params too large");
@@ -67,7 +67,7 @@ typedef struct resize_plan {
 typedef struct resize_tap {
     int64_t off[4];
     float w[4];
-    int32_t outside;           /* tf_crop_and_resize: use extrapolation_value */
+    int32_t outside; /* tf_crop_and_resize: use extrapolation_value */
     int32_t pad_;
 } resize_tap;
 
@@ -77,8 +77,7 @@ typedef struct resize_name {
 } resize_name;
 
 static evo_status resize_lookup(const evo_node *node, const char *attr, const char *def,
-                                const resize_name *names, size_t n, int32_t *out,
-                                evo_error *err)
+                                const resize_name *names, size_t n, int32_t *out, evo_error *err)
 {
     const char *s;
     if (evo_attr_get_string(node, attr, def, &s) != EVO_OK)
@@ -95,8 +94,10 @@ static evo_status resize_lookup(const evo_node *node, const char *attr, const ch
 }
 
 static const resize_name resize_modes[] = {
-    {"nearest", RESIZE_NEAREST}, {"linear", RESIZE_LINEAR},
-    {"bilinear", RESIZE_LINEAR}, {"cubic", RESIZE_CUBIC},
+    {"nearest", RESIZE_NEAREST},
+    {"linear", RESIZE_LINEAR},
+    {"bilinear", RESIZE_LINEAR},
+    {"cubic", RESIZE_CUBIC},
 };
 
 static evo_status resize_parse(const evo_node *node, void *params, evo_error *err)
@@ -181,12 +182,12 @@ static bool resize_present(const evo_kctx *c, int32_t i)
 }
 
 /* Check a 1-D constant parameter input of n entries and type dt. */
-static evo_status resize_param_input(const evo_kctx *c, int32_t i, const char *name,
-                                     evo_dtype dt, int64_t n)
+static evo_status resize_param_input(const evo_kctx *c, int32_t i, const char *name, evo_dtype dt,
+                                     int64_t n)
 {
     const evo_tensor *t = c->in[i];
-    const char *op = c->n_in > 0 && ((const resize_params *)c->params)->legacy ? "Upsample/Resize"
-                                                                               : "Resize";
+    const char *op =
+        c->n_in > 0 && ((const resize_params *)c->params)->legacy ? "Upsample/Resize" : "Resize";
     if (t->dtype != dt)
         return evo_error_set(c->err, EVO_ERR_TYPE, "%s: input '%s' must be %s, not %s", op, name,
                              evo_dtype_name(dt), evo_dtype_name(t->dtype));
@@ -245,8 +246,8 @@ static evo_status resize_make_plan(const evo_kctx *c, resize_plan *pl)
             int32_t d = axes[i];
             double s = sc[i];
             if (!(s > 0.0) || !isfinite(s))
-                return evo_error_set(c->err, EVO_ERR_SHAPE, "Resize: scale %g for axis %d is invalid",
-                                     s, (int)d);
+                return evo_error_set(c->err, EVO_ERR_SHAPE,
+                                     "Resize: scale %g for axis %d is invalid", s, (int)d);
             double o = floor((double)x->shape.dims[d] * s);
             if (o > (double)EVO_MAX_DIM)
                 return evo_error_set(c->err, EVO_ERR_LIMIT,
@@ -370,7 +371,8 @@ static double resize_coord(const resize_params *p, const resize_plan *pl, int32_
     case RESIZE_PYTORCH_HALF_PIXEL:
         return out_len > 1 ? ((double)x + 0.5) / s - 0.5 : 0.0;
     case RESIZE_ALIGN_CORNERS:
-        return out_len == 1 ? 0.0 : (double)x * (double)(in_len - 1) / (double)(out_len - 1);
+        /* The spec divides by the unrounded output length scale * in_len. */
+        return out_len == 1 ? 0.0 : (double)x * (double)(in_len - 1) / (s * (double)in_len - 1.0);
     case RESIZE_ASYMMETRIC:
         return (double)x / s;
     case RESIZE_TF_HALF_PIXEL_FOR_NN:
@@ -508,8 +510,8 @@ static evo_status resize_eval(const evo_kctx *c)
     }
     for (int32_t d = 0; d < rank; d++) {
         tab[d] = next;
-        nt[d] = resize_build_axis(p, &pl, d, x->shape.dims[d], y->shape.dims[d], istride[d],
-                                  tab[d]);
+        nt[d] =
+            resize_build_axis(p, &pl, d, x->shape.dims[d], y->shape.dims[d], istride[d], tab[d]);
         next += y->shape.dims[d];
         if (nt[d] > 1)
             act[na++] = d;

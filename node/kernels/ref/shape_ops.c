@@ -368,8 +368,31 @@ static int64_t range_int(const evo_tensor *t)
 
 static double range_real(const evo_tensor *t)
 {
-    return t->dtype == EVO_DT_FLOAT32 ? (double)*(const float *)t->data
-                                      : *(const double *)t->data;
+    switch (t->dtype) {
+    case EVO_DT_FLOAT32:
+        return *(const float *)t->data;
+    case EVO_DT_FLOAT16:
+        return evo_f16_to_f32(*(const uint16_t *)t->data);
+    case EVO_DT_BFLOAT16: {
+        uint32_t bits = (uint32_t) * (const uint16_t *)t->data << 16;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        return f;
+    }
+    default:
+        return *(const double *)t->data;
+    }
+}
+
+/* float -> bfloat16 bits, rounding to nearest even (NaN stays NaN). */
+static uint16_t range_f32_to_bf16(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((bits >> 16) | 0x40u);
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return (uint16_t)(bits >> 16);
 }
 
 /* Number of elements max(ceil((limit - start) / delta), 0), without overflow. */
@@ -420,7 +443,8 @@ static evo_status range_infer(const evo_kctx *c)
     if (rv != EVO_OK)
         return rv;
     evo_dtype dt = c->in[0]->dtype;
-    if (!range_is_int(dt) && dt != EVO_DT_FLOAT32 && dt != EVO_DT_FLOAT64)
+    if (!range_is_int(dt) && dt != EVO_DT_FLOAT32 && dt != EVO_DT_FLOAT64 && dt != EVO_DT_FLOAT16 &&
+        dt != EVO_DT_BFLOAT16)
         return evo_error_set(c->err, EVO_ERR_TYPE, "Range: dtype %s is not supported",
                              evo_dtype_name(dt));
     for (int32_t i = 0; i < 3; i++) {
@@ -474,6 +498,10 @@ static evo_status range_eval(const evo_kctx *c)
         double v = s + (double)i * d;
         if (y->dtype == EVO_DT_FLOAT32)
             ((float *)y->data)[i] = (float)v;
+        else if (y->dtype == EVO_DT_FLOAT16)
+            ((uint16_t *)y->data)[i] = evo_f32_to_f16((float)v);
+        else if (y->dtype == EVO_DT_BFLOAT16)
+            ((uint16_t *)y->data)[i] = range_f32_to_bf16((float)v);
         else
             ((double *)y->data)[i] = v;
     }

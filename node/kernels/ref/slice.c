@@ -20,8 +20,7 @@ typedef struct slice_plan {
 
 static int64_t slice_int_at(const evo_tensor *t, int64_t i)
 {
-    return t->dtype == EVO_DT_INT32 ? ((const int32_t *)t->data)[i]
-                                    : ((const int64_t *)t->data)[i];
+    return t->dtype == EVO_DT_INT32 ? ((const int32_t *)t->data)[i] : ((const int64_t *)t->data)[i];
 }
 
 static evo_status slice_check_param(const evo_kctx *c, int32_t idx, const char *name,

@@ -10,7 +10,7 @@
 
 typedef struct split_params {
     int64_t axis;
-    int64_t num_outputs;       /* 0 = attribute absent */
+    int64_t num_outputs; /* 0 = attribute absent */
 } split_params;
 _Static_assert(sizeof(split_params) <= EVO_PARAMS_MAX, "split params too large");
 
@@ -31,8 +31,7 @@ static evo_status split_parse(const evo_node *node, void *params, evo_error *err
 
 static int64_t split_int_at(const evo_tensor *t, int64_t i)
 {
-    return t->dtype == EVO_DT_INT32 ? ((const int32_t *)t->data)[i]
-                                    : ((const int64_t *)t->data)[i];
+    return t->dtype == EVO_DT_INT32 ? ((const int32_t *)t->data)[i] : ((const int64_t *)t->data)[i];
 }
 
 static bool split_has_sizes(const evo_kctx *c)

@@ -11,8 +11,7 @@ extern const evo_op_def evo_op_Tile;
 
 static int64_t tile_rep(const evo_tensor *t, int32_t i)
 {
-    return t->dtype == EVO_DT_INT32 ? ((const int32_t *)t->data)[i]
-                                    : ((const int64_t *)t->data)[i];
+    return t->dtype == EVO_DT_INT32 ? ((const int32_t *)t->data)[i] : ((const int64_t *)t->data)[i];
 }
 
 static evo_status tile_infer(const evo_kctx *c)
@@ -43,8 +42,8 @@ static evo_status tile_infer(const evo_kctx *c)
         int64_t dim = x->shape.dims[d];
         if (dim != 0 && r > EVO_MAX_DIM / dim)
             return evo_error_set(c->err, EVO_ERR_LIMIT,
-                                 "Tile: axis %d would have %lld x %lld elements, too many",
-                                 (int)d, (long long)dim, (long long)r);
+                                 "Tile: axis %d would have %lld x %lld elements, too many", (int)d,
+                                 (long long)dim, (long long)r);
         os.dims[d] = (int32_t)(dim * r);
     }
     size_t nbytes;

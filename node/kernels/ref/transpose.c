@@ -13,7 +13,7 @@
 extern const evo_op_def evo_op_Transpose;
 
 typedef struct transpose_params {
-    int32_t n_perm;            /* 0 = attribute absent: reverse */
+    int32_t n_perm; /* 0 = attribute absent: reverse */
     int32_t perm[EVO_MAX_RANK];
 } transpose_params;
 _Static_assert(sizeof(transpose_params) <= EVO_PARAMS_MAX, "transpose params too large");
