@@ -113,7 +113,9 @@ static int kt_load_tensor(const char *path, evo_tensor *t)
     }
     t->data = calloc(1, nbytes + 16);
     size_t n = nbytes / es;
-    if (tp->has_raw_data) {
+    if (n == 0) {
+        /* empty tensor: nothing to copy (the data arrays may be NULL) */
+    } else if (tp->has_raw_data) {
         if (tp->raw_data.len != nbytes)
             rc = -1;
         else
@@ -134,7 +136,7 @@ static int kt_load_tensor(const char *path, evo_tensor *t)
             else
                 rc = -1;
         }
-    } else if (n != 0) {
+    } else {
         rc = -1;
     }
 out:

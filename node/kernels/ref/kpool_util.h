@@ -48,11 +48,13 @@ static inline evo_status kpool_check_tensor(const evo_kctx *c, const char *op, c
     return EVO_OK;
 }
 
-/* Set out's dtype and shape and check that its byte size is representable. */
+/* Set out's dtype and shape (out must be present) and check that its byte size is representable. */
 static inline evo_status kpool_set_out(const evo_kctx *c, const char *op, evo_tensor *out,
                                        evo_dtype dt, const evo_shape *shape)
 {
     size_t nbytes;
+    if (out == NULL)
+        return evo_error_set(c->err, EVO_ERR_GRAPH, "%s: required output Y is missing", op);
     out->dtype = dt;
     out->shape = *shape;
     if (evo_shape_nbytes(shape, dt, &nbytes) != EVO_OK) {

@@ -290,8 +290,8 @@ static void reduce_make_plan(const evo_shape *xs, const bool mask[EVO_MAX_RANK],
                 y[i] = (T)((int64_t)y[i] / pl->count);                                             \
         } else if (kind == REDUCE_L2) {                                                            \
             for (int64_t i = 0; i < pl->out_numel; i++) {                                          \
-                double v = (double)y[i];                                                           \
-                y[i] = v > 0 ? (T)sqrt(v) : (T)0;                                                  \
+                double v = (double)y[i]; /* a wrapped int sum can be < 0 */                        \
+                y[i] = IS_FLOAT ? (T)sqrt(v) : v > 0 ? (T)sqrt(v) : (T)0;                          \
             }                                                                                      \
         }                                                                                          \
     }
