@@ -189,8 +189,10 @@ static void set_io(evo_graph *g, const int32_t *in, int32_t n_in, const int32_t 
     g->inputs = malloc(sizeof(int32_t) * (size_t)(n_in ? n_in : 1));
     g->outputs = malloc(sizeof(int32_t) * (size_t)(n_out ? n_out : 1));
     assert_true(g->inputs && g->outputs);
-    memcpy(g->inputs, in, sizeof(int32_t) * (size_t)n_in);
-    memcpy(g->outputs, out, sizeof(int32_t) * (size_t)n_out);
+    for (int32_t i = 0; i < n_in; i++)
+        g->inputs[i] = in[i];
+    for (int32_t i = 0; i < n_out; i++)
+        g->outputs[i] = out[i];
     g->n_inputs = n_in;
     g->n_outputs = n_out;
     for (int32_t i = 0; i < n_in; i++)
@@ -421,6 +423,48 @@ static void test_const_and_input_outputs(void **state)
     assert_int_equal(evo_exec_run(&r.x, NULL), EVO_OK);
     expect_output(&r, 0, C);
     free(r.mem);
+    evo_program_free(p);
+    evo_graph_free(g);
+}
+
+/* In place is refused when input 0 is a graph output (the caller reads it)
+ * or when the sizes differ; the results stay right. */
+static void test_inplace_refused(void **state)
+{
+    (void)state;
+    evo_graph *g = evo_graph_new();
+    int32_t x = tv(g, "x", 0), a = tv(g, "a", 0), b = tv(g, "b", 0);
+    tnode(g, &op_addk, "n_a", &x, 1, a);
+    tnode(g, &op_addk, "n_b", &a, 1, b);
+    int32_t outs[2] = {b, a};
+    set_io(g, &x, 1, outs, 2);
+    evo_program *p = build(g, false);
+    assert_int_not_equal(p->tensors[ptensor(p, "a")].arena_offset,
+                         p->tensors[ptensor(p, "b")].arena_offset);
+    assert_int_not_equal(p->tensors[ptensor(p, "x")].arena_offset,
+                         p->tensors[ptensor(p, "a")].arena_offset);
+    runner r;
+    runner_init(&r, p, 0);
+    set_input(&r, 0, X);
+    assert_int_equal(evo_exec_run(&r.x, NULL), EVO_OK);
+    float wa[N], wb[N];
+    for (int i = 0; i < N; i++) {
+        wa[i] = X[i] + 1;
+        wb[i] = X[i] + 2;
+    }
+    expect_output(&r, 0, wb);
+    expect_output(&r, 1, wa);
+    free(r.mem);
+    evo_program_free(p);
+    evo_graph_free(g);
+
+    /* same op, but output 0 is int32 of the same byte size: not shared */
+    g = make_chain();
+    evo_value *vb = &g->values[evo_graph_find_value(g, "b")];
+    vb->t.dtype = EVO_DT_INT32;
+    p = build(g, false);
+    assert_int_not_equal(p->tensors[ptensor(p, "a")].arena_offset,
+                         p->tensors[ptensor(p, "b")].arena_offset);
     evo_program_free(p);
     evo_graph_free(g);
 }
@@ -694,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_chain_inplace),
         cmocka_unit_test(test_diamond),
         cmocka_unit_test(test_const_and_input_outputs),
+        cmocka_unit_test(test_inplace_refused),
         cmocka_unit_test(test_folded_node_skipped),
         cmocka_unit_test(test_scratch),
         cmocka_unit_test(test_arena_bounds),

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -281,6 +282,28 @@ static void test_random(void **state)
                   sum_ratio / trials, max_ratio);
 }
 
+/* A large set stays valid and quick (each strategy is O(n^2)). */
+static void test_large(void **state)
+{
+    (void)state;
+    int32_t n = 3000, steps = 2000;
+    evo_memplan_buf *b = malloc(sizeof *b * (size_t)n);
+    assert_non_null(b);
+    for (int32_t i = 0; i < n; i++) {
+        int32_t f = (int32_t)(mp_rand() % (uint32_t)steps);
+        int32_t l = f + (int32_t)(mp_rand() % 4);
+        b[i] = (evo_memplan_buf){1 + mp_rand() % 500000, f, l < steps ? l : steps - 1};
+    }
+    b[0] = (evo_memplan_buf){150528, 0, steps - 1}; /* a long-lived input */
+    clock_t t0 = clock();
+    evo_memplan_result res;
+    mp_plan_checked(b, n, steps, NULL, 0, EVO_MEMPLAN_AUTO, NULL, &res);
+    print_message("large: %d buffers, ratio %.3f, plan+check %.2f s\n", (int)n,
+                  (double)res.total / (double)res.lower_bound,
+                  (double)(clock() - t0) / CLOCKS_PER_SEC);
+    free(b);
+}
+
 /* ---------------------------------------------------------------- CNN-shaped sets */
 
 /* A tiny graph description: node k writes one tensor of out_bytes and reads
@@ -434,10 +457,15 @@ static void test_mobilenetv2_shape(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chain),          cmocka_unit_test(test_diamond),
-        cmocka_unit_test(test_alias),          cmocka_unit_test(test_empty_and_zero_size),
-        cmocka_unit_test(test_bad_args),       cmocka_unit_test(test_random),
-        cmocka_unit_test(test_resnet18_shape), cmocka_unit_test(test_mobilenetv2_shape),
+        cmocka_unit_test(test_chain),
+        cmocka_unit_test(test_diamond),
+        cmocka_unit_test(test_alias),
+        cmocka_unit_test(test_empty_and_zero_size),
+        cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_random),
+        cmocka_unit_test(test_large),
+        cmocka_unit_test(test_resnet18_shape),
+        cmocka_unit_test(test_mobilenetv2_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
