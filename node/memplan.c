@@ -85,13 +85,26 @@ static bool memplan_by_first_use(const memplan_ctx *c, int32_t a, int32_t b)
     return memplan_by_size(c, a, b);
 }
 
+/* size x steps alive as a 96-bit number (hi: upper 64 bits, lo: lower 32),
+ * exact and without floating point (a Cortex-M4 has no double unit). */
+static void memplan_area(const memplan_ctx *c, int32_t g, uint64_t *hi, uint32_t *lo)
+{
+    uint64_t life = (uint64_t)((int64_t)c->last[g] - c->first[g] + 1);
+    uint64_t low = (c->size[g] & 0xffffffffu) * life;
+    *hi = (c->size[g] >> 32) * life + (low >> 32);
+    *lo = (uint32_t)low;
+}
+
 static bool memplan_by_area(const memplan_ctx *c, int32_t a, int32_t b)
 {
-    /* A heuristic order only, so a double product (no overflow) is enough. */
-    double aa = (double)c->size[a] * (double)(c->last[a] - c->first[a] + 1);
-    double ab = (double)c->size[b] * (double)(c->last[b] - c->first[b] + 1);
-    if (aa != ab)
-        return aa > ab;
+    uint64_t ha, hb;
+    uint32_t la, lb;
+    memplan_area(c, a, &ha, &la);
+    memplan_area(c, b, &hb, &lb);
+    if (ha != hb)
+        return ha > hb;
+    if (la != lb)
+        return la > lb;
     return memplan_by_size(c, a, b);
 }
 
@@ -199,7 +212,7 @@ evo_status evo_memplan_plan(const evo_memplan_buf *bufs, int32_t n_bufs, int32_t
         return evo_error_set(err, EVO_ERR_INVALID_ARG,
                              "memory planner: alignment %llu is not a power of two",
                              (unsigned long long)align);
-    if ((int)strategy < 0 || strategy >= EVO_MEMPLAN_STRATEGY_COUNT_)
+    if ((unsigned)strategy >= (unsigned)EVO_MEMPLAN_STRATEGY_COUNT_)
         return evo_error_set(err, EVO_ERR_INVALID_ARG, "memory planner: unknown strategy %d",
                              (int)strategy);
     size_t need = evo_memplan_work_bytes(n_bufs, n_steps);
