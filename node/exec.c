@@ -11,6 +11,11 @@
  * evo_exec_init fills the views and tables once, so evo_exec_run is a loop
  * that only calls each op's eval.
  *
+ * evo_program_arena_size counts EVO_ARENA_ALIGN - 1 bytes of slack for an
+ * arbitrarily aligned pointer; evo_exec_init only asks for the bytes this
+ * pointer actually needs, so an arena already aligned to EVO_ARENA_ALIGN can
+ * be that much smaller (useful on a microcontroller).
+ *
  * Programs may come from a file (the .evm loader), so evo_exec_init checks
  * every index, offset and size before trusting it.
  */
