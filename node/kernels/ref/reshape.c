@@ -229,7 +229,7 @@ static evo_status flatten_infer(const evo_kctx *c)
     }
     if (a > EVO_MAX_DIM || b > EVO_MAX_DIM)
         return evo_error_set(c->err, EVO_ERR_LIMIT, "Flatten: a flattened dim exceeds %d",
-                             EVO_MAX_DIM);
+                             (int)EVO_MAX_DIM);
     evo_shape os = {.rank = 2, .dims = {(int32_t)a, (int32_t)b}};
     return reshape_set_out(c, &os, "Flatten");
 }
