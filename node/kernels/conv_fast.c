@@ -202,8 +202,8 @@ static void conv_im2col(const evo_conv_geom *g, const float *x, int64_t p0, int6
 
 size_t evo_conv_fast_scratch(const evo_conv_geom *g)
 {
-    if (conv_is_depthwise(g))
-        return (size_t)conv_dw_plane(g) * sizeof(float) + 64;
+    if (conv_is_depthwise(g)) /* a padded plane, unless there is no padding */
+        return conv_dw_plane(g) == g->in_size ? 0 : (size_t)conv_dw_plane(g) * sizeof(float) + 64;
     if (conv_is_pointwise(g))
         return evo_sgemm_scratch_bytes(g->mg, g->out_size, g->cg);
     const int64_t k = g->cg * g->k_size;
