@@ -19,7 +19,7 @@ flags=(-std=c11 -Os -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 # The portable set: everything in core/ but the hosted graph container, the
 # executor, the registry and the reference kernels (no x86 files).
 srcs=()
-for f in "$here"/core/*.c "$here"/node/exec.c "$here"/node/ops_registry.c \
+for f in "$here"/core/*.c "$here"/node/exec.c "$here"/node/memplan.c "$here"/node/ops_registry.c \
          "$here"/node/kernels/*.c "$here"/node/kernels/ref/*.c; do
   [ -f "$f" ] || continue
   case "$(basename "$f")" in graph.c) continue ;; esac
