@@ -222,14 +222,17 @@ static void check_dir(const char *dir, const check_options *o, check_result *res
     cli_model m = {0};
     memset(res, 0, sizeof *res);
     res->kind = CHECK_PASS;
-    snprintf(model_path, sizeof model_path, "%s/model.onnx", dir);
+    int dl = (int)strlen(dir); /* "dir/" and "dir" name the same files */
+    while (dl > 1 && dir[dl - 1] == '/')
+        dl--;
+    snprintf(model_path, sizeof model_path, "%.*s/model.onnx", dl, dir);
     if (!check_exists(model_path)) {
         check_fail(res, CHECK_FAIL, "no model.onnx in the directory");
         return;
     }
     for (int32_t n = 0; n < CHECK_MAX_SETS && res->kind == CHECK_PASS; n++) {
         char set_dir[4200];
-        snprintf(set_dir, sizeof set_dir, "%s/test_data_set_%d", dir, (int)n);
+        snprintf(set_dir, sizeof set_dir, "%.*s/test_data_set_%d", dl, dir, (int)n);
         if (!check_exists(set_dir)) {
             if (n == 0)
                 check_fail(res, CHECK_FAIL, "no test_data_set_0 in the directory");
@@ -239,6 +242,15 @@ static void check_dir(const char *dir, const check_options *o, check_result *res
         evo_status rv = check_read_tensors(set_dir, "input", &s.in, &s.in_paths, &s.n_in, &err);
         if (rv == EVO_OK)
             rv = check_read_tensors(set_dir, "output", &s.out, NULL, &s.n_out, &err);
+        if (rv != EVO_OK) {
+            /* Data files that are not tensors (sequences, optionals) belong
+             * to models evo cannot run: the model's reason is the clearer one. */
+            evo_error merr = {0};
+            if (cli_model_probe(model_path, &merr) == EVO_ERR_UNSUPPORTED) {
+                err = merr;
+                rv = EVO_ERR_UNSUPPORTED;
+            }
+        }
         if (rv == EVO_OK && !check_same_shapes(&m, &s)) {
             cli_model_free(&m);
             cli_model_options mopt = {

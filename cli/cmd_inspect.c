@@ -86,7 +86,12 @@ static evo_status insp_gather(const evo_graph *g, insp_facts *f)
             f->unsupported++;
 
         insp_node_fact *nf = &f->nodes[i];
-        nf->cost_known = n->op != NULL && evo_graph_node_cost(g, i, &nf->cost) == EVO_OK;
+        /* A cost from shapes that are not known would be a made-up number. */
+        bool shaped = true;
+        for (int32_t o = 0; o < n->n_outputs; o++)
+            if (n->outputs[o] >= 0 && !(g->values[n->outputs[o]].flags & EVO_VALUE_HAS_SHAPE))
+                shaped = false;
+        nf->cost_known = n->op != NULL && shaped && evo_graph_node_cost(g, i, &nf->cost) == EVO_OK;
         if (nf->cost_known) {
             f->flops += nf->cost.flops;
             if (insp_is_mm(n))
@@ -94,9 +99,14 @@ static evo_status insp_gather(const evo_graph *g, insp_facts *f)
         } else {
             f->unknown_cost++;
         }
-        /* Parameters: each constant a node reads, counted once even when
-         * several nodes share it. */
-        for (int32_t k2 = 0; k2 < n->n_inputs; k2++) {
+        /* Parameters: each constant a node that runs reads, counted once
+         * even when several nodes share it. Nodes folded into constants at
+         * import never run; their inputs are not parameters. */
+        bool folded = n->n_outputs > 0;
+        for (int32_t o = 0; o < n->n_outputs; o++)
+            if (n->outputs[o] >= 0 && !(g->values[n->outputs[o]].flags & EVO_VALUE_CONST))
+                folded = false;
+        for (int32_t k2 = 0; k2 < n->n_inputs && !folded; k2++) {
             int32_t vi = n->inputs[k2];
             if (vi < 0 || vi >= g->n_values || seen[vi] || !(g->values[vi].flags & EVO_VALUE_CONST))
                 continue;

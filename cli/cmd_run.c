@@ -128,14 +128,16 @@ static void run_print_text(const cli_model *m, const char *const *inputs, size_t
             printf(" ... (%lld values)", (long long)numel);
         printf("\n");
     }
-    printf("time:     %lld run%s: min %.3f ms, median %.3f ms, mean %.3f ms\n", (long long)repeat,
+    printf("time:     %lld run%s: min %.4g ms, median %.4g ms, mean %.4g ms\n", (long long)repeat,
            repeat == 1 ? "" : "s", ms[0], ms[repeat / 2], mean);
     printf("memory:   arena %s (%zu bytes); activations %s planned, lower bound %s; weights %s\n",
            cli_fmt_bytes(m->arena_bytes, b1, sizeof b1), m->arena_bytes,
            cli_fmt_bytes(p->activation_bytes, b2, sizeof b2),
            cli_fmt_bytes(p->activation_lower_bound, b3, sizeof b3),
            cli_fmt_bytes(p->weights_bytes, b4, sizeof b4));
-    if (outdir != NULL)
+    if (outdir != NULL && p->n_outputs == 1)
+        printf("written:  %s/output_0.pb\n", outdir);
+    else if (outdir != NULL && p->n_outputs > 1)
         printf("written:  %s/output_0.pb .. output_%d.pb\n", outdir, (int)p->n_outputs - 1);
 }
 

@@ -118,24 +118,54 @@ static evo_status model_load_onnx(const char *path, const cli_model_options *opt
     return evo_program_build(m->graph, NULL, &m->prog, err);
 }
 
-evo_status cli_model_load(const char *path, const cli_model_options *opt, cli_model *m,
-                          evo_error *err)
-{
-    memset(m, 0, sizeof *m);
-    m->path = path;
+typedef enum model_format { MODEL_ONNX, MODEL_EVM } model_format;
 
-    /* Detect the format by content, not by the file name. */
+/* Detect the format by content, not by the file name. */
+static evo_status model_detect(const char *path, model_format *fmt, evo_error *err)
+{
     unsigned char head[8] = {0};
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return evo_error_set(err, EVO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     size_t got = fread(head, 1, sizeof head, f);
     fclose(f);
-    evo_status rv;
-    if (got >= sizeof CLI_EVM_MAGIC - 1 &&
-        memcmp(head, CLI_EVM_MAGIC, sizeof CLI_EVM_MAGIC - 1) == 0)
-        rv = evo_error_set(err, EVO_ERR_UNSUPPORTED,
-                           "%s: compact .evm models are not supported by this build yet", path);
+    size_t magic = sizeof CLI_EVM_MAGIC - 1;
+    *fmt = got >= magic && memcmp(head, CLI_EVM_MAGIC, magic) == 0 ? MODEL_EVM : MODEL_ONNX;
+    return EVO_OK;
+}
+
+static evo_status model_evm_unsupported(const char *path, evo_error *err)
+{
+    return evo_error_set(err, EVO_ERR_UNSUPPORTED,
+                         "%s: compact .evm models are not supported by this build yet", path);
+}
+
+evo_status cli_model_probe(const char *path, evo_error *err)
+{
+    model_format fmt;
+    evo_status rv = model_detect(path, &fmt, err);
+    if (rv != EVO_OK)
+        return rv;
+    if (fmt == MODEL_EVM)
+        return model_evm_unsupported(path, err);
+    evo_import_options iopt = {0};
+    evo_graph *g = NULL;
+    rv = evo_onnx_load(path, &iopt, &g, err);
+    evo_graph_free(g);
+    return rv;
+}
+
+evo_status cli_model_load(const char *path, const cli_model_options *opt, cli_model *m,
+                          evo_error *err)
+{
+    memset(m, 0, sizeof *m);
+    m->path = path;
+    model_format fmt;
+    evo_status rv = model_detect(path, &fmt, err);
+    if (rv != EVO_OK)
+        return rv;
+    if (fmt == MODEL_EVM)
+        rv = model_evm_unsupported(path, err);
     else
         rv = model_load_onnx(path, opt, m, err);
     if (rv != EVO_OK)

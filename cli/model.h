@@ -41,6 +41,11 @@ evo_status cli_model_load(const char *path, const cli_model_options *opt, cli_mo
                           evo_error *err);
 void cli_model_free(cli_model *m);
 
+/* Only parse the model file: no dim binding, inference or compilation. Tells
+ * "evo does not support this model" (EVO_ERR_UNSUPPORTED) apart from "the
+ * test data next to it is broken" when a data file cannot be read. */
+evo_status cli_model_probe(const char *path, evo_error *err);
+
 /* The program tensor of input/output i (i within the program's counts). */
 const evo_prog_tensor *cli_model_input(const cli_model *m, int32_t i);
 const evo_prog_tensor *cli_model_output(const cli_model *m, int32_t i);

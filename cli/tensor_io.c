@@ -80,6 +80,11 @@ evo_status cli_read_file(const char *path, uint64_t max_bytes, void **buf, size_
 
 /* ---------------------------------------------------------------- TensorProto */
 
+/* ONNX defines element types beyond evo_dtype (float8 variants, int4, uint4,
+ * float4, ...); up to this number a type is reported as unsupported rather
+ * than as a corrupt file. */
+#define TIO_ONNX_DT_LAST 32
+
 /* Which repeated field ONNX uses for a dtype's typed (non-raw) data. */
 typedef enum tio_field {
     TIO_F_NONE,
@@ -194,6 +199,13 @@ evo_status cli_tensor_parse_pb(const void *buf, size_t len, const char *name, cl
                            "%s: has no data_type; not a serialized onnx.TensorProto", name);
         goto done;
     }
+    if (tp->data_type >= EVO_DT_COUNT_ && tp->data_type <= TIO_ONNX_DT_LAST) {
+        /* newer ONNX types (float8, int4, float4, ...): valid, not evo's */
+        rv = evo_error_set(err, EVO_ERR_UNSUPPORTED,
+                           "%s: ONNX element type %d is not supported by evo", name,
+                           (int)tp->data_type);
+        goto done;
+    }
     if (tp->data_type < 0 || tp->data_type >= EVO_DT_COUNT_) {
         rv =
             evo_error_set(err, EVO_ERR_PARSE, "%s: unknown data_type %d", name, (int)tp->data_type);
@@ -207,8 +219,11 @@ evo_status cli_tensor_parse_pb(const void *buf, size_t len, const char *name, cl
         goto done;
     }
     if (tp->segment != NULL) {
-        rv = evo_error_set(err, EVO_ERR_UNSUPPORTED, "%s: segmented tensors are not supported",
-                           name);
+        rv = evo_error_set(
+            err, EVO_ERR_UNSUPPORTED,
+            "%s: has a 'segment' field: a segmented tensor, or not a TensorProto at all; "
+            "neither is supported",
+            name);
         goto done;
     }
     if (!evo_dtype_is_supported(dt)) {
@@ -216,9 +231,9 @@ evo_status cli_tensor_parse_pb(const void *buf, size_t len, const char *name, cl
                            name, evo_dtype_name(dt));
         goto done;
     }
-    if (tp->n_dims > EVO_MAX_RANK) {
-        rv = evo_error_set(err, EVO_ERR_LIMIT, "%s: rank %zu exceeds evo's maximum of %d", name,
-                           tp->n_dims, EVO_MAX_RANK);
+    if (tp->n_dims > EVO_MAX_RANK) { /* valid ONNX, beyond what evo's shapes hold */
+        rv = evo_error_set(err, EVO_ERR_UNSUPPORTED, "%s: rank %zu exceeds evo's maximum of %d",
+                           name, tp->n_dims, EVO_MAX_RANK);
         goto done;
     }
     evo_shape shape = {.rank = (int32_t)tp->n_dims};
@@ -382,8 +397,8 @@ static evo_status npy_shape(npy_lex *l, evo_shape *s, const char *name, evo_erro
             return evo_error_set(err, EVO_ERR_PARSE,
                                  "%s: .npy header 'shape' holds something other than sizes", name);
         if (s->rank >= EVO_MAX_RANK)
-            return evo_error_set(err, EVO_ERR_LIMIT, "%s: .npy rank exceeds evo's maximum of %d",
-                                 name, EVO_MAX_RANK);
+            return evo_error_set(err, EVO_ERR_UNSUPPORTED,
+                                 "%s: .npy rank exceeds evo's maximum of %d", name, EVO_MAX_RANK);
         s->dims[s->rank++] = (int32_t)v;
         if (!npy_take(l, ',')) {
             if (npy_take(l, ')'))

@@ -318,14 +318,14 @@ static void test_pb_absurd_dims(void **state)
     assert_int_equal(cli_tensor_parse_pb(buf, len, "large.pb", &t, &err), EVO_ERR_PARSE);
     free(buf);
 
-    /* rank above EVO_MAX_RANK */
+    /* rank above EVO_MAX_RANK: valid ONNX, but more than evo holds */
     int64_t many[EVO_MAX_RANK + 1];
     for (int i = 0; i <= EVO_MAX_RANK; i++)
         many[i] = 1;
     tp.n_dims = EVO_MAX_RANK + 1;
     tp.dims = many;
     buf = tio_pack(&tp, &len);
-    assert_int_equal(cli_tensor_parse_pb(buf, len, "rank.pb", &t, &err), EVO_ERR_LIMIT);
+    assert_int_equal(cli_tensor_parse_pb(buf, len, "rank.pb", &t, &err), EVO_ERR_UNSUPPORTED);
     free(buf);
 }
 
@@ -347,6 +347,11 @@ static void test_pb_unsupported_dtypes(void **state)
     uint8_t *buf = tio_pack(&tp, &len);
     assert_int_equal(cli_tensor_parse_pb(buf, len, "f64.pb", &t, &err), EVO_ERR_UNSUPPORTED);
     assert_non_null(strstr(err.msg, "float64"));
+    free(buf);
+
+    tp.data_type = 17; /* float8e4m3fn: valid ONNX, not an evo type */
+    buf = tio_pack(&tp, &len);
+    assert_int_equal(cli_tensor_parse_pb(buf, len, "f8e4m3.pb", &t, &err), EVO_ERR_UNSUPPORTED);
     free(buf);
 
     tp.data_type = 99;
@@ -514,7 +519,7 @@ static void test_npy_rejects(void **state)
     assert_int_equal(cli_tensor_parse_npy(buf, n, "absent.npy", &t, &err), EVO_ERR_PARSE);
     n = tio_npy(buf, sizeof buf, 1,
                 "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", f, 4);
-    assert_int_equal(cli_tensor_parse_npy(buf, n, "rank9.npy", &t, &err), EVO_ERR_LIMIT);
+    assert_int_equal(cli_tensor_parse_npy(buf, n, "rank9.npy", &t, &err), EVO_ERR_UNSUPPORTED);
     n = tio_npy(buf, sizeof buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", f,
                 0);
     assert_int_equal(cli_tensor_parse_npy(buf, n, "neg.npy", &t, &err), EVO_ERR_PARSE);
