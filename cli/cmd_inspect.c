@@ -198,8 +198,9 @@ static void insp_print_text(const char *path, const evo_graph *g, const insp_fac
     if (f->unsupported)
         printf("\n");
 
-    printf("\n%5s  %-32s %-18s %-26s %12s %10s %10s\n", "#", "name", "op", "output shapes",
-           "MFLOPs", "params", "out bytes");
+    /* the name goes last: ONNX exporters produce long path-like names */
+    printf("\n%5s  %-18s %-26s %10s %10s %10s  %s\n", "#", "op", "output shapes", "MFLOPs",
+           "params", "out bytes", "name");
     for (int32_t k = 0; k < g->n_order; k++) {
         int32_t i = g->order[k];
         const evo_node *n = &g->nodes[i];
@@ -220,8 +221,8 @@ static void insp_print_text(const char *path, const evo_graph *g, const insp_fac
             cli_fmt_bytes(nf->cost.param_bytes, pb, sizeof pb);
             cli_fmt_bytes(nf->cost.out_bytes, ob, sizeof ob);
         }
-        printf("%5d  %-32s %-18s %-26s %12s %10s %10s%s\n", (int)k, n->name[0] ? n->name : "-",
-               n->op_type, shapes, fl, pb, ob, n->op ? "" : "  (unsupported)");
+        printf("%5d  %-18s %-26s %10s %10s %10s  %s%s\n", (int)k, n->op_type, shapes, fl, pb, ob,
+               n->name[0] ? n->name : "-", n->op ? "" : "  (unsupported)");
     }
 }
 

@@ -296,6 +296,8 @@ evo_status cli_tensor_parse_pb(const void *buf, size_t len, const char *name, cl
         if (dt == EVO_DT_BOOL) /* kernels rely on bools being 0 or 1 */
             for (size_t i = 0; i < numel; i++)
                 ((uint8_t *)data)[i] = ((uint8_t *)data)[i] != 0;
+    } else if (nbytes == 0) {
+        /* an empty tensor: no typed field to copy from (it may be NULL) */
     } else if (want == TIO_F_FLOAT) {
         memcpy(data, tp->float_data, nbytes);
     } else if (want == TIO_F_INT64) {

@@ -174,6 +174,20 @@ static void test_pb_typed_fields(void **state)
     cli_tensor_free(&t);
     free(buf);
 
+    /* an empty tensor in typed form has no data at all */
+    int64_t zero_dims[2] = {0, 3};
+    Onnx__TensorProto tpe = ONNX__TENSOR_PROTO__INIT;
+    tpe.n_dims = 2;
+    tpe.dims = zero_dims;
+    tpe.has_data_type = 1;
+    tpe.data_type = EVO_DT_FLOAT32;
+    buf = tio_pack(&tpe, &len);
+    assert_int_equal(cli_tensor_parse_pb(buf, len, "empty.pb", &t, &err), EVO_OK);
+    assert_int_equal(t.nbytes, 0);
+    assert_int_equal(t.t.shape.dims[0], 0);
+    cli_tensor_free(&t);
+    free(buf);
+
     /* a count that disagrees with the dims */
     tp64.n_int64_data = 3;
     buf = tio_pack(&tp64, &len);
