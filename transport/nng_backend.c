@@ -22,6 +22,9 @@
 #include <nng/supplemental/tls/tls.h>
 #include <nng/transport/tls/tls.h>
 
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+
 #include "tp_internal.h"
 
 typedef struct tp_nng {
@@ -174,6 +177,36 @@ static void tp_nng_url_host(const char *url, char *host, size_t cap)
     host[len] = '\0';
 }
 
+/* mbedTLS accepts a certificate and a key that do not belong together and
+ * only fails at handshake time; check the pair up front for a clear error. */
+static evo_status tp_nng_check_pair(const evo_tp *tp, const char *cert, const char *key,
+                                    evo_error *err)
+{
+    const evo_tp_options *o = &tp->opt;
+    mbedtls_x509_crt crt;
+    mbedtls_pk_context pk;
+    evo_status st = EVO_OK;
+    mbedtls_x509_crt_init(&crt);
+    mbedtls_pk_init(&pk);
+    const char *pw = o->tls_key_password;
+    if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)cert, strlen(cert) + 1) != 0)
+        st = evo_error_set(err, EVO_ERR_INVALID_ARG,
+                           "TLS certificate file '%s' holds no valid PEM certificate",
+                           o->tls_cert_file);
+    else if (mbedtls_pk_parse_key(&pk, (const unsigned char *)key, strlen(key) + 1,
+                                  (const unsigned char *)pw, pw ? strlen(pw) : 0) != 0)
+        st = evo_error_set(err, EVO_ERR_INVALID_ARG,
+                           "TLS key file '%s' holds no valid PEM key (or the password is wrong)",
+                           o->tls_key_file);
+    else if (mbedtls_pk_check_pair(&crt.pk, &pk) != 0)
+        st = evo_error_set(err, EVO_ERR_INVALID_ARG,
+                           "TLS key '%s' does not belong to certificate '%s'", o->tls_key_file,
+                           o->tls_cert_file);
+    mbedtls_pk_free(&pk);
+    mbedtls_x509_crt_free(&crt);
+    return st;
+}
+
 static evo_status tp_nng_tls_config(evo_tp *tp, tp_nng *n, evo_error *err)
 {
     const evo_tp_options *o = &tp->opt;
@@ -197,6 +230,8 @@ static evo_status tp_nng_tls_config(evo_tp *tp, tp_nng *n, evo_error *err)
     if (o->tls_cert_file &&
         ((st = tp_read_text_file(o->tls_cert_file, "TLS certificate", &cert, err)) != EVO_OK ||
          (st = tp_read_text_file(o->tls_key_file, "TLS key", &key, err)) != EVO_OK))
+        goto out;
+    if (cert && (st = tp_nng_check_pair(tp, cert, key, err)) != EVO_OK)
         goto out;
     if ((rv = nng_tls_config_alloc(&n->tls, server ? NNG_TLS_MODE_SERVER
                                                    : NNG_TLS_MODE_CLIENT)) != 0) {
