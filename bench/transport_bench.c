@@ -307,8 +307,9 @@ static void bench_encodings(const char *list)
         exit(1);
     }
     printf("\n## Encodings on real activations\n\n");
-    printf("| tensor | elems | encoding | compress | bytes %% of raw | enc ms | dec ms | max abs err "
-           "| rel RMS err |\n|---|---|---|---|---|---|---|---|---|\n");
+    printf(
+        "| tensor | elems | encoding | compress | bytes %% of raw | enc ms | dec ms | max abs err "
+        "| rel RMS err |\n|---|---|---|---|---|---|---|---|---|\n");
     char label[256], file[1024];
     int rank;
     double tot_raw = 0, tot[4][3] = {{0}};
@@ -334,8 +335,7 @@ static void bench_encodings(const char *list)
         rms = sqrt(rms / n);
         tot_raw += (double)bytes;
         evo_tensor t = {EVO_DT_FLOAT32, sh, x};
-        static const evo_encoding encs[4] = {EVO_ENC_RAW, EVO_ENC_FP16, EVO_ENC_INT8,
-                                             EVO_ENC_INT8};
+        static const evo_encoding encs[4] = {EVO_ENC_RAW, EVO_ENC_FP16, EVO_ENC_INT8, EVO_ENC_INT8};
         for (int e = 0; e < 4; e++) {
             int axis = e == 3 ? (rank > 1 ? 1 : -1) : -1;
             if (e == 3 && axis < 0)
@@ -367,12 +367,11 @@ static void bench_encodings(const char *list)
                 double sz = (double)wt.payload_len + wt.quant_count * 8.0;
                 tot[e][c] += sz;
                 /* '*': the compressor did not shrink it, so it went uncompressed */
-                printf("| %s | %zu | %s%s | %s%s | %.1f | %.2f | %.2f | %.3g | %.3g |\n", label,
-                       n, evo_encoding_name(encs[e]), e == 3 ? "/ch" : "",
+                printf("| %s | %zu | %s%s | %s%s | %.1f | %.2f | %.2f | %.3g | %.3g |\n", label, n,
+                       evo_encoding_name(encs[e]), e == 3 ? "/ch" : "",
                        evo_compress_name((evo_compress)c),
-                       c && wt.compress == EVO_COMP_NONE ? "*" : "",
-                       100.0 * sz / bytes, te * 1e3, td * 1e3, maxe,
-                       rms > 0 ? sqrt(se / n) / rms : 0.0);
+                       c && wt.compress == EVO_COMP_NONE ? "*" : "", 100.0 * sz / bytes, te * 1e3,
+                       td * 1e3, maxe, rms > 0 ? sqrt(se / n) / rms : 0.0);
                 evo_wire_tensor_clear(&wt);
             }
         }
@@ -380,7 +379,8 @@ static void bench_encodings(const char *list)
         free(y);
     }
     fclose(f);
-    printf("\n### Total over all tensors (bytes %% of raw; per-channel int8 only where rank>1)\n\n");
+    printf(
+        "\n### Total over all tensors (bytes %% of raw; per-channel int8 only where rank>1)\n\n");
     printf("| encoding | none | zstd | lz4 |\n|---|---|---|---|\n");
     static const char *names[4] = {"raw", "fp16", "int8", "int8/ch"};
     for (int e = 0; e < 4; e++)

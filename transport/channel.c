@@ -39,7 +39,9 @@ evo_status tp_read_text_file(const char *path, const char *what, char **out, evo
     if (bad || n > TP_MAX_TEXT_FILE || n == 0) {
         free(buf);
         return evo_error_set(err, EVO_ERR_IO, "%s file '%s' is %s", what, path,
-                             bad ? "unreadable" : n == 0 ? "empty" : "larger than 1 MiB");
+                             bad      ? "unreadable"
+                             : n == 0 ? "empty"
+                                      : "larger than 1 MiB");
     }
     buf[n] = '\0';
     *out = buf;
@@ -67,8 +69,8 @@ evo_status evo_tp_open(evo_tp **out, const char *url, evo_tp_pattern pattern, ev
     tp->pattern = pattern;
     tp->mode = mode;
     strcpy(tp->url, url);
-    if (!strncmp(url, "tcp://", 6) || !strncmp(url, "ipc://", 6) ||
-        !strncmp(url, "inproc://", 9) || !strncmp(url, "tls+tcp://", 10)) {
+    if (!strncmp(url, "tcp://", 6) || !strncmp(url, "ipc://", 6) || !strncmp(url, "inproc://", 9) ||
+        !strncmp(url, "tls+tcp://", 10)) {
         rv = tp_nng_open(tp, err);
     } else if (!strncmp(url, "coap://", 7) || !strncmp(url, "coaps://", 8)) {
         rv = tp_coap_open(tp, err);
@@ -108,7 +110,10 @@ evo_status evo_tp_recv(evo_tp *tp, evo_msg *out, evo_error *err)
     return tp->ops->recv(tp, out, err);
 }
 
-int evo_tp_port(const evo_tp *tp) { return tp ? tp->ops->port(tp) : -1; }
+int evo_tp_port(const evo_tp *tp)
+{
+    return tp ? tp->ops->port(tp) : -1;
+}
 
 void evo_tp_close(evo_tp *tp)
 {

@@ -54,9 +54,9 @@ typedef struct tp_coap {
     int port;
     /* client state, only touched by the caller's thread */
     bool done;
-    int code;               /* CoAP response code, or -1 on a NACK */
+    int code; /* CoAP response code, or -1 on a NACK */
     coap_nack_reason_t nack;
-    tp_coap_item *reply;    /* REQ: decoded reply waiting for evo_tp_recv */
+    tp_coap_item *reply; /* REQ: decoded reply waiting for evo_tp_recv */
     /* server state */
     pthread_t io;
     bool io_running;
@@ -72,7 +72,10 @@ typedef struct tp_coap {
     char psk_identity[128];
 } tp_coap;
 
-static void tp_coap_free_buf(void *p) { free(p); }
+static void tp_coap_free_buf(void *p)
+{
+    free(p);
+}
 
 /* Decode a body received from a peer into an item that owns a copy of it. */
 static tp_coap_item *tp_coap_make_item(tp_coap *c, const uint8_t *data, size_t len)
@@ -214,8 +217,8 @@ static void tp_coap_handler(coap_resource_t *res, coap_session_t *sess, const co
         pthread_mutex_unlock(&c->mu);
         return;
     }
-    int32_t wait_ms = c->tp->opt.send_timeout_ms > 0 ? c->tp->opt.send_timeout_ms
-                                                      : TP_COAP_REPLY_WAIT_MS;
+    int32_t wait_ms =
+        c->tp->opt.send_timeout_ms > 0 ? c->tp->opt.send_timeout_ms : TP_COAP_REPLY_WAIT_MS;
     struct timespec dl;
     tp_deadline(&dl, wait_ms);
     while (!c->pending && !c->stop)
@@ -290,11 +293,16 @@ static void tp_coap_nack(coap_session_t *sess, const coap_pdu_t *sent,
 static const char *tp_coap_nack_name(coap_nack_reason_t r)
 {
     switch (r) {
-    case COAP_NACK_TOO_MANY_RETRIES: return "no answer after retransmissions";
-    case COAP_NACK_NOT_DELIVERABLE: return "not deliverable";
-    case COAP_NACK_RST: return "peer reset the exchange";
-    case COAP_NACK_TLS_FAILED: return "DTLS handshake failed (wrong PSK?)";
-    default: return "failed";
+    case COAP_NACK_TOO_MANY_RETRIES:
+        return "no answer after retransmissions";
+    case COAP_NACK_NOT_DELIVERABLE:
+        return "not deliverable";
+    case COAP_NACK_RST:
+        return "peer reset the exchange";
+    case COAP_NACK_TLS_FAILED:
+        return "DTLS handshake failed (wrong PSK?)";
+    default:
+        return "failed";
     }
 }
 
@@ -310,8 +318,7 @@ static evo_status tp_coap_client_send(evo_tp *tp, uint8_t *buf, size_t len, evo_
     size_t toklen;
     coap_session_new_token(c->session, &toklen, tok);
     coap_add_token(pdu, toklen, tok);
-    coap_add_option(pdu, COAP_OPTION_URI_PATH, strlen(TP_COAP_PATH),
-                    (const uint8_t *)TP_COAP_PATH);
+    coap_add_option(pdu, COAP_OPTION_URI_PATH, strlen(TP_COAP_PATH), (const uint8_t *)TP_COAP_PATH);
     if (!coap_add_data_large_request(c->session, pdu, len, buf, tp_coap_release_data, buf)) {
         coap_delete_pdu(pdu);
         free(buf);
@@ -639,8 +646,7 @@ evo_status tp_coap_open(evo_tp *tp, evo_error *err)
         coap_endpoint_t *ep =
             coap_new_endpoint(c->ctx, &addr, secure ? COAP_PROTO_DTLS : COAP_PROTO_UDP);
         if (!ep) {
-            st = evo_error_set(err, EVO_ERR_IO, "cannot listen on '%s' (address in use?)",
-                               tp->url);
+            st = evo_error_set(err, EVO_ERR_IO, "cannot listen on '%s' (address in use?)", tp->url);
             goto fail;
         }
         const char *es = coap_endpoint_str(ep);

@@ -49,16 +49,18 @@ static evo_status tp_nng_fail(evo_error *err, const evo_tp *tp, const char *what
     if (rv == NNG_ENOMEM)
         return evo_error_set(err, EVO_ERR_NOMEM, "%s on '%s': out of memory", what, tp->url);
     if (rv == NNG_EMSGSIZE)
-        return evo_error_set(err, EVO_ERR_LIMIT, "%s on '%s': message exceeds the size limit",
-                             what, tp->url);
+        return evo_error_set(err, EVO_ERR_LIMIT, "%s on '%s': message exceeds the size limit", what,
+                             tp->url);
     if (rv == NNG_EADDRINVAL || rv == NNG_EINVAL)
         return evo_error_set(err, EVO_ERR_INVALID_ARG, "%s on '%s': invalid address or option (%s)",
                              what, tp->url, nng_strerror(rv));
-    return evo_error_set(err, EVO_ERR_IO, "%s on '%s' failed: %s", what, tp->url,
-                         nng_strerror(rv));
+    return evo_error_set(err, EVO_ERR_IO, "%s on '%s' failed: %s", what, tp->url, nng_strerror(rv));
 }
 
-static void tp_nng_free_msg(void *p) { nng_msg_free((nng_msg *)p); }
+static void tp_nng_free_msg(void *p)
+{
+    nng_msg_free((nng_msg *)p);
+}
 
 static evo_status tp_nng_send_msg(evo_tp *tp, nng_msg *msg, evo_error *err)
 {
@@ -216,12 +218,10 @@ static evo_status tp_nng_tls_config(evo_tp *tp, tp_nng *n, evo_error *err)
     int rv;
     if (server && (!o->tls_cert_file || !o->tls_key_file))
         return evo_error_set(err, EVO_ERR_INVALID_ARG,
-                             "tls+tcp listener '%s' needs tls_cert_file and tls_key_file",
-                             tp->url);
+                             "tls+tcp listener '%s' needs tls_cert_file and tls_key_file", tp->url);
     if (!server && !o->tls_ca_file)
         return evo_error_set(err, EVO_ERR_INVALID_ARG,
-                             "tls+tcp dialer '%s' needs tls_ca_file to verify the server",
-                             tp->url);
+                             "tls+tcp dialer '%s' needs tls_ca_file to verify the server", tp->url);
     if (!!o->tls_cert_file != !!o->tls_key_file)
         return evo_error_set(err, EVO_ERR_INVALID_ARG,
                              "'%s': tls_cert_file and tls_key_file go together", tp->url);
@@ -233,15 +233,15 @@ static evo_status tp_nng_tls_config(evo_tp *tp, tp_nng *n, evo_error *err)
         goto out;
     if (cert && (st = tp_nng_check_pair(tp, cert, key, err)) != EVO_OK)
         goto out;
-    if ((rv = nng_tls_config_alloc(&n->tls, server ? NNG_TLS_MODE_SERVER
-                                                   : NNG_TLS_MODE_CLIENT)) != 0) {
+    if ((rv = nng_tls_config_alloc(&n->tls, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)) !=
+        0) {
         st = tp_nng_fail(err, tp, "TLS setup", rv);
         goto out;
     }
     if (ca && (rv = nng_tls_config_ca_chain(n->tls, ca, NULL)) != 0) {
         st = evo_error_set(err, EVO_ERR_INVALID_ARG,
-                           "TLS CA file '%s' holds no valid PEM certificate (%s)",
-                           o->tls_ca_file, nng_strerror(rv));
+                           "TLS CA file '%s' holds no valid PEM certificate (%s)", o->tls_ca_file,
+                           nng_strerror(rv));
         goto out;
     }
     if (cert && (rv = nng_tls_config_own_cert(n->tls, cert, key, o->tls_key_password)) != 0) {
@@ -253,8 +253,7 @@ static evo_status tp_nng_tls_config(evo_tp *tp, tp_nng *n, evo_error *err)
     }
     /* A server with a CA requires client certificates (mutual auth); a client
      * always verifies the server. */
-    rv = nng_tls_config_auth_mode(n->tls, ca ? NNG_TLS_AUTH_MODE_REQUIRED
-                                             : NNG_TLS_AUTH_MODE_NONE);
+    rv = nng_tls_config_auth_mode(n->tls, ca ? NNG_TLS_AUTH_MODE_REQUIRED : NNG_TLS_AUTH_MODE_NONE);
     if (rv == 0 && !server) {
         char host[EVO_WIRE_STR_MAX];
         if (o->tls_server_name)
@@ -282,10 +281,18 @@ evo_status tp_nng_open(evo_tp *tp, evo_error *err)
     tp->impl = n;
     tp->ops = &tp_nng_ops;
     switch (tp->pattern) {
-    case EVO_TP_REQ: rv = nng_req0_open(&n->sock); break;
-    case EVO_TP_REP: rv = nng_rep0_open(&n->sock); break;
-    case EVO_TP_PUSH: rv = nng_push0_open(&n->sock); break;
-    default: rv = nng_pull0_open(&n->sock); break;
+    case EVO_TP_REQ:
+        rv = nng_req0_open(&n->sock);
+        break;
+    case EVO_TP_REP:
+        rv = nng_rep0_open(&n->sock);
+        break;
+    case EVO_TP_PUSH:
+        rv = nng_push0_open(&n->sock);
+        break;
+    default:
+        rv = nng_pull0_open(&n->sock);
+        break;
     }
     if (rv != 0) {
         free(n);

@@ -18,7 +18,10 @@
  * it is several times faster (see docs/protocol.md for the measurement). */
 #define TP_ZSTD_LEVEL 1
 
-static size_t tp_align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+static size_t tp_align_up(size_t v, size_t a)
+{
+    return (v + a - 1) / a * a;
+}
 
 void evo_wire_tensor_clear(evo_wire_tensor *wt)
 {
@@ -128,8 +131,8 @@ evo_status evo_wire_tensor_encode(evo_wire_tensor *wt, const char *name, int32_t
     if (name)
         strcpy(wt->name, name);
     if ((unsigned)enc >= EVO_ENC_END_ || (unsigned)comp >= EVO_COMP_END_)
-        return evo_error_set(err, EVO_ERR_INVALID_ARG, "unknown tensor encoding %d/%d",
-                             (int)enc, (int)comp);
+        return evo_error_set(err, EVO_ERR_INVALID_ARG, "unknown tensor encoding %d/%d", (int)enc,
+                             (int)comp);
     if ((rv = evo_shape_nbytes(&t->shape, t->dtype, &nbytes)) != EVO_OK)
         return evo_error_set(err, rv, "tensor '%s' has no size (dtype %s)", wt->name,
                              evo_dtype_name(t->dtype));
@@ -169,8 +172,7 @@ evo_status evo_wire_tensor_encode(evo_wire_tensor *wt, const char *name, int32_t
     if (total) {
         wt->owned_ = malloc(total);
         if (!wt->owned_)
-            return evo_error_set(err, EVO_ERR_NOMEM, "no memory to encode tensor '%s'",
-                                 wt->name);
+            return evo_error_set(err, EVO_ERR_NOMEM, "no memory to encode tensor '%s'", wt->name);
     }
     uint8_t *own = (uint8_t *)wt->owned_;
     if (enc == EVO_ENC_FP16) {
@@ -245,8 +247,8 @@ evo_status evo_wire_tensor_view(const evo_wire_tensor *wt, evo_dtype want, const
 static evo_status tp_decompress(const evo_wire_tensor *wt, void *dst, evo_error *err)
 {
     if (wt->compress == EVO_COMP_ZSTD) {
-        size_t got = ZSTD_decompress(dst, (size_t)wt->encoded_len, wt->payload,
-                                     (size_t)wt->payload_len);
+        size_t got =
+            ZSTD_decompress(dst, (size_t)wt->encoded_len, wt->payload, (size_t)wt->payload_len);
         if (ZSTD_isError(got) || got != wt->encoded_len)
             return evo_error_set(err, EVO_ERR_PARSE,
                                  "tensor '%s': zstd payload does not decompress to %llu bytes",
@@ -259,8 +261,8 @@ static evo_status tp_decompress(const evo_wire_tensor *wt, void *dst, evo_error 
                                 (int)wt->encoded_len);
     if (n < 0 || (uint64_t)n != wt->encoded_len)
         return evo_error_set(err, EVO_ERR_PARSE,
-                             "tensor '%s': lz4 payload does not decompress to %llu bytes",
-                             wt->name, (unsigned long long)wt->encoded_len);
+                             "tensor '%s': lz4 payload does not decompress to %llu bytes", wt->name,
+                             (unsigned long long)wt->encoded_len);
     return EVO_OK;
 }
 
@@ -283,20 +285,19 @@ evo_status evo_wire_tensor_decode(const evo_wire_tensor *wt, evo_dtype want, voi
         return evo_error_set(err, EVO_ERR_LIMIT, "tensor '%s' exceeds the %llu byte limit",
                              wt->name, (unsigned long long)lim->max_tensor_bytes);
     numel = need / evo_dtype_size(want);
-    bool conv_ok = wt->encoding == EVO_ENC_RAW
-                       ? (wt->dtype == want ||
-                          ((wt->dtype == EVO_DT_FLOAT32 || wt->dtype == EVO_DT_FLOAT16) &&
-                           (want == EVO_DT_FLOAT32 || want == EVO_DT_FLOAT16)))
-                       : (want == EVO_DT_FLOAT32 || want == EVO_DT_FLOAT16);
+    bool conv_ok =
+        wt->encoding == EVO_ENC_RAW
+            ? (wt->dtype == want || ((wt->dtype == EVO_DT_FLOAT32 || wt->dtype == EVO_DT_FLOAT16) &&
+                                     (want == EVO_DT_FLOAT32 || want == EVO_DT_FLOAT16)))
+            : (want == EVO_DT_FLOAT32 || want == EVO_DT_FLOAT16);
     if (!conv_ok)
         return evo_error_set(err, EVO_ERR_TYPE, "tensor '%s' (%s, %s) cannot be restored as %s",
                              wt->name, evo_dtype_name(wt->dtype), evo_encoding_name(wt->encoding),
                              evo_dtype_name(want));
-    uint64_t expect = wt->encoding == EVO_ENC_RAW ? (uint64_t)numel * evo_dtype_size(wt->dtype)
+    uint64_t expect = wt->encoding == EVO_ENC_RAW    ? (uint64_t)numel * evo_dtype_size(wt->dtype)
                       : wt->encoding == EVO_ENC_FP16 ? (uint64_t)numel * 2
                                                      : (uint64_t)numel;
-    if (wt->encoded_len != expect ||
-        (wt->compress == EVO_COMP_NONE && wt->payload_len != expect))
+    if (wt->encoded_len != expect || (wt->compress == EVO_COMP_NONE && wt->payload_len != expect))
         return evo_error_set(err, EVO_ERR_PARSE, "tensor '%s' payload size does not match shape",
                              wt->name);
 

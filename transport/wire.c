@@ -36,20 +36,28 @@ const char *evo_msg_type_name(uint32_t type)
 const char *evo_encoding_name(evo_encoding enc)
 {
     switch (enc) {
-    case EVO_ENC_RAW: return "raw";
-    case EVO_ENC_FP16: return "fp16";
-    case EVO_ENC_INT8: return "int8";
-    default: return "unknown";
+    case EVO_ENC_RAW:
+        return "raw";
+    case EVO_ENC_FP16:
+        return "fp16";
+    case EVO_ENC_INT8:
+        return "int8";
+    default:
+        return "unknown";
     }
 }
 
 const char *evo_compress_name(evo_compress comp)
 {
     switch (comp) {
-    case EVO_COMP_NONE: return "none";
-    case EVO_COMP_ZSTD: return "zstd";
-    case EVO_COMP_LZ4: return "lz4";
-    default: return "unknown";
+    case EVO_COMP_NONE:
+        return "none";
+    case EVO_COMP_ZSTD:
+        return "zstd";
+    case EVO_COMP_LZ4:
+        return "lz4";
+    default:
+        return "unknown";
     }
 }
 
@@ -162,8 +170,8 @@ static void tp_field_str(tp_writer *w, uint16_t tag, const char *s, size_t cap)
 /* Pad so that the value of the next field starts TP_PAYLOAD_ALIGN-aligned. */
 static void tp_align_next_value(tp_writer *w)
 {
-    size_t need = (TP_PAYLOAD_ALIGN - (w->pos + TP_FIELD_HDR) % TP_PAYLOAD_ALIGN) %
-                  TP_PAYLOAD_ALIGN;
+    size_t need =
+        (TP_PAYLOAD_ALIGN - (w->pos + TP_FIELD_HDR) % TP_PAYLOAD_ALIGN) % TP_PAYLOAD_ALIGN;
     if (need == 0)
         return;
     if (need < TP_FIELD_HDR)
@@ -230,8 +238,7 @@ static evo_status tp_write_msg(const evo_msg *m, tp_writer *w, evo_error *err)
 {
     evo_status rv;
     if (m->type == 0 || m->type >= EVO_MSG_TYPE_END_)
-        return evo_error_set(err, EVO_ERR_INVALID_ARG, "cannot encode message type %u",
-                             m->type);
+        return evo_error_set(err, EVO_ERR_INVALID_ARG, "cannot encode message type %u", m->type);
     if ((m->n_tensors && !m->tensors) || (m->n_timings && !m->timings))
         return evo_error_set(err, EVO_ERR_INVALID_ARG, "message arrays are NULL");
     size_t hdr = w->pos;
@@ -264,8 +271,7 @@ static evo_status tp_write_msg(const evo_msg *m, tp_writer *w, evo_error *err)
         if (d->blob_len && (!d->blob || d->blob_len != d->blob_size))
             return evo_error_set(err, EVO_ERR_INVALID_ARG,
                                  "deploy blob of %llu bytes does not match blob_size %llu",
-                                 (unsigned long long)d->blob_len,
-                                 (unsigned long long)d->blob_size);
+                                 (unsigned long long)d->blob_len, (unsigned long long)d->blob_size);
         if (d->blob_len > UINT32_MAX - 64)
             return evo_error_set(err, EVO_ERR_LIMIT, "deploy blob exceeds 4 GiB");
         tp_field_str(w, TP_TAG_NAME, d->model, sizeof d->model);
@@ -280,7 +286,9 @@ static evo_status tp_write_msg(const evo_msg *m, tp_writer *w, evo_error *err)
         tp_field_str(w, TP_TAG_NAME, m->u.run.model, sizeof m->u.run.model);
         tp_field_u32(w, TP_TAG_STAGE, m->u.run.stage);
         break;
-    case EVO_MSG_TENSORS: tp_field_u32(w, TP_TAG_STAGE, m->u.tensors.stage); break;
+    case EVO_MSG_TENSORS:
+        tp_field_u32(w, TP_TAG_STAGE, m->u.tensors.stage);
+        break;
     case EVO_MSG_RESULT:
         tp_field_u32(w, TP_TAG_STATUS, m->u.result.status);
         for (uint32_t i = 0; i < m->n_timings; i++) {
@@ -298,8 +306,11 @@ static evo_status tp_write_msg(const evo_msg *m, tp_writer *w, evo_error *err)
         tp_field_u32(w, TP_TAG_STATUS, m->u.error.status);
         tp_field_str(w, TP_TAG_MESSAGE, m->u.error.message, sizeof m->u.error.message);
         break;
-    case EVO_MSG_ACK: tp_field_u64(w, TP_TAG_VALUE, m->u.ack.value); break;
-    default: break;
+    case EVO_MSG_ACK:
+        tp_field_u64(w, TP_TAG_VALUE, m->u.ack.value);
+        break;
+    default:
+        break;
     }
     if (m->type == EVO_MSG_RUN || m->type == EVO_MSG_TENSORS || m->type == EVO_MSG_RESULT) {
         for (uint32_t i = 0; i < m->n_tensors; i++) {
@@ -333,8 +344,7 @@ evo_status evo_wire_encoded_size(const evo_msg *m, size_t *out, evo_error *err)
     return rv;
 }
 
-evo_status evo_wire_encode(const evo_msg *m, void *buf, size_t cap, size_t *written,
-                           evo_error *err)
+evo_status evo_wire_encode(const evo_msg *m, void *buf, size_t cap, size_t *written, evo_error *err)
 {
     size_t need;
     evo_status rv = evo_wire_encoded_size(m, &need, err);
@@ -374,8 +384,7 @@ static int tp_next(tp_reader *r, tp_field *f, uint32_t max_fields, const char *w
     if (r->pos == r->len)
         return 0;
     if (r->len - r->pos < TP_FIELD_HDR) {
-        evo_error_set(err, EVO_ERR_PARSE, "%s: truncated field header at byte %zu", where,
-                      r->pos);
+        evo_error_set(err, EVO_ERR_PARSE, "%s: truncated field header at byte %zu", where, r->pos);
         return -1;
     }
     if (++r->count > max_fields) {
@@ -388,8 +397,8 @@ static int tp_next(tp_reader *r, tp_field *f, uint32_t max_fields, const char *w
     f->len = tp_rd32(h + 4);
     if (f->len > r->len - r->pos - TP_FIELD_HDR) {
         evo_error_set(err, EVO_ERR_PARSE,
-                      "%s: field %u at byte %zu claims %u bytes but only %zu remain", where,
-                      f->tag, r->pos, f->len, r->len - r->pos - TP_FIELD_HDR);
+                      "%s: field %u at byte %zu claims %u bytes but only %zu remain", where, f->tag,
+                      r->pos, f->len, r->len - r->pos - TP_FIELD_HDR);
         return -1;
     }
     f->v = h + TP_FIELD_HDR;
@@ -397,12 +406,11 @@ static int tp_next(tp_reader *r, tp_field *f, uint32_t max_fields, const char *w
     return 1;
 }
 
-static evo_status tp_need_len(const tp_field *f, uint32_t len, const char *where,
-                              evo_error *err)
+static evo_status tp_need_len(const tp_field *f, uint32_t len, const char *where, evo_error *err)
 {
     if (f->len != len)
-        return evo_error_set(err, EVO_ERR_PARSE, "%s: field %u has %u bytes, expected %u",
-                             where, f->tag, f->len, len);
+        return evo_error_set(err, EVO_ERR_PARSE, "%s: field %u has %u bytes, expected %u", where,
+                             f->tag, f->len, len);
     return EVO_OK;
 }
 
@@ -413,8 +421,8 @@ static evo_status tp_get_str(const tp_field *f, char *dst, size_t cap, const cha
         return evo_error_set(err, EVO_ERR_LIMIT, "%s: string field %u of %u bytes exceeds %zu",
                              where, f->tag, f->len, cap - 1);
     if (memchr(f->v, 0, f->len))
-        return evo_error_set(err, EVO_ERR_PARSE, "%s: string field %u contains a NUL byte",
-                             where, f->tag);
+        return evo_error_set(err, EVO_ERR_PARSE, "%s: string field %u contains a NUL byte", where,
+                             f->tag);
     memcpy(dst, f->v, f->len);
     dst[f->len] = '\0';
     return EVO_OK;
@@ -428,17 +436,17 @@ static evo_status tp_unknown(const tp_field *f, const char *where, evo_error *er
     return EVO_OK; /* newer optional field: skip */
 }
 
-#define TP_GET_U32(f, dst, where)                                                              \
-    do {                                                                                       \
-        if ((rv = tp_need_len((f), 4, (where), err)) != EVO_OK)                                \
-            return rv;                                                                         \
-        (dst) = tp_rd32((f)->v);                                                               \
+#define TP_GET_U32(f, dst, where)                                                                  \
+    do {                                                                                           \
+        if ((rv = tp_need_len((f), 4, (where), err)) != EVO_OK)                                    \
+            return rv;                                                                             \
+        (dst) = tp_rd32((f)->v);                                                                   \
     } while (0)
-#define TP_GET_U64(f, dst, where)                                                              \
-    do {                                                                                       \
-        if ((rv = tp_need_len((f), 8, (where), err)) != EVO_OK)                                \
-            return rv;                                                                         \
-        (dst) = tp_rd64((f)->v);                                                               \
+#define TP_GET_U64(f, dst, where)                                                                  \
+    do {                                                                                           \
+        if ((rv = tp_need_len((f), 8, (where), err)) != EVO_OK)                                    \
+            return rv;                                                                             \
+        (dst) = tp_rd64((f)->v);                                                                   \
     } while (0)
 
 static evo_status tp_read_tensor(const tp_field *tf, const evo_tp_limits *lim, uint32_t idx,
@@ -457,7 +465,8 @@ static evo_status tp_read_tensor(const tp_field *tf, const evo_tp_limits *lim, u
     t->quant_axis = -1;
     while ((k = tp_next(&r, &f, lim->max_fields, where, err)) > 0) {
         switch (f.tag) {
-        case TP_TT_PAD: break;
+        case TP_TT_PAD:
+            break;
         case TP_TT_NAME:
             if ((rv = tp_get_str(&f, t->name, sizeof t->name, where, err)) != EVO_OK)
                 return rv;
@@ -472,8 +481,8 @@ static evo_status tp_read_tensor(const tp_field *tf, const evo_tp_limits *lim, u
         case TP_TT_DTYPE:
             TP_GET_U32(&f, u, where);
             if (u >= EVO_DT_COUNT_ || evo_dtype_size((evo_dtype)u) == 0)
-                return evo_error_set(err, EVO_ERR_UNSUPPORTED, "%s: dtype %u cannot travel",
-                                     where, u);
+                return evo_error_set(err, EVO_ERR_UNSUPPORTED, "%s: dtype %u cannot travel", where,
+                                     u);
             t->dtype = (evo_dtype)u;
             have_dtype = true;
             break;
@@ -495,32 +504,28 @@ static evo_status tp_read_tensor(const tp_field *tf, const evo_tp_limits *lim, u
         case TP_TT_ENCODING:
             TP_GET_U32(&f, u, where);
             if (u >= EVO_ENC_END_)
-                return evo_error_set(err, EVO_ERR_UNSUPPORTED, "%s: unknown encoding %u",
-                                     where, u);
+                return evo_error_set(err, EVO_ERR_UNSUPPORTED, "%s: unknown encoding %u", where, u);
             t->encoding = (evo_encoding)u;
             break;
         case TP_TT_COMPRESS:
             TP_GET_U32(&f, u, where);
             if (u >= EVO_COMP_END_)
-                return evo_error_set(err, EVO_ERR_UNSUPPORTED, "%s: unknown compressor %u",
-                                     where, u);
+                return evo_error_set(err, EVO_ERR_UNSUPPORTED, "%s: unknown compressor %u", where,
+                                     u);
             t->compress = (evo_compress)u;
             break;
         case TP_TT_QUANT:
             if (f.len < 8)
-                return evo_error_set(err, EVO_ERR_PARSE, "%s: quantisation field truncated",
-                                     where);
+                return evo_error_set(err, EVO_ERR_PARSE, "%s: quantisation field truncated", where);
             t->quant_axis = (int32_t)tp_rd32(f.v);
             t->quant_count = tp_rd32(f.v + 4);
             if (t->quant_count > lim->max_quant_channels)
                 return evo_error_set(err, EVO_ERR_LIMIT, "%s: %u int8 scales exceed limit %u",
                                      where, t->quant_count, lim->max_quant_channels);
             if ((uint64_t)f.len != 8 + (uint64_t)t->quant_count * TP_QUANT_REC)
-                return evo_error_set(err, EVO_ERR_PARSE,
-                                     "%s: %u int8 scales need %llu bytes, field has %u", where,
-                                     t->quant_count,
-                                     (unsigned long long)(8 + (uint64_t)t->quant_count * 8),
-                                     f.len);
+                return evo_error_set(
+                    err, EVO_ERR_PARSE, "%s: %u int8 scales need %llu bytes, field has %u", where,
+                    t->quant_count, (unsigned long long)(8 + (uint64_t)t->quant_count * 8), f.len);
             t->quant = f.v + 8;
             break;
         case TP_TT_ENCODED_LEN:
@@ -541,7 +546,9 @@ static evo_status tp_read_tensor(const tp_field *tf, const evo_tp_limits *lim, u
         return err ? err->code : EVO_ERR_PARSE;
     if (!have_dtype || !have_shape || !have_payload)
         return evo_error_set(err, EVO_ERR_PARSE, "%s: missing %s", where,
-                             !have_dtype ? "dtype" : !have_shape ? "shape" : "payload");
+                             !have_dtype   ? "dtype"
+                             : !have_shape ? "shape"
+                                           : "payload");
     if (!t->name[0] && t->index < 0)
         return evo_error_set(err, EVO_ERR_PARSE, "%s: has neither name nor index", where);
 
@@ -549,9 +556,8 @@ static evo_status tp_read_tensor(const tp_field *tf, const evo_tp_limits *lim, u
     size_t nbytes;
     if (numel < 0 || evo_shape_nbytes(&t->shape, t->dtype, &nbytes) != EVO_OK ||
         nbytes > lim->max_tensor_bytes)
-        return evo_error_set(err, EVO_ERR_LIMIT, "%s: %s tensor exceeds the %llu byte limit",
-                             where, evo_dtype_name(t->dtype),
-                             (unsigned long long)lim->max_tensor_bytes);
+        return evo_error_set(err, EVO_ERR_LIMIT, "%s: %s tensor exceeds the %llu byte limit", where,
+                             evo_dtype_name(t->dtype), (unsigned long long)lim->max_tensor_bytes);
     uint64_t expect = nbytes;
     if (t->encoding != EVO_ENC_RAW) {
         if (t->dtype != EVO_DT_FLOAT32)
@@ -585,14 +591,13 @@ static evo_status tp_read_tensor(const tp_field *tf, const evo_tp_limits *lim, u
         t->quant_count = 0;
     }
     if (have_enc_len && t->encoded_len != expect)
-        return evo_error_set(err, EVO_ERR_PARSE, "%s: declares %llu encoded bytes, shape needs %llu",
-                             where, (unsigned long long)t->encoded_len,
-                             (unsigned long long)expect);
+        return evo_error_set(err, EVO_ERR_PARSE,
+                             "%s: declares %llu encoded bytes, shape needs %llu", where,
+                             (unsigned long long)t->encoded_len, (unsigned long long)expect);
     t->encoded_len = expect;
     if (t->compress == EVO_COMP_NONE && t->payload_len != expect)
         return evo_error_set(err, EVO_ERR_PARSE, "%s: payload has %llu bytes, shape needs %llu",
-                             where, (unsigned long long)t->payload_len,
-                             (unsigned long long)expect);
+                             where, (unsigned long long)t->payload_len, (unsigned long long)expect);
     if (t->compress != EVO_COMP_NONE && t->payload_len == 0 && expect != 0)
         return evo_error_set(err, EVO_ERR_PARSE, "%s: empty compressed payload", where);
     return EVO_OK;
@@ -631,8 +636,8 @@ static evo_status tp_decode_body(const evo_tp_limits *lim, tp_reader *body, evo_
     int k;
     evo_status rv;
     uint32_t nt = 0, ntim = 0;
-    bool carries = m->type == EVO_MSG_RUN || m->type == EVO_MSG_TENSORS ||
-                   m->type == EVO_MSG_RESULT;
+    bool carries =
+        m->type == EVO_MSG_RUN || m->type == EVO_MSG_TENSORS || m->type == EVO_MSG_RESULT;
 
     /* pass 1: lengths and counts */
     while ((k = tp_next(&r, &f, lim->max_fields, where, err)) > 0) {
@@ -666,56 +671,83 @@ static evo_status tp_decode_body(const evo_tp_limits *lim, tp_reader *body, evo_
         case EVO_MSG_REGISTER: {
             evo_msg_register *g = &m->u.reg;
             switch (f.tag) {
-            case TP_TAG_NAME: rv = tp_get_str(&f, g->name, sizeof g->name, where, err); break;
+            case TP_TAG_NAME:
+                rv = tp_get_str(&f, g->name, sizeof g->name, where, err);
+                break;
             case TP_TAG_CLASS:
                 rv = tp_get_str(&f, g->device_class, sizeof g->device_class, where, err);
                 break;
             case TP_TAG_LISTEN_URL:
                 rv = tp_get_str(&f, g->listen_url, sizeof g->listen_url, where, err);
                 break;
-            case TP_TAG_MEMORY: TP_GET_U64(&f, g->memory_bytes, where); break;
-            case TP_TAG_FLASH: TP_GET_U64(&f, g->flash_bytes, where); break;
+            case TP_TAG_MEMORY:
+                TP_GET_U64(&f, g->memory_bytes, where);
+                break;
+            case TP_TAG_FLASH:
+                TP_GET_U64(&f, g->flash_bytes, where);
+                break;
             case TP_TAG_GFLOPS: {
                 uint64_t b;
                 TP_GET_U64(&f, b, where);
                 memcpy(&g->gflops, &b, 8);
                 break;
             }
-            case TP_TAG_ROLE: TP_GET_U32(&f, g->role, where); break;
-            default: rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
+            case TP_TAG_ROLE:
+                TP_GET_U32(&f, g->role, where);
+                break;
+            default:
+                rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
             }
             break;
         }
         case EVO_MSG_HEARTBEAT: {
             evo_msg_heartbeat *h = &m->u.heartbeat;
             switch (f.tag) {
-            case TP_TAG_NAME: rv = tp_get_str(&f, h->name, sizeof h->name, where, err); break;
-            case TP_TAG_UPTIME: TP_GET_U64(&f, h->uptime_ms, where); break;
-            case TP_TAG_FREE_MEMORY: TP_GET_U64(&f, h->free_memory_bytes, where); break;
-            case TP_TAG_TIMESTAMP: TP_GET_U64(&f, h->timestamp_ns, where); break;
-            case TP_TAG_LOAD: TP_GET_U32(&f, h->load_permille, where); break;
-            default: rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
+            case TP_TAG_NAME:
+                rv = tp_get_str(&f, h->name, sizeof h->name, where, err);
+                break;
+            case TP_TAG_UPTIME:
+                TP_GET_U64(&f, h->uptime_ms, where);
+                break;
+            case TP_TAG_FREE_MEMORY:
+                TP_GET_U64(&f, h->free_memory_bytes, where);
+                break;
+            case TP_TAG_TIMESTAMP:
+                TP_GET_U64(&f, h->timestamp_ns, where);
+                break;
+            case TP_TAG_LOAD:
+                TP_GET_U32(&f, h->load_permille, where);
+                break;
+            default:
+                rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
             }
             break;
         }
         case EVO_MSG_DEPLOY: {
             evo_msg_deploy *d = &m->u.deploy;
             switch (f.tag) {
-            case TP_TAG_NAME: rv = tp_get_str(&f, d->model, sizeof d->model, where, err); break;
+            case TP_TAG_NAME:
+                rv = tp_get_str(&f, d->model, sizeof d->model, where, err);
+                break;
             case TP_TAG_DIGEST:
                 if ((rv = tp_need_len(&f, EVO_WIRE_DIGEST_SIZE, where, err)) != EVO_OK)
                     return rv;
                 memcpy(d->digest, f.v, EVO_WIRE_DIGEST_SIZE);
                 have_digest = true;
                 break;
-            case TP_TAG_BLOB_SIZE: TP_GET_U64(&f, d->blob_size, where); break;
-            case TP_TAG_STAGE: TP_GET_U32(&f, d->stage, where); break;
+            case TP_TAG_BLOB_SIZE:
+                TP_GET_U64(&f, d->blob_size, where);
+                break;
+            case TP_TAG_STAGE:
+                TP_GET_U32(&f, d->stage, where);
+                break;
             case TP_TAG_BLOB:
                 d->blob = f.v;
                 d->blob_len = f.len;
                 rv = EVO_OK;
                 break;
-            default: rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
+            default:
+                rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
             }
             break;
         }
@@ -724,25 +756,36 @@ static evo_status tp_decode_body(const evo_tp_limits *lim, tp_reader *body, evo_
             case TP_TAG_NAME:
                 rv = tp_get_str(&f, m->u.run.model, sizeof m->u.run.model, where, err);
                 break;
-            case TP_TAG_STAGE: TP_GET_U32(&f, m->u.run.stage, where); break;
-            case TP_TAG_TENSOR: rv = EVO_OK; break;
-            default: rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
+            case TP_TAG_STAGE:
+                TP_GET_U32(&f, m->u.run.stage, where);
+                break;
+            case TP_TAG_TENSOR:
+                rv = EVO_OK;
+                break;
+            default:
+                rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
             }
             break;
         case EVO_MSG_TENSORS:
             switch (f.tag) {
-            case TP_TAG_STAGE: TP_GET_U32(&f, m->u.tensors.stage, where); break;
-            case TP_TAG_TENSOR: rv = EVO_OK; break;
-            default: rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
+            case TP_TAG_STAGE:
+                TP_GET_U32(&f, m->u.tensors.stage, where);
+                break;
+            case TP_TAG_TENSOR:
+                rv = EVO_OK;
+                break;
+            default:
+                rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
             }
             break;
         case EVO_MSG_RESULT:
             switch (f.tag) {
-            case TP_TAG_STATUS: TP_GET_U32(&f, m->u.result.status, where); break;
+            case TP_TAG_STATUS:
+                TP_GET_U32(&f, m->u.result.status, where);
+                break;
             case TP_TAG_TIMING: {
                 if (f.len < TP_TIMING_SIZE) /* longer: newer fields appended */
-                    return evo_error_set(err, EVO_ERR_PARSE, "%s: stage timing truncated",
-                                         where);
+                    return evo_error_set(err, EVO_ERR_PARSE, "%s: stage timing truncated", where);
                 evo_stage_timing *t = &m->timings[m->n_timings++];
                 t->stage = tp_rd32(f.v);
                 t->queue_ns = tp_rd64(f.v + 8);
@@ -751,17 +794,23 @@ static evo_status tp_decode_body(const evo_tp_limits *lim, tp_reader *body, evo_
                 rv = EVO_OK;
                 break;
             }
-            case TP_TAG_TENSOR: rv = EVO_OK; break;
-            default: rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
+            case TP_TAG_TENSOR:
+                rv = EVO_OK;
+                break;
+            default:
+                rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
             }
             break;
         case EVO_MSG_ERROR:
             switch (f.tag) {
-            case TP_TAG_STATUS: TP_GET_U32(&f, m->u.error.status, where); break;
+            case TP_TAG_STATUS:
+                TP_GET_U32(&f, m->u.error.status, where);
+                break;
             case TP_TAG_MESSAGE:
                 rv = tp_get_str(&f, m->u.error.message, sizeof m->u.error.message, where, err);
                 break;
-            default: rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
+            default:
+                rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
             }
             break;
         case EVO_MSG_ACK:
@@ -770,7 +819,8 @@ static evo_status tp_decode_body(const evo_tp_limits *lim, tp_reader *body, evo_
             else
                 rv = f.tag == TP_TAG_PAD ? EVO_OK : tp_unknown(&f, where, err);
             break;
-        default: return evo_error_set(err, EVO_ERR_INTERNAL, "unhandled message type");
+        default:
+            return evo_error_set(err, EVO_ERR_INTERNAL, "unhandled message type");
         }
         if (rv != EVO_OK)
             return rv;
@@ -791,10 +841,9 @@ static evo_status tp_decode_body(const evo_tp_limits *lim, tp_reader *body, evo_
         if (d->blob) {
             uint8_t dg[EVO_WIRE_DIGEST_SIZE];
             if (d->blob_len != d->blob_size)
-                return evo_error_set(err, EVO_ERR_PARSE,
-                                     "deploy: blob has %llu bytes but declares %llu",
-                                     (unsigned long long)d->blob_len,
-                                     (unsigned long long)d->blob_size);
+                return evo_error_set(
+                    err, EVO_ERR_PARSE, "deploy: blob has %llu bytes but declares %llu",
+                    (unsigned long long)d->blob_len, (unsigned long long)d->blob_size);
             evo_sha256(d->blob, (size_t)d->blob_len, dg);
             if (memcmp(dg, d->digest, EVO_WIRE_DIGEST_SIZE) != 0)
                 return evo_error_set(err, EVO_ERR_MISMATCH,

@@ -106,10 +106,10 @@ typedef struct evo_wire_tensor {
     int32_t quant_axis;
     uint32_t quant_count;
     const uint8_t *quant;
-    uint64_t encoded_len;  /* bytes after encoding, before compression */
-    const void *payload;   /* encoded (and compressed) bytes */
+    uint64_t encoded_len; /* bytes after encoding, before compression */
+    const void *payload;  /* encoded (and compressed) bytes */
     uint64_t payload_len;
-    void *owned_;          /* sender side: buffer evo_wire_tensor_clear frees */
+    void *owned_; /* sender side: buffer evo_wire_tensor_clear frees */
 } evo_wire_tensor;
 
 /* Encode t (dense, t->data set) for the wire. RAW without compression
@@ -169,9 +169,9 @@ typedef struct evo_msg_heartbeat {
 typedef struct evo_msg_deploy {
     char model[EVO_WIRE_STR_MAX];
     uint8_t digest[EVO_WIRE_DIGEST_SIZE]; /* SHA-256 of the blob */
-    uint64_t blob_size;   /* size of the blob (also when it is not attached) */
-    const void *blob;     /* NULL: the receiver already has it (by digest) */
-    uint64_t blob_len;    /* bytes at blob; 0 or blob_size */
+    uint64_t blob_size;                   /* size of the blob (also when it is not attached) */
+    const void *blob;                     /* NULL: the receiver already has it (by digest) */
+    uint64_t blob_len;                    /* bytes at blob; 0 or blob_size */
     uint32_t stage;
 } evo_msg_deploy;
 

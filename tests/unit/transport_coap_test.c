@@ -12,10 +12,10 @@
 
 typedef struct tt_server {
     evo_tp *tp;
-    int n;                /* requests to serve */
-    int errors;           /* requests that failed to decode */
+    int n;      /* requests to serve */
+    int errors; /* requests that failed to decode */
     evo_status last_error;
-    bool reply;           /* REP: echo every request back */
+    bool reply; /* REP: echo every request back */
 } tt_server;
 
 static void *tt_serve(void *arg)
@@ -52,8 +52,8 @@ static void tt_opts(evo_tp_options *o)
     o->send_timeout_ms = 20000;
 }
 
-static evo_tp *tt_listen(const char *scheme, evo_tp_pattern p, const evo_tp_options *o,
-                         char *url, size_t cap)
+static evo_tp *tt_listen(const char *scheme, evo_tp_pattern p, const evo_tp_options *o, char *url,
+                         size_t cap)
 {
     evo_tp *l;
     evo_error err;
@@ -157,8 +157,8 @@ static void test_big_tensor_blockwise(void **state)
     evo_tensor t = {EVO_DT_FLOAT32, {4, {1, 16, 256, 256}}, x};
     evo_wire_tensor wt;
     evo_error err;
-    assert_int_equal(evo_wire_tensor_encode(&wt, "act", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1,
-                                            &err), EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&wt, "act", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err), EVO_OK);
     evo_msg m, back;
     evo_msg_init(&m, EVO_MSG_RUN);
     strcpy(m.u.run.model, "m");
@@ -172,8 +172,8 @@ static void test_big_tensor_blockwise(void **state)
     assert_int_equal(evo_tp_recv(d, &back, &err), EVO_OK);
     assert_int_equal(back.n_tensors, 1);
     float *y = malloc(n * 4);
-    assert_int_equal(evo_wire_tensor_decode(&back.tensors[0], EVO_DT_FLOAT32, y, n * 4, NULL,
-                                            &err), EVO_OK);
+    assert_int_equal(evo_wire_tensor_decode(&back.tensors[0], EVO_DT_FLOAT32, y, n * 4, NULL, &err),
+                     EVO_OK);
     assert_true(memcmp(x, y, n * 4) == 0);
     evo_msg_release(&back);
     pthread_join(th, NULL);
@@ -282,14 +282,14 @@ static void test_bad_messages(void **state)
         pthread_create(&th, NULL, tt_serve, &srv);
         evo_tp *d;
         evo_error err;
-        assert_int_equal(evo_tp_open(&d, url, pat ? EVO_TP_PUSH : EVO_TP_REQ, EVO_TP_DIAL, &o,
-                                     &err), EVO_OK);
+        assert_int_equal(
+            evo_tp_open(&d, url, pat ? EVO_TP_PUSH : EVO_TP_REQ, EVO_TP_DIAL, &o, &err), EVO_OK);
         tt_samples *s = malloc(sizeof *s);
         tt_make_samples(s);
         size_t len;
         uint8_t *b = tt_encode(&s->msgs[4], &len);
-        static const evo_status want[4] = {EVO_ERR_PARSE, EVO_ERR_UNSUPPORTED,
-                                           EVO_ERR_UNSUPPORTED, EVO_ERR_PARSE};
+        static const evo_status want[4] = {EVO_ERR_PARSE, EVO_ERR_UNSUPPORTED, EVO_ERR_UNSUPPORTED,
+                                           EVO_ERR_PARSE};
         for (int k = 0; k < 4; k++) {
             uint8_t *c = malloc(len);
             memcpy(c, b, len);
@@ -334,8 +334,8 @@ static void test_open_errors(void **state)
     tt_opts(&o);
     assert_int_equal(evo_tp_open(&t, "coap://127.0.0.1:0", EVO_TP_REQ, EVO_TP_LISTEN, &o, &err),
                      EVO_ERR_UNSUPPORTED);
-    assert_int_equal(evo_tp_open(&t, "coaps://127.0.0.1:5684", EVO_TP_REQ, EVO_TP_DIAL, &o,
-                                 &err), EVO_ERR_INVALID_ARG);
+    assert_int_equal(evo_tp_open(&t, "coaps://127.0.0.1:5684", EVO_TP_REQ, EVO_TP_DIAL, &o, &err),
+                     EVO_ERR_INVALID_ARG);
     assert_non_null(strstr(err.msg, "psk"));
     assert_null(t);
     /* nobody listening: the request times out or is reset */
@@ -351,9 +351,9 @@ static void test_open_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_coap),     cmocka_unit_test(test_roundtrip_coaps_psk),
+        cmocka_unit_test(test_roundtrip_coap),       cmocka_unit_test(test_roundtrip_coaps_psk),
         cmocka_unit_test(test_big_tensor_blockwise), cmocka_unit_test(test_constrained_node),
-        cmocka_unit_test(test_bad_messages),       cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_bad_messages),         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

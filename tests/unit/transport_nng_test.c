@@ -11,8 +11,8 @@
 
 #include "transport_testutil.h"
 
-static char *g_dir;   /* temp dir for ipc sockets and certificates */
-static bool g_certs;  /* TLS material available */
+static char *g_dir;  /* temp dir for ipc sockets and certificates */
+static bool g_certs; /* TLS material available */
 
 static int tt_setup(void **state)
 {
@@ -70,9 +70,8 @@ static void tt_tls_client(evo_tp_options *o, const char *ca, bool with_cert)
 }
 
 /* Open a listener at url (port 0 allowed) and a dialer to it. */
-static void tt_pair(const char *url, evo_tp_pattern lp, evo_tp_pattern dp,
-                    const evo_tp_options *lo, const evo_tp_options *dopt, evo_tp **l,
-                    evo_tp **d)
+static void tt_pair(const char *url, evo_tp_pattern lp, evo_tp_pattern dp, const evo_tp_options *lo,
+                    const evo_tp_options *dopt, evo_tp **l, evo_tp **d)
 {
     evo_error err;
     evo_status st = evo_tp_open(l, url, lp, EVO_TP_LISTEN, lo, &err);
@@ -181,8 +180,8 @@ static void tt_big_tensor(const char *url, const evo_tp_options *lo, const evo_t
     evo_tensor t = {EVO_DT_FLOAT32, {2, {4096, (int32_t)(n / 4096)}}, x};
     evo_wire_tensor wt;
     evo_error err;
-    assert_int_equal(evo_wire_tensor_encode(&wt, "big", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1,
-                                            &err), EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&wt, "big", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err), EVO_OK);
     evo_msg m;
     evo_msg_init(&m, EVO_MSG_TENSORS);
     m.request_id = 64;
@@ -267,8 +266,8 @@ static void test_tls_refusals(void **state)
     evo_tp *l, *d = NULL;
     evo_error err;
     tt_tls_server(&so, false);
-    assert_int_equal(evo_tp_open(&l, "tls+tcp://127.0.0.1:0", EVO_TP_REP, EVO_TP_LISTEN, &so,
-                                 &err), EVO_OK);
+    assert_int_equal(evo_tp_open(&l, "tls+tcp://127.0.0.1:0", EVO_TP_REP, EVO_TP_LISTEN, &so, &err),
+                     EVO_OK);
     char url[64];
     snprintf(url, sizeof url, "tls+tcp://127.0.0.1:%d", evo_tp_port(l));
     /* a client trusting another CA is refused */
@@ -285,17 +284,16 @@ static void test_tls_refusals(void **state)
     assert_int_equal(evo_tp_open(&d, url, EVO_TP_REQ, EVO_TP_DIAL, &co, &err), EVO_ERR_IO);
     assert_non_null(strstr(err.msg, "no-such-ca.pem"));
     tt_tls_client(&co, "ca.key", false); /* a key is not a certificate */
-    assert_int_equal(evo_tp_open(&d, url, EVO_TP_REQ, EVO_TP_DIAL, &co, &err),
-                     EVO_ERR_INVALID_ARG);
+    assert_int_equal(evo_tp_open(&d, url, EVO_TP_REQ, EVO_TP_DIAL, &co, &err), EVO_ERR_INVALID_ARG);
     assert_non_null(strstr(err.msg, "ca.key"));
     evo_tp_options bad;
     tt_tls_server(&bad, false);
     bad.tls_key_file = tt_cert("client.key"); /* does not match server.pem */
-    assert_int_equal(evo_tp_open(&d, "tls+tcp://127.0.0.1:0", EVO_TP_REP, EVO_TP_LISTEN, &bad,
-                                 &err), EVO_ERR_INVALID_ARG);
+    assert_int_equal(
+        evo_tp_open(&d, "tls+tcp://127.0.0.1:0", EVO_TP_REP, EVO_TP_LISTEN, &bad, &err),
+        EVO_ERR_INVALID_ARG);
     tt_opts(&co);
-    assert_int_equal(evo_tp_open(&d, url, EVO_TP_REQ, EVO_TP_DIAL, &co, &err),
-                     EVO_ERR_INVALID_ARG);
+    assert_int_equal(evo_tp_open(&d, url, EVO_TP_REQ, EVO_TP_DIAL, &co, &err), EVO_ERR_INVALID_ARG);
     /* the listener still serves a good client */
     tt_tls_client(&co, "ca.pem", false);
     assert_int_equal(evo_tp_open(&d, url, EVO_TP_REQ, EVO_TP_DIAL, &co, &err), EVO_OK);
@@ -305,8 +303,8 @@ static void test_tls_refusals(void **state)
 
     /* mutual: a client without a certificate is refused */
     tt_tls_server(&so, true);
-    assert_int_equal(evo_tp_open(&l, "tls+tcp://127.0.0.1:0", EVO_TP_REP, EVO_TP_LISTEN, &so,
-                                 &err), EVO_OK);
+    assert_int_equal(evo_tp_open(&l, "tls+tcp://127.0.0.1:0", EVO_TP_REP, EVO_TP_LISTEN, &so, &err),
+                     EVO_OK);
     snprintf(url, sizeof url, "tls+tcp://127.0.0.1:%d", evo_tp_port(l));
     tt_tls_client(&co, "ca.pem", false);
     co.recv_timeout_ms = 500;
@@ -334,11 +332,22 @@ static uint8_t *tt_bad(int kind, size_t *len)
     tt_free_samples(s);
     free(s);
     switch (kind) {
-    case 0: *len -= 100; break;                  /* truncated body */
-    case 1: b[6] = 77; break;                     /* unknown type */
-    case 2: b[4] = 9; break;                      /* unknown version */
-    case 3: b[24] ^= 0x40; break;                 /* lying body length */
-    case 4: b[32 + 12 + 4] = 0xff; b[32 + 12 + 6] = 0x7f; break; /* lying field length */
+    case 0:
+        *len -= 100;
+        break; /* truncated body */
+    case 1:
+        b[6] = 77;
+        break; /* unknown type */
+    case 2:
+        b[4] = 9;
+        break; /* unknown version */
+    case 3:
+        b[24] ^= 0x40;
+        break; /* lying body length */
+    case 4:
+        b[32 + 12 + 4] = 0xff;
+        b[32 + 12 + 6] = 0x7f;
+        break; /* lying field length */
     default:
         for (size_t i = 0; i < *len; i++) /* noise */
             b[i] = (uint8_t)(i * 131 + 7);
@@ -355,7 +364,7 @@ static void test_bad_messages_reqrep(void **state)
     tt_pair("tcp://127.0.0.1:0", EVO_TP_REP, EVO_TP_REQ, &o, &o, &l, &d);
     evo_error err;
     static const evo_status want[6] = {EVO_ERR_PARSE, EVO_ERR_UNSUPPORTED, EVO_ERR_UNSUPPORTED,
-                                       EVO_ERR_PARSE, EVO_ERR_PARSE, EVO_ERR_PARSE};
+                                       EVO_ERR_PARSE, EVO_ERR_PARSE,       EVO_ERR_PARSE};
     for (int k = 0; k < 6; k++) {
         size_t len;
         uint8_t *b = tt_bad(k, &len);
@@ -491,12 +500,12 @@ static void test_open_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_tcp),      cmocka_unit_test(test_roundtrip_ipc),
-        cmocka_unit_test(test_roundtrip_inproc),   cmocka_unit_test(test_roundtrip_tls),
-        cmocka_unit_test(test_big_tensor_tcp),     cmocka_unit_test(test_big_tensor_tls),
-        cmocka_unit_test(test_stream_in_flight),   cmocka_unit_test(test_tls_refusals),
+        cmocka_unit_test(test_roundtrip_tcp),       cmocka_unit_test(test_roundtrip_ipc),
+        cmocka_unit_test(test_roundtrip_inproc),    cmocka_unit_test(test_roundtrip_tls),
+        cmocka_unit_test(test_big_tensor_tcp),      cmocka_unit_test(test_big_tensor_tls),
+        cmocka_unit_test(test_stream_in_flight),    cmocka_unit_test(test_tls_refusals),
         cmocka_unit_test(test_bad_messages_reqrep), cmocka_unit_test(test_bad_messages_stream),
-        cmocka_unit_test(test_raw_garbage_peer),   cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_raw_garbage_peer),    cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, tt_setup, tt_teardown);
 }

@@ -46,18 +46,24 @@ static inline void tt_make_samples(tt_samples *s)
         s->blob[i] = (uint8_t)(i * 7 + 1);
     evo_tensor f = {EVO_DT_FLOAT32, {3, {2, 8, 64}}, s->act};
     evo_tensor l = {EVO_DT_INT64, {1, {5}}, s->ids};
-    assert_int_equal(evo_wire_tensor_encode(&s->tensors[0], "act", -1, &f, EVO_ENC_RAW,
-                                            EVO_COMP_NONE, -1, &err), EVO_OK);
-    assert_int_equal(evo_wire_tensor_encode(&s->tensors[1], NULL, 3, &l, EVO_ENC_RAW,
-                                            EVO_COMP_NONE, -1, &err), EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&s->tensors[0], "act", -1, &f, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
+        EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&s->tensors[1], NULL, 3, &l, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
+        EVO_OK);
     assert_int_equal(evo_wire_tensor_encode(&s->tensors[2], "half", 1, &f, EVO_ENC_FP16,
-                                            EVO_COMP_NONE, -1, &err), EVO_OK);
-    assert_int_equal(evo_wire_tensor_encode(&s->tensors[3], "q", -1, &f, EVO_ENC_INT8,
-                                            EVO_COMP_NONE, -1, &err), EVO_OK);
-    assert_int_equal(evo_wire_tensor_encode(&s->tensors[4], "qc", -1, &f, EVO_ENC_INT8,
-                                            EVO_COMP_ZSTD, 1, &err), EVO_OK);
-    assert_int_equal(evo_wire_tensor_encode(&s->tensors[5], "z", -1, &f, EVO_ENC_RAW,
-                                            EVO_COMP_LZ4, -1, &err), EVO_OK);
+                                            EVO_COMP_NONE, -1, &err),
+                     EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&s->tensors[3], "q", -1, &f, EVO_ENC_INT8, EVO_COMP_NONE, -1, &err),
+        EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&s->tensors[4], "qc", -1, &f, EVO_ENC_INT8, EVO_COMP_ZSTD, 1, &err),
+        EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&s->tensors[5], "z", -1, &f, EVO_ENC_RAW, EVO_COMP_LZ4, -1, &err),
+        EVO_OK);
     s->timings[0] = (evo_stage_timing){0, 10, 2000, 300};
     s->timings[1] = (evo_stage_timing){1, 11, 1234567890123ull, 5};
 
@@ -182,14 +188,21 @@ static inline void tt_assert_msg_equal(const evo_msg *a, const evo_msg *b)
         assert_string_equal(a->u.run.model, b->u.run.model);
         assert_int_equal(a->u.run.stage, b->u.run.stage);
         break;
-    case EVO_MSG_TENSORS: assert_int_equal(a->u.tensors.stage, b->u.tensors.stage); break;
-    case EVO_MSG_RESULT: assert_int_equal(a->u.result.status, b->u.result.status); break;
+    case EVO_MSG_TENSORS:
+        assert_int_equal(a->u.tensors.stage, b->u.tensors.stage);
+        break;
+    case EVO_MSG_RESULT:
+        assert_int_equal(a->u.result.status, b->u.result.status);
+        break;
     case EVO_MSG_ERROR:
         assert_int_equal(a->u.error.status, b->u.error.status);
         assert_string_equal(a->u.error.message, b->u.error.message);
         break;
-    case EVO_MSG_ACK: assert_int_equal(a->u.ack.value, b->u.ack.value); break;
-    default: fail_msg("unknown type %u", a->type);
+    case EVO_MSG_ACK:
+        assert_int_equal(a->u.ack.value, b->u.ack.value);
+        break;
+    default:
+        fail_msg("unknown type %u", a->type);
     }
     assert_int_equal(a->n_tensors, b->n_tensors);
     for (uint32_t i = 0; i < a->n_tensors; i++)

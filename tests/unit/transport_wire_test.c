@@ -19,9 +19,9 @@ static void test_header_layout(void **state)
     m.flags = EVO_MSG_FLAG_LAST;
     m.u.ack.value = 42;
     /* hand-encoded per docs/protocol.md: header, then field VALUE(20) = 42 */
-    static const uint8_t want[48] = {
-        'E', 'V', 'O', 'W', 1, 0, 8, 0,  1, 0, 0, 0, 4, 3, 2, 1,  8, 0, 0, 0, 0, 0, 0, 0,
-        16,  0,   0,   0,   0, 0, 0, 0,  20, 0, 0, 0, 8, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t want[48] = {'E', 'V', 'O', 'W', 1, 0, 8, 0, 1,  0, 0, 0, 4, 3, 2, 1,
+                                     8,   0,   0,   0,   0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0,
+                                     20,  0,   0,   0,   8, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0};
     size_t len;
     uint8_t *buf = tt_encode(&m, &len);
     assert_int_equal(len, sizeof want);
@@ -78,24 +78,26 @@ static void test_tensor_values(void **state)
                      EVO_ERR_UNSUPPORTED);
     /* raw int64 */
     int64_t ids[5];
-    assert_int_equal(evo_wire_tensor_decode(&d.tensors[1], EVO_DT_INT64, ids, sizeof ids, NULL,
-                                            &err), EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_decode(&d.tensors[1], EVO_DT_INT64, ids, sizeof ids, NULL, &err), EVO_OK);
     assert_memory_equal(ids, s->ids, sizeof ids);
-    assert_int_equal(evo_wire_tensor_decode(&d.tensors[1], EVO_DT_FLOAT32, out, sizeof out,
-                                            NULL, &err), EVO_ERR_TYPE);
+    assert_int_equal(
+        evo_wire_tensor_decode(&d.tensors[1], EVO_DT_FLOAT32, out, sizeof out, NULL, &err),
+        EVO_ERR_TYPE);
     /* fp16: relative error of half precision */
-    assert_int_equal(evo_wire_tensor_decode(&d.tensors[2], EVO_DT_FLOAT32, out, sizeof out,
-                                            NULL, &err), EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_decode(&d.tensors[2], EVO_DT_FLOAT32, out, sizeof out, NULL, &err), EVO_OK);
     for (int i = 0; i < 1024; i++)
         assert_true(fabsf(out[i] - s->act[i]) <= fabsf(s->act[i]) * (1.0f / 1024) + 1e-7f);
-    assert_int_equal(evo_wire_tensor_decode(&d.tensors[2], EVO_DT_FLOAT16, h, sizeof h, NULL,
-                                            &err), EVO_OK);
+    assert_int_equal(evo_wire_tensor_decode(&d.tensors[2], EVO_DT_FLOAT16, h, sizeof h, NULL, &err),
+                     EVO_OK);
     assert_int_equal(h[3], evo_f32_to_f16(s->act[3]));
     /* int8 per tensor and per channel (+zstd): error at most half a step,
      * zeros exact */
     for (int t = 3; t <= 4; t++) {
-        assert_int_equal(evo_wire_tensor_decode(&d.tensors[t], EVO_DT_FLOAT32, out, sizeof out,
-                                                NULL, &err), EVO_OK);
+        assert_int_equal(
+            evo_wire_tensor_decode(&d.tensors[t], EVO_DT_FLOAT32, out, sizeof out, NULL, &err),
+            EVO_OK);
         for (int i = 0; i < 1024; i++) {
             int ch = (i / 64) % 8;
             float scale = tp_test_scale(&d.tensors[t], t == 3 ? 0 : ch);
@@ -106,12 +108,12 @@ static void test_tensor_values(void **state)
     }
     assert_int_equal(d.tensors[4].quant_count, 8);
     /* raw + lz4 is exact */
-    assert_int_equal(evo_wire_tensor_decode(&d.tensors[5], EVO_DT_FLOAT32, out, sizeof out,
-                                            NULL, &err), EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_decode(&d.tensors[5], EVO_DT_FLOAT32, out, sizeof out, NULL, &err), EVO_OK);
     assert_memory_equal(out, s->act, sizeof s->act);
     /* too small a destination */
-    assert_int_equal(evo_wire_tensor_decode(&d.tensors[5], EVO_DT_FLOAT32, out, 100, NULL,
-                                            &err), EVO_ERR_NOMEM);
+    assert_int_equal(evo_wire_tensor_decode(&d.tensors[5], EVO_DT_FLOAT32, out, 100, NULL, &err),
+                     EVO_ERR_NOMEM);
     evo_msg_release(&d);
     free(buf);
     tt_free_samples(s);
@@ -126,8 +128,8 @@ static void test_int8_hand_values(void **state)
     evo_tensor t = {EVO_DT_FLOAT32, {1, {4}}, x};
     evo_wire_tensor w;
     evo_error err;
-    assert_int_equal(evo_wire_tensor_encode(&w, "x", -1, &t, EVO_ENC_INT8, EVO_COMP_NONE, -1,
-                                            &err), EVO_OK);
+    assert_int_equal(evo_wire_tensor_encode(&w, "x", -1, &t, EVO_ENC_INT8, EVO_COMP_NONE, -1, &err),
+                     EVO_OK);
     const int8_t *q = w.payload;
     assert_int_equal(q[0], -128);
     assert_int_equal(q[1], -28);
@@ -150,10 +152,11 @@ static void test_int8_hand_values(void **state)
     /* int8 of an int64 tensor is refused */
     int64_t l[2] = {1, 2};
     evo_tensor ti = {EVO_DT_INT64, {1, {2}}, l};
-    assert_int_equal(evo_wire_tensor_encode(&w, "l", -1, &ti, EVO_ENC_INT8, EVO_COMP_NONE, -1,
-                                            &err), EVO_ERR_TYPE);
-    assert_int_equal(evo_wire_tensor_encode(&w, "x", -1, &t, EVO_ENC_INT8, EVO_COMP_NONE, 1,
-                                            &err), EVO_ERR_SHAPE);
+    assert_int_equal(
+        evo_wire_tensor_encode(&w, "l", -1, &ti, EVO_ENC_INT8, EVO_COMP_NONE, -1, &err),
+        EVO_ERR_TYPE);
+    assert_int_equal(evo_wire_tensor_encode(&w, "x", -1, &t, EVO_ENC_INT8, EVO_COMP_NONE, 1, &err),
+                     EVO_ERR_SHAPE);
     evo_wire_tensor_clear(&w);
 }
 
@@ -293,34 +296,42 @@ static void test_bad_tensors(void **state)
     assert_int_equal(d.tensors[0].shape.dims[1], 8);
     evo_msg_release(&d);
     /* payload shorter / longer than the shape */
-    assert_int_equal(tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, dims, 2, 127, UINT64_MAX,
-                                                  0, 0), NULL), EVO_ERR_PARSE);
-    assert_int_equal(tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, dims, 2, 129, UINT64_MAX,
-                                                  0, 0), NULL), EVO_ERR_PARSE);
+    assert_int_equal(
+        tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, dims, 2, 127, UINT64_MAX, 0, 0), NULL),
+        EVO_ERR_PARSE);
+    assert_int_equal(
+        tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, dims, 2, 129, UINT64_MAX, 0, 0), NULL),
+        EVO_ERR_PARSE);
     /* declared encoded length lies */
-    assert_int_equal(tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, dims, 2, 128, 1u << 30, 0,
-                                                  0), NULL), EVO_ERR_PARSE);
+    assert_int_equal(
+        tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, dims, 2, 128, 1u << 30, 0, 0), NULL),
+        EVO_ERR_PARSE);
     /* a shape whose size overflows or exceeds the limit */
     int32_t huge[4] = {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX};
-    assert_int_equal(tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, huge, 4, 128, UINT64_MAX,
-                                                  0, 0), NULL), EVO_ERR_LIMIT);
+    assert_int_equal(
+        tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, huge, 4, 128, UINT64_MAX, 0, 0), NULL),
+        EVO_ERR_LIMIT);
     int32_t neg[1] = {-5};
-    assert_int_equal(tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, neg, 1, 0, UINT64_MAX, 0,
-                                                  0), NULL), EVO_ERR_LIMIT);
+    assert_int_equal(
+        tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, neg, 1, 0, UINT64_MAX, 0, 0), NULL),
+        EVO_ERR_LIMIT);
     /* rank above EVO_MAX_RANK */
     int32_t many[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-    assert_int_equal(tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, many, 9, 4, UINT64_MAX, 0,
-                                                  0), NULL), EVO_ERR_LIMIT);
+    assert_int_equal(
+        tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, many, 9, 4, UINT64_MAX, 0, 0), NULL),
+        EVO_ERR_LIMIT);
     /* dtypes that cannot travel */
-    assert_int_equal(tt_decode(buf, tt_tensor_msg(buf, EVO_DT_STRING, dims, 2, 128, UINT64_MAX,
-                                                  0, 0), NULL), EVO_ERR_UNSUPPORTED);
-    assert_int_equal(tt_decode(buf, tt_tensor_msg(buf, 200, dims, 2, 128, UINT64_MAX, 0, 0),
-                               NULL), EVO_ERR_UNSUPPORTED);
+    assert_int_equal(
+        tt_decode(buf, tt_tensor_msg(buf, EVO_DT_STRING, dims, 2, 128, UINT64_MAX, 0, 0), NULL),
+        EVO_ERR_UNSUPPORTED);
+    assert_int_equal(tt_decode(buf, tt_tensor_msg(buf, 200, dims, 2, 128, UINT64_MAX, 0, 0), NULL),
+                     EVO_ERR_UNSUPPORTED);
     /* an unknown optional field is skipped, an unknown critical one refused */
-    assert_int_equal(tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, dims, 2, 128, 128, 77, 0),
-                               NULL), EVO_OK);
-    assert_int_equal(tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, dims, 2, 128, 128, 77, 1),
-                               NULL), EVO_ERR_UNSUPPORTED);
+    assert_int_equal(
+        tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, dims, 2, 128, 128, 77, 0), NULL), EVO_OK);
+    assert_int_equal(
+        tt_decode(buf, tt_tensor_msg(buf, EVO_DT_FLOAT32, dims, 2, 128, 128, 77, 1), NULL),
+        EVO_ERR_UNSUPPORTED);
     /* a field whose length runs past the tensor */
     n = tt_tensor_msg(buf, EVO_DT_FLOAT32, dims, 2, 128, 128, 0, 0);
     /* header, STAGE field (12 bytes), TENSOR field header, then INDEX */
@@ -375,8 +386,8 @@ static void test_bad_fields(void **state)
     for (size_t i = 0; i < d.tensors[5].payload_len; i += 3)
         pl[i] ^= 0x5a;
     float out[1024];
-    evo_status st = evo_wire_tensor_decode(&d.tensors[5], EVO_DT_FLOAT32, out, sizeof out, NULL,
-                                           &err);
+    evo_status st =
+        evo_wire_tensor_decode(&d.tensors[5], EVO_DT_FLOAT32, out, sizeof out, NULL, &err);
     assert_true(st == EVO_ERR_PARSE || (st == EVO_OK && memcmp(out, s->act, sizeof out)));
     evo_msg_release(&d);
     free(buf);
@@ -403,10 +414,10 @@ static void test_encode_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_layout),    cmocka_unit_test(test_roundtrip_all_types),
-        cmocka_unit_test(test_tensor_values),    cmocka_unit_test(test_int8_hand_values),
-        cmocka_unit_test(test_bad_headers),      cmocka_unit_test(test_bad_tensors),
-        cmocka_unit_test(test_bad_fields),       cmocka_unit_test(test_encode_errors),
+        cmocka_unit_test(test_header_layout), cmocka_unit_test(test_roundtrip_all_types),
+        cmocka_unit_test(test_tensor_values), cmocka_unit_test(test_int8_hand_values),
+        cmocka_unit_test(test_bad_headers),   cmocka_unit_test(test_bad_tensors),
+        cmocka_unit_test(test_bad_fields),    cmocka_unit_test(test_encode_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
