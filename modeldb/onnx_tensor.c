@@ -85,92 +85,69 @@ static void tensor_from_little_endian(unsigned char *p, size_t nbytes, size_t el
 
 /* ---------------------------------------------------------------- typed fields */
 
-static evo_status tensor_count_mismatch(const evo_onnx_ctx *c, const char *what, const char *field,
-                                        size_t have, int64_t need, const evo_shape *s)
+/* The typed repeated field ONNX uses for dt: its name and entry count. */
+static const char *tensor_typed_field(const Onnx__TensorProto *tp, evo_dtype dt, size_t *count)
 {
-    char shape[96];
-    evo_shape_format(s, shape, sizeof shape);
-    return evo_error_set(c->err, EVO_ERR_PARSE,
-                         "%s: %s has %zu %s values, but its shape %s needs %" PRId64, c->file, what,
-                         have, field, shape, need);
-}
-
-/* Copy the typed repeated field that ONNX uses for dtype into data. */
-static evo_status tensor_from_typed(const evo_onnx_ctx *c, const Onnx__TensorProto *tp,
-                                    const char *what, evo_dtype dt, const evo_shape *s,
-                                    int64_t numel, void *data)
-{
-    size_t n = (size_t)numel;
     switch (dt) {
     case EVO_DT_FLOAT32:
-        if (tp->n_float_data != n)
-            return tensor_count_mismatch(c, what, "float_data", tp->n_float_data, numel, s);
-        if (n > 0)
-            memcpy(data, tp->float_data, n * sizeof(float));
-        return EVO_OK;
+        *count = tp->n_float_data;
+        return "float_data";
     case EVO_DT_INT64:
-        if (tp->n_int64_data != n)
-            return tensor_count_mismatch(c, what, "int64_data", tp->n_int64_data, numel, s);
-        if (n > 0)
-            memcpy(data, tp->int64_data, n * sizeof(int64_t));
-        return EVO_OK;
+        *count = tp->n_int64_data;
+        return "int64_data";
     case EVO_DT_FLOAT64:
-        if (tp->n_double_data != n)
-            return tensor_count_mismatch(c, what, "double_data", tp->n_double_data, numel, s);
-        if (n > 0)
-            memcpy(data, tp->double_data, n * sizeof(double));
-        return EVO_OK;
+        *count = tp->n_double_data;
+        return "double_data";
     case EVO_DT_UINT32:
     case EVO_DT_UINT64:
-        if (tp->n_uint64_data != n)
-            return tensor_count_mismatch(c, what, "uint64_data", tp->n_uint64_data, numel, s);
-        for (size_t i = 0; i < n; i++) {
-            if (dt == EVO_DT_UINT32)
-                ((uint32_t *)data)[i] = (uint32_t)tp->uint64_data[i];
-            else
-                ((uint64_t *)data)[i] = tp->uint64_data[i];
-        }
-        return EVO_OK;
-    case EVO_DT_INT32:
-    case EVO_DT_INT16:
-    case EVO_DT_INT8:
-    case EVO_DT_UINT8:
-    case EVO_DT_UINT16:
-    case EVO_DT_BOOL:
-    case EVO_DT_FLOAT16:
-    case EVO_DT_BFLOAT16:
-        /* ONNX stores all of these widened to int32 (16-bit floats as their
-         * bit patterns); narrowing keeps the low bits, as ONNX's own reader. */
-        if (tp->n_int32_data != n)
-            return tensor_count_mismatch(c, what, "int32_data", tp->n_int32_data, numel, s);
-        for (size_t i = 0; i < n; i++) {
-            int32_t v = tp->int32_data[i];
-            switch (dt) {
-            case EVO_DT_INT32:
-                ((int32_t *)data)[i] = v;
-                break;
-            case EVO_DT_INT16:
-                ((int16_t *)data)[i] = (int16_t)v;
-                break;
-            case EVO_DT_INT8:
-                ((int8_t *)data)[i] = (int8_t)v;
-                break;
-            case EVO_DT_UINT8:
-                ((uint8_t *)data)[i] = (uint8_t)v;
-                break;
-            case EVO_DT_BOOL:
-                ((uint8_t *)data)[i] = v != 0;
-                break;
-            default:
-                ((uint16_t *)data)[i] = (uint16_t)v;
-                break;
-            }
-        }
-        return EVO_OK;
+        *count = tp->n_uint64_data;
+        return "uint64_data";
     default:
-        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
-                             "%s: %s has data type %s, which evo cannot hold", c->file, what,
-                             evo_dtype_name(dt));
+        /* ONNX stores every other type widened to int32 (16-bit floats as
+         * their bit patterns). */
+        *count = tp->n_int32_data;
+        return "int32_data";
+    }
+}
+
+/* Copy n entries of the typed field into data (count checked by the caller).
+ * Narrowing keeps the low bits, as ONNX's own reader does. */
+static void tensor_from_typed(const Onnx__TensorProto *tp, evo_dtype dt, size_t n, void *data)
+{
+    for (size_t i = 0; i < n; i++) {
+        switch (dt) {
+        case EVO_DT_FLOAT32:
+            ((float *)data)[i] = tp->float_data[i];
+            break;
+        case EVO_DT_INT64:
+            ((int64_t *)data)[i] = tp->int64_data[i];
+            break;
+        case EVO_DT_FLOAT64:
+            ((double *)data)[i] = tp->double_data[i];
+            break;
+        case EVO_DT_UINT32:
+            ((uint32_t *)data)[i] = (uint32_t)tp->uint64_data[i];
+            break;
+        case EVO_DT_UINT64:
+            ((uint64_t *)data)[i] = tp->uint64_data[i];
+            break;
+        case EVO_DT_INT32:
+            ((int32_t *)data)[i] = tp->int32_data[i];
+            break;
+        case EVO_DT_INT16:
+            ((int16_t *)data)[i] = (int16_t)tp->int32_data[i];
+            break;
+        case EVO_DT_INT8:
+            ((int8_t *)data)[i] = (int8_t)tp->int32_data[i];
+            break;
+        case EVO_DT_UINT8:
+        case EVO_DT_BOOL:
+            ((uint8_t *)data)[i] = (uint8_t)tp->int32_data[i];
+            break;
+        default: /* UINT16, FLOAT16, BFLOAT16 */
+            ((uint16_t *)data)[i] = (uint16_t)tp->int32_data[i];
+            break;
+        }
     }
 }
 
@@ -215,9 +192,12 @@ static bool tensor_parse_u64(const char *s, uint64_t *out)
     return true;
 }
 
+/* Read nbytes of external data into *out, which is allocated only after the
+ * file is known to hold them. */
 static evo_status tensor_from_external(const evo_onnx_ctx *c, const Onnx__TensorProto *tp,
-                                       const char *what, size_t nbytes, void *data)
+                                       const char *what, size_t nbytes, void **out)
 {
+    *out = NULL;
     const char *location = NULL;
     uint64_t offset = 0, length = nbytes;
     for (size_t i = 0; i < tp->n_external_data; i++) {
@@ -285,10 +265,15 @@ static evo_status tensor_from_external(const evo_onnx_ctx *c, const Onnx__Tensor
                            "%s: %s needs bytes %" PRIu64 "..%" PRIu64 " of external file '%s', "
                            "which has only %lld bytes",
                            c->file, what, offset, offset + length, path, (long long)st.st_size);
+    } else if ((*out = malloc(nbytes > 0 ? nbytes : 1)) == NULL) {
+        rv = evo_error_set(c->err, EVO_ERR_NOMEM, "%s: out of memory for %s (%zu bytes)", c->file,
+                           what, nbytes);
     } else if (offset > (uint64_t)INT64_MAX || fseeko(f, (off_t)offset, SEEK_SET) != 0 ||
-               (nbytes > 0 && fread(data, 1, nbytes, f) != nbytes)) {
+               (nbytes > 0 && fread(*out, 1, nbytes, f) != nbytes)) {
         rv = evo_error_set(c->err, EVO_ERR_IO, "%s: %s could not be read from external file '%s'",
                            c->file, what, path);
+        free(*out);
+        *out = NULL;
     }
     if (f != NULL)
         fclose(f);
@@ -353,8 +338,9 @@ evo_status evo_onnx_decode_tensor(const evo_onnx_ctx *c, const Onnx__TensorProto
 
     bool external =
         tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
-    /* Size the data in the file before allocating, so that a small file
-     * cannot make evo allocate a large tensor. */
+    /* Check that the data is really there before allocating, so that a
+     * small file cannot make evo allocate a large tensor. (External data is
+     * checked against its file's size before it is read.) */
     if (!external && tp->has_raw_data && tp->raw_data.len != nbytes) {
         char sh[96];
         evo_shape_format(&s, sh, sizeof sh);
@@ -363,26 +349,32 @@ evo_status evo_onnx_decode_tensor(const evo_onnx_ctx *c, const Onnx__TensorProto
                              "need %zu",
                              c->file, what, tp->raw_data.len, sh, evo_dtype_name(dt), nbytes);
     }
+    if (!external && !tp->has_raw_data) {
+        size_t have;
+        const char *field = tensor_typed_field(tp, dt, &have);
+        if (have != (size_t)numel) {
+            char sh[96];
+            evo_shape_format(&s, sh, sizeof sh);
+            return evo_error_set(c->err, EVO_ERR_PARSE,
+                                 "%s: %s has %zu %s values, but its shape %s needs %" PRId64,
+                                 c->file, what, have, field, sh, numel);
+        }
+    }
 
-    void *buf = malloc(nbytes > 0 ? nbytes : 1);
-    if (buf == NULL)
+    void *buf = NULL;
+    if (external) {
+        if ((rv = tensor_from_external(c, tp, what, nbytes, &buf)) != EVO_OK)
+            return rv;
+        tensor_from_little_endian(buf, nbytes, evo_dtype_size(dt));
+    } else if ((buf = malloc(nbytes > 0 ? nbytes : 1)) == NULL) {
         return evo_error_set(c->err, EVO_ERR_NOMEM, "%s: out of memory for %s (%zu bytes)", c->file,
                              what, nbytes);
-    if (external) {
-        rv = tensor_from_external(c, tp, what, nbytes, buf);
-        if (rv == EVO_OK)
-            tensor_from_little_endian(buf, nbytes, evo_dtype_size(dt));
     } else if (tp->has_raw_data) {
         if (nbytes > 0)
             memcpy(buf, tp->raw_data.data, nbytes);
         tensor_from_little_endian(buf, nbytes, evo_dtype_size(dt));
-        rv = EVO_OK;
     } else {
-        rv = tensor_from_typed(c, tp, what, dt, &s, numel, buf);
-    }
-    if (rv != EVO_OK) {
-        free(buf);
-        return rv;
+        tensor_from_typed(tp, dt, (size_t)numel, buf);
     }
     if (dt == EVO_DT_BOOL) /* kernels may rely on 0/1 */
         for (size_t i = 0; i < nbytes; i++)

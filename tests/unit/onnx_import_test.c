@@ -114,7 +114,8 @@ static void t_raw(Onnx__TensorProto *t, const void *data, size_t n)
     t->has_raw_data = 1;
     t->raw_data.len = n;
     t->raw_data.data = tb_alloc(n);
-    memcpy(t->raw_data.data, data, n);
+    if (n > 0)
+        memcpy(t->raw_data.data, data, n);
 }
 
 static Onnx__TensorProto *mk_f32(const char *name, int rank, const int64_t *dims, const float *vals,
@@ -229,7 +230,8 @@ static void attr_ints(Onnx__NodeProto *n, const char *name, size_t cnt, const in
     Onnx__AttributeProto *a = mk_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
     a->n_ints = cnt;
     a->ints = tb_alloc(cnt * sizeof(int64_t) + 1);
-    memcpy(a->ints, v, cnt * sizeof(int64_t));
+    if (cnt > 0)
+        memcpy(a->ints, v, cnt * sizeof(int64_t));
 }
 
 static void attr_floats(Onnx__NodeProto *n, const char *name, size_t cnt, const float *v)
@@ -237,7 +239,8 @@ static void attr_floats(Onnx__NodeProto *n, const char *name, size_t cnt, const 
     Onnx__AttributeProto *a = mk_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
     a->n_floats = cnt;
     a->floats = tb_alloc(cnt * sizeof(float) + 1);
-    memcpy(a->floats, v, cnt * sizeof(float));
+    if (cnt > 0)
+        memcpy(a->floats, v, cnt * sizeof(float));
 }
 
 static void attr_string(Onnx__NodeProto *n, const char *name, const char *v)
