@@ -226,12 +226,88 @@ static evo_status upgrade_set_input(const upgrade_site *s, const upgrade_rule *r
     return EVO_OK;
 }
 
+/* ---------------------------------------------------------------- legacy broadcast */
+
+/* Binary ops that had `broadcast` and `axis` attributes before opset 7. */
+static const char *const upgrade_legacy_broadcast_ops[] = {
+    "Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less",
+};
+
+/* Before opset 7 these ops broadcast B onto A only with broadcast=1, with B's
+ * dims aligned to A's starting at `axis` (default: aligned to the end, which
+ * is what numpy-style broadcasting of the new ops does). When axis aligns B
+ * elsewhere, a constant B is given trailing 1-dims so that numpy-style
+ * broadcasting means the same. When a rank is unknown before inference, the
+ * attributes stay on the node for infer to check against the real ranks. */
+static evo_status upgrade_legacy_broadcast(const upgrade_site *s)
+{
+    evo_node *n = &s->g->nodes[s->node];
+    bool legacy = false;
+    for (size_t k = 0; k < sizeof upgrade_legacy_broadcast_ops / sizeof(char *); k++)
+        legacy |= strcmp(n->op_type, upgrade_legacy_broadcast_ops[k]) == 0;
+    if (!legacy || n->opset >= 7)
+        return EVO_OK;
+    int32_t bi = upgrade_find_attr(n, "broadcast");
+    int32_t ai = upgrade_find_attr(n, "axis");
+    if (bi >= 0 && n->attrs[bi].type != EVO_ATTR_INT)
+        return upgrade_fail(s, EVO_ERR_TYPE, "must be an integer", "broadcast");
+    if (ai >= 0 && n->attrs[ai].type != EVO_ATTR_INT)
+        return upgrade_fail(s, EVO_ERR_TYPE, "must be an integer", "axis");
+    bool broadcast = bi >= 0 && n->attrs[bi].i != 0;
+    if (broadcast && ai >= 0) {
+        if (n->n_inputs != 2 || n->inputs[0] < 0 || n->inputs[1] < 0)
+            return EVO_OK; /* infer reports the arity */
+        const evo_value *a = &s->g->values[n->inputs[0]];
+        const evo_value *b = &s->g->values[n->inputs[1]];
+        if (!(a->flags & EVO_VALUE_HAS_SHAPE) || !(b->flags & EVO_VALUE_HAS_SHAPE))
+            return EVO_OK; /* decided by infer once the ranks are known */
+        int32_t ra = a->t.shape.rank, rb = b->t.shape.rank;
+        int64_t axis = n->attrs[ai].i < 0 ? n->attrs[ai].i + ra : n->attrs[ai].i;
+        if (axis < 0 || axis + rb > ra)
+            return upgrade_fail(s, EVO_ERR_SHAPE, "does not fit the ranks of the inputs", "axis");
+        if (axis + rb < ra) {
+            if (!(b->flags & EVO_VALUE_CONST) || b->t.data == NULL)
+                return upgrade_fail(s, EVO_ERR_UNSUPPORTED,
+                                    "aligns a non-constant B away from the last dims (the legacy "
+                                    "broadcast form is only rewritten for constant B)",
+                                    "axis");
+            size_t nbytes;
+            evo_shape shape = b->t.shape;
+            for (int32_t d = rb; d < ra - (int32_t)axis; d++)
+                shape.dims[shape.rank++] = 1;
+            if (evo_shape_nbytes(&shape, b->t.dtype, &nbytes) != EVO_OK)
+                return upgrade_fail(s, EVO_ERR_TYPE, "applies to a tensor of unknown size", "axis");
+            void *data = malloc(nbytes + 1);
+            if (data == NULL)
+                return evo_error_set(s->err, EVO_ERR_NOMEM, "%s: out of memory", s->file);
+            memcpy(data, b->t.data, nbytes);
+            int32_t v;
+            evo_status rv = upgrade_new_const(s, "B", b->t.dtype, &shape, data, &v);
+            if (rv != EVO_OK)
+                return rv == EVO_ERR_NOMEM ? evo_error_set(s->err, rv, "%s: out of memory", s->file)
+                                           : rv;
+            n = &s->g->nodes[s->node];
+            n->inputs[1] = v;
+        }
+    }
+    /* broadcast=0 required equal shapes, which the new ops accept as well. */
+    if (ai >= 0)
+        upgrade_remove_attr(n, ai);
+    if ((bi = upgrade_find_attr(n, "broadcast")) >= 0)
+        upgrade_remove_attr(n, bi);
+    return EVO_OK;
+}
+
 evo_status evo_opset_upgrade_node(evo_graph *g, int32_t node, const char *file, evo_error *err)
 {
     upgrade_site s = {.file = file, .g = g, .node = node, .err = err};
     evo_node *n = &g->nodes[node];
     if (n->domain[0] != '\0')
         return EVO_OK;
+    evo_status rv0 = upgrade_legacy_broadcast(&s);
+    if (rv0 != EVO_OK)
+        return rv0;
+    n = &g->nodes[node];
 
     /* Does any attribute of this node move to an input? (for fill_if_any) */
     bool any_moves = false;

@@ -945,6 +945,72 @@ static void test_upgrade_opset1_drops_and_names(void **state)
     expect_fail(m, EVO_ERR_UNSUPPORTED, "'spatial'");
 }
 
+static void test_upgrade_legacy_broadcast(void **state)
+{
+    (void)state;
+    Onnx__ModelProto *m = mk_model(6);
+    int64_t d4[4] = {2, 3, 4, 5}, d2[2] = {4, 5}, d1[1] = {3};
+    add_input(m, mk_vi("X", 1, 4, d4, NULL));
+    add_input(m, mk_vi("T", 1, 2, d2, NULL));
+    float bias[3] = {1, 2, 3};
+    add_init(m, mk_f32("bias", 1, d1, bias, 3));
+    /* B aligned at axis 1 of a rank-4 A: a constant B gets trailing 1-dims */
+    Onnx__NodeProto *n = mk_node(m, "Add", "add", "X,bias", "a");
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "axis", 1);
+    /* aligned to the end already: only the attributes go */
+    n = mk_node(m, "Mul", "mul", "X,T", "b");
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "axis", 2);
+    /* no axis: suffix alignment, as numpy */
+    attr_int(mk_node(m, "Sub", "sub", "X,T", "c"), "broadcast", 1);
+    /* A's rank is unknown before inference: the attributes stay for infer */
+    n = mk_node(m, "Div", "div", "a,bias", "d");
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "axis", 1);
+    add_output(m, mk_vi("d", 1, -1, NULL, NULL));
+    evo_graph *g;
+    evo_error err;
+    assert_int_equal(load(m, NULL, &g, &err), EVO_OK);
+    const evo_node *add = node_named(g, "add");
+    assert_int_equal(add->n_attrs, 0);
+    const evo_value *b = &g->values[add->inputs[1]];
+    assert_string_equal(b->name, "add:B");
+    assert_true(b->flags & EVO_VALUE_CONST);
+    assert_int_equal(b->t.shape.rank, 3);
+    assert_int_equal(b->t.shape.dims[0], 3);
+    assert_int_equal(b->t.shape.dims[1], 1);
+    assert_int_equal(b->t.shape.dims[2], 1);
+    assert_memory_equal(b->t.data, bias, sizeof bias);
+    const evo_node *mul = node_named(g, "mul");
+    assert_int_equal(mul->n_attrs, 0);
+    assert_int_equal(mul->inputs[1], evo_graph_find_value(g, "T"));
+    assert_int_equal(node_named(g, "sub")->n_attrs, 0);
+    const evo_node *div = node_named(g, "div");
+    assert_int_equal(div->n_attrs, 2);
+    assert_int_equal(div->inputs[1], evo_graph_find_value(g, "bias"));
+    evo_graph_free(g);
+
+    /* a non-constant B aligned away from the end cannot be rewritten */
+    m = mk_model(6);
+    add_input(m, mk_vi("X", 1, 4, d4, NULL));
+    add_input(m, mk_vi("C", 1, 1, d1, NULL));
+    n = mk_node(m, "Add", "add", "X,C", "y");
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "axis", 1);
+    add_output(m, mk_vi("y", 1, -1, NULL, NULL));
+    expect_fail(m, EVO_ERR_UNSUPPORTED, "node 'add' (Add, opset 6): attribute 'axis'");
+    /* an axis that does not fit */
+    m = mk_model(6);
+    add_input(m, mk_vi("X", 1, 4, d4, NULL));
+    add_input(m, mk_vi("T", 1, 2, d2, NULL));
+    n = mk_node(m, "Add", "add", "X,T", "y");
+    attr_int(n, "broadcast", 1);
+    attr_int(n, "axis", 3);
+    add_output(m, mk_vi("y", 1, -1, NULL, NULL));
+    expect_fail(m, EVO_ERR_SHAPE, "does not fit the ranks");
+}
+
 /* ---------------------------------------------------------------- external data */
 
 static char ext_dir[256];
@@ -1499,6 +1565,28 @@ static int shared_dir(const char *dir, shared_stats *st)
     return found;
 }
 
+/* Load DIR/ *.onnx (the light models keep one model per file). */
+static int shared_flat_dir(const char *dir, shared_stats *st)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".onnx") != 0)
+            continue;
+        char path[2048];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
+            continue;
+        shared_try(path, st);
+        found++;
+    }
+    closedir(d);
+    return found;
+}
+
 static void shared_report(const char *what, const shared_stats *st)
 {
     printf("%s: %d loaded, %d failed", what, st->loaded, st->failed);
@@ -1520,9 +1608,12 @@ static void test_shared_models(void **state)
         printf("shared test data not found at %s; skipping\n", EVO_SHARED_DIR);
         skip();
     }
+    /* Real networks: the zoo and ONNX's "light" model set must all load. */
     shared_stats zoo = {0};
     int nzoo = shared_dir(dir, &zoo);
-    shared_report("zoo models", &zoo);
+    snprintf(dir, sizeof dir, "%s/onnx-tests/light", EVO_SHARED_DIR);
+    nzoo += shared_flat_dir(dir, &zoo);
+    shared_report("zoo and light models", &zoo);
     assert_true(nzoo > 0);
     assert_int_equal(zoo.loaded, nzoo);
 
@@ -1561,6 +1652,7 @@ int main(void)
         cmocka_unit_test_teardown(test_opset_domains, tb_reset),
         cmocka_unit_test_teardown(test_upgrade_old_forms, tb_reset),
         cmocka_unit_test_teardown(test_upgrade_opset1_drops_and_names, tb_reset),
+        cmocka_unit_test_teardown(test_upgrade_legacy_broadcast, tb_reset),
         cmocka_unit_test_setup_teardown(test_external_data, ext_setup, ext_teardown),
         cmocka_unit_test_setup_teardown(test_file_errors, ext_setup, ext_teardown),
         cmocka_unit_test_teardown(test_truncated_and_random, tb_reset),
