@@ -141,8 +141,10 @@ static void tensor_from_typed(const Onnx__TensorProto *tp, evo_dtype dt, size_t 
             ((int8_t *)data)[i] = (int8_t)tp->int32_data[i];
             break;
         case EVO_DT_UINT8:
-        case EVO_DT_BOOL:
             ((uint8_t *)data)[i] = (uint8_t)tp->int32_data[i];
+            break;
+        case EVO_DT_BOOL:
+            ((uint8_t *)data)[i] = tp->int32_data[i] != 0;
             break;
         default: /* UINT16, FLOAT16, BFLOAT16 */
             ((uint16_t *)data)[i] = (uint16_t)tp->int32_data[i];

@@ -461,7 +461,7 @@ static void test_typed_initializers(void **state)
     t->n_float_data = 3, t->float_data = fv;
     add_init(m, t);
 
-    static int32_t iv[3] = {-1, 300, 7};
+    static int32_t iv[3] = {-1, 256, 7}; /* 256 is true as bool, 0 as uint8 */
     const struct {
         const char *name;
         int dt;
@@ -506,13 +506,13 @@ static void test_typed_initializers(void **state)
     assert_memory_equal(v->t.data, fv, sizeof fv);
     v = val(g, "i32");
     assert_memory_equal(v->t.data, iv, sizeof iv);
-    int16_t i16[3] = {-1, 300, 7};
+    int16_t i16[3] = {-1, 256, 7};
     assert_memory_equal(val(g, "i16")->t.data, i16, sizeof i16);
-    int8_t i8[3] = {-1, 44, 7}; /* 300 keeps its low byte */
+    int8_t i8[3] = {-1, 0, 7}; /* 256 keeps its low byte */
     assert_memory_equal(val(g, "i8")->t.data, i8, sizeof i8);
-    uint8_t u8[3] = {255, 44, 7};
+    uint8_t u8[3] = {255, 0, 7};
     assert_memory_equal(val(g, "u8")->t.data, u8, sizeof u8);
-    uint16_t u16[3] = {65535, 300, 7};
+    uint16_t u16[3] = {65535, 256, 7};
     assert_memory_equal(val(g, "u16")->t.data, u16, sizeof u16);
     assert_memory_equal(val(g, "h")->t.data, u16, sizeof u16);
     assert_int_equal(val(g, "h")->t.dtype, EVO_DT_FLOAT16);
