@@ -19,6 +19,7 @@ pkgs=(
   clang libclang-rt-14-dev                # fuzzing, sanitizers
   python3 python3-numpy python3-onnx      # reference data tools
   graphviz                                # plan pictures
+  gcc-arm-none-eabi libnewlib-arm-none-eabi  # Cortex-M build check
 )
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(hyperfine nodejs npm)

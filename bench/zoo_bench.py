@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Time evo and ONNX Runtime on the same models in the same run.
+
+  bench/zoo_bench.py [--evo build/evo] [--runs 20] [--models DIR ...] [--markdown]
+
+For each model directory (default: every model in ../shared/models) it feeds
+the same input (test_data_set_0/input_*.pb) to ORT (single thread, through
+../shared/tools/ort_run.js) and to `evo run --json`, and prints median/min ms
+and the evo/ORT ratio, plus evo's arena beside its lower bound.
+Run bench/setup.sh once first (it installs onnxruntime-node into bench/).
+"""
+import argparse, glob, json, os, subprocess, sys, tempfile
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SHARED = os.environ.get("EVO_SHARED", os.path.join(ROOT, "..", "shared"))
+NP2ORT = {np.float32: "float32", np.int64: "int64", np.int32: "int32", np.uint8: "uint8",
+          np.int8: "int8", np.bool_: "bool"}
+
+
+def ort_time(model_dir, inputs, runs, tmp):
+    m = onnx.load(os.path.join(model_dir, "model.onnx"), load_external_data=False)
+    inits = {t.name for t in m.graph.initializer}
+    names = [i.name for i in m.graph.input if i.name not in inits]
+    feeds = []
+    for k, (name, f) in enumerate(zip(names, inputs)):
+        t = onnx.TensorProto()
+        t.ParseFromString(open(f, "rb").read())
+        x = numpy_helper.to_array(t)
+        raw = os.path.join(tmp, f"in{k}.bin")
+        np.ascontiguousarray(x).tofile(raw)
+        feeds.append(dict(name=name, type=NP2ORT[x.dtype.type], dims=list(x.shape), file=raw))
+    man = dict(model=os.path.abspath(os.path.join(model_dir, "model.onnx")), threads=1, warmup=3,
+               runs=runs, inputs=feeds, outdir=tmp)
+    mf = os.path.join(tmp, "m.json")
+    json.dump(man, open(mf, "w"))
+    env = dict(os.environ)
+    env.setdefault("NODE_PATH", os.path.join(HERE, "node_modules"))
+    out = subprocess.run(["node", os.path.join(SHARED, "tools", "ort_run.js"), mf], check=True,
+                         capture_output=True, text=True, env=env).stdout
+    r = json.loads(out)
+    return r["ms_median"], r["ms_min"]
+
+
+def evo_time(evo, model_dir, inputs, runs):
+    cmd = [evo, "run", os.path.join(model_dir, "model.onnx"), "--repeat", str(runs), "--json"]
+    for f in inputs:
+        cmd += ["--input", f]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        return None, p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "failed"
+    return json.loads(p.stdout.strip().splitlines()[-1]), None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--evo", default=os.path.join(ROOT, "build", "evo"))
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--models", nargs="*")
+    ap.add_argument("--markdown", action="store_true")
+    a = ap.parse_args()
+    dirs = a.models or sorted(glob.glob(os.path.join(SHARED, "models", "*")))
+    if not dirs:
+        sys.exit("no models found (is ../shared present?)")
+    rows = []
+    for d in dirs:
+        inputs = sorted(glob.glob(os.path.join(d, "test_data_set_0", "input_*.pb")))
+        with tempfile.TemporaryDirectory() as tmp:
+            ort_med, ort_min = ort_time(d, inputs, a.runs, tmp)
+        ev, err = evo_time(a.evo, d, inputs, a.runs)
+        name = os.path.basename(d.rstrip("/"))
+        if ev is None:
+            rows.append((name, ort_med, None, None, None, None, err))
+            continue
+        rows.append((name, ort_med, ev["ms_median"], ev["ms_min"], ev["arena_bytes"],
+                     ev["arena_lower_bound"], None))
+    hdr = ["model", "ORT ms", "evo ms", "evo min ms", "evo/ORT", "arena KiB", "lower bound KiB",
+           "arena/bound"]
+    lines = []
+    for name, om, em, emin, ar, lb, err in rows:
+        if em is None:
+            lines.append([name, f"{om:.3f}", "error: " + err, "", "", "", "", ""])
+            continue
+        lines.append([name, f"{om:.3f}", f"{em:.3f}", f"{emin:.3f}", f"{em / om:.2f}x",
+                      f"{ar / 1024:.1f}", f"{lb / 1024:.1f}", f"{ar / max(lb, 1):.3f}"])
+    if a.markdown:
+        print("| " + " | ".join(hdr) + " |")
+        print("|" + "---|" * len(hdr))
+        for l in lines:
+            print("| " + " | ".join(l) + " |")
+    else:
+        w = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(hdr)]
+        print("  ".join(h.ljust(w[i]) for i, h in enumerate(hdr)))
+        for l in lines:
+            print("  ".join(c.ljust(w[i]) for i, c in enumerate(l)))
+
+
+if __name__ == "__main__":
+    main()

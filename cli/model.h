@@ -1,0 +1,74 @@
+/*
+ * A runnable model for `evo run` and `evo check`: load a file, bind its
+ * symbolic dims, compile it to a program, and lay out one exact arena.
+ *
+ * cli_model_load is the single place that knows model file formats. Today
+ * that is ONNX; the compact .evm format (issue 4) is detected by content and
+ * gets its branch here, so the commands need no change when it lands.
+ *
+ * Ownership: a cli_model owns the graph, the program and the arena; release
+ * it with cli_model_free (also after a failed load).
+ */
+#ifndef EVO_CLI_MODEL_H
+#define EVO_CLI_MODEL_H
+
+#include "evo/modeldb.h"
+#include "evo/node.h"
+#include "tensor_io.h"
+
+typedef struct cli_model_options {
+    const evo_dim_binding *dims; /* --dim NAME=VALUE */
+    size_t n_dims;
+    /* Tensors the caller will feed, in graph-input order (may be none).
+     * Their shapes bind the model's symbolic dims; their dtypes and fixed
+     * dims must match the model. paths (may be NULL) name them in errors. */
+    const cli_tensor *inputs;
+    size_t n_inputs;
+    const char *const *input_paths;
+} cli_model_options;
+
+typedef struct cli_model {
+    const char *path;
+    evo_graph *graph; /* ONNX: owns the constants the program borrows */
+    evo_program *prog;
+    void *arena;
+    size_t arena_bytes; /* exactly evo_program_arena_size(prog) */
+    evo_exec exec;
+    /* Given input k (graph-input order) -> program input index, or -1 when
+     * the input was specialized: its value decides a shape (a Reshape's
+     * target, a Slice's starts...), so it was bound as a constant. */
+    int32_t *given_to_prog;
+    size_t n_given;
+    size_t n_specialized;
+} cli_model;
+
+/* Load and compile `path` and prepare the executor. Errors name the file. */
+evo_status cli_model_load(const char *path, const cli_model_options *opt, cli_model *m,
+                          evo_error *err);
+void cli_model_free(cli_model *m);
+
+/* Only parse the model file: no dim binding, inference or compilation. Tells
+ * "evo does not support this model" (EVO_ERR_UNSUPPORTED) apart from "the
+ * test data next to it is broken" when a data file cannot be read. */
+evo_status cli_model_probe(const char *path, evo_error *err);
+
+/* The given-input index (graph-input order) of program input i. */
+size_t cli_model_given_index(const cli_model *m, int32_t i);
+
+/* The program tensor of input/output i (i within the program's counts). */
+const evo_prog_tensor *cli_model_input(const cli_model *m, int32_t i);
+const evo_prog_tensor *cli_model_output(const cli_model *m, int32_t i);
+
+/* Copy t into given input i (graph-input order) after checking its dtype
+ * and shape against the model. A specialized input is not copied: the model
+ * was loaded with this data, and a caller with other data reloads. */
+evo_status cli_model_set_input(cli_model *m, int32_t i, const cli_tensor *t, const char *path,
+                               evo_error *err);
+/* Fill every input with seeded pseudo-random data: floats uniform in
+ * [-1, 1], integers in [0, 9], bools 0/1. Same seed, same data. */
+void cli_model_fill_random(cli_model *m, uint64_t seed);
+
+/* Run once. A failing node is named in the error. */
+evo_status cli_model_run(cli_model *m, evo_error *err);
+
+#endif /* EVO_CLI_MODEL_H */

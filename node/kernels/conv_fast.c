@@ -1,0 +1,359 @@
+/*
+ * Fast paths of Conv and ConvTranspose (float32), checked against the
+ * reference loops in ref/conv.c and ref/conv_transpose.c by the kconv tests.
+ *
+ * Conv picks one of three strategies per node:
+ *   - depthwise (group == C == M, at most 2 spatial dims): direct sliding
+ *     window per channel over a zero-padded copy of the plane, a vector
+ *     row kernel per output row;
+ *   - pointwise (1x1, stride 1, no padding): the NCHW input of one group
+ *     already is the K x N right-hand matrix, so it is one SGEMM, no copy;
+ *   - general: im2col of a chunk of output positions into scratch, then
+ *     SGEMM of the group's weights (M/group x C/group*kernel) with it. The
+ *     chunk is bounded (about 1 MB) so the column buffer stays in L2 and
+ *     the scratch does not grow with the image.
+ * ConvTranspose is the adjoint: SGEMM of W^T with a chunk of input positions,
+ * then col2im scatter-adds into the output.
+ */
+#include <string.h>
+
+#include "kernels/conv.h"
+#include "kernels/cpu.h"
+#include "kernels/gemm.h"
+
+/* Bytes of one im2col / col2im chunk. */
+#define CONV_CHUNK_BYTES ((int64_t)1 << 20)
+/* Fewest positions per chunk: below this SGEMM tiles would be mostly edge. */
+#define CONV_CHUNK_MIN 64
+
+static int64_t conv_min(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Positions per chunk for a column buffer of `rows` rows and `cols` columns. */
+static int64_t conv_chunk_cols(int64_t rows, int64_t cols)
+{
+    if (rows < 1)
+        rows = 1;
+    int64_t chunk = CONV_CHUNK_BYTES / (rows * (int64_t)sizeof(float));
+    chunk = chunk / 16 * 16;
+    if (chunk < CONV_CHUNK_MIN)
+        chunk = CONV_CHUNK_MIN;
+    return chunk < cols ? chunk : cols;
+}
+
+static float *conv_align64(void *p)
+{
+    return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+}
+
+/* For a run of outputs t = 0..run-1 reading index base + t * stride of a row
+ * of length len: the first and one-past-last t whose index is in bounds. */
+static void conv_valid_run(int64_t base, int64_t stride, int64_t len, int64_t run, int64_t *lo,
+                           int64_t *hi)
+{
+    int64_t a = base >= 0 ? 0 : (-base + stride - 1) / stride;
+    int64_t b = len - 1 - base < 0 ? 0 : (len - 1 - base) / stride + 1;
+    if (a > run)
+        a = run;
+    if (b > run)
+        b = run;
+    if (b < a)
+        b = a;
+    *lo = a;
+    *hi = b;
+}
+
+static bool conv_is_depthwise(const evo_conv_geom *g)
+{
+    return g->nsp <= 2 && g->cg == 1 && g->mg == 1;
+}
+
+static bool conv_is_pointwise(const evo_conv_geom *g)
+{
+    for (int d = 0; d < 3; d++)
+        if (g->k[d] != 1 || g->stride[d] != 1 || g->pad_b[d] != 0 || g->pad_e[d] != 0)
+            return false;
+    return true;
+}
+
+/* ---------------------------------------------------------------- depthwise */
+
+static void conv_dw_rows_portable(float *out, int64_t n, const float *in, int64_t in_row,
+                                  const float *w, int64_t rows, int64_t kw, int64_t stride,
+                                  int64_t dil)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t q = 0; q < kw; q++) {
+            const float wv = w[r * kw + q];
+            const float *s = in + r * in_row + q * dil;
+            if (stride == 1)
+                for (int64_t t = 0; t < n; t++)
+                    out[t] += wv * s[t];
+            else
+                for (int64_t t = 0; t < n; t++)
+                    out[t] += wv * s[t * stride];
+        }
+}
+
+/* Floats of the zero-padded input plane the depthwise path works from. */
+static int64_t conv_dw_plane(const evo_conv_geom *g)
+{
+    return (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]);
+}
+
+/* Each channel is first copied into a zero-padded plane in scratch (one
+ * cheap pass), so that every output is an interior output: the row kernel
+ * then runs over whole rows with no bounds checks and no scalar borders. */
+static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *w,
+                           const float *bias, const evo_act *act, float *y, float *plane)
+{
+    const int64_t ih_n = g->in[1], iw_n = g->in[2], oh_n = g->out[1], ow_n = g->out[2];
+    const int64_t kh = g->k[1], kw = g->k[2], sh = g->stride[1], sw = g->stride[2];
+    const int64_t dh = g->dil[1], dw = g->dil[2], ph = g->pad_b[1], pw = g->pad_b[2];
+    const int64_t pw_n = iw_n + pw + g->pad_e[2]; /* padded row length */
+    const int64_t ph_n = ih_n + ph + g->pad_e[1];
+    const bool padded = conv_dw_plane(g) != g->in_size;
+    bool use_avx2 = false;
+#if defined(EVO_HAVE_X86)
+    use_avx2 = evo_cpu_use_avx2() && (sw == 1 || sw == 2);
+#endif
+    if (padded)
+        memset(plane, 0, (size_t)(ph_n * pw_n) * sizeof(float));
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t ch = 0; ch < g->c; ch++) {
+            const float *xc = x + (n * g->c + ch) * g->in_size;
+            if (padded) {
+                /* Borders stay zero from the memset above. */
+                for (int64_t ih = 0; ih < ih_n; ih++)
+                    memcpy(plane + (ih + ph) * pw_n + pw, xc + ih * iw_n,
+                           (size_t)iw_n * sizeof(float));
+                xc = plane;
+            }
+            const float *wc = w + ch * kh * kw;
+            float *yc = y + (n * g->m + ch) * g->out_size;
+            const float b = bias != NULL ? bias[ch] : 0.0f;
+            for (int64_t oh = 0; oh < oh_n; oh++) {
+                float *yr = yc + oh * ow_n;
+                const float *in = xc + oh * sh * pw_n;
+                for (int64_t ow = 0; ow < ow_n; ow++)
+                    yr[ow] = b;
+#if defined(EVO_HAVE_X86)
+                if (use_avx2)
+                    evo_dwconv_rows_avx2(yr, ow_n, in, dh * pw_n, wc, kh, kw, sw, dw);
+                else
+#endif
+                    conv_dw_rows_portable(yr, ow_n, in, dh * pw_n, wc, kh, kw, sw, dw);
+                if (act->kind != EVO_ACT_NONE)
+                    evo_act_apply(act, yr, (size_t)ow_n);
+            }
+        }
+}
+
+/* ---------------------------------------------------------------- im2col */
+
+/* Columns p0 .. p0+np of the group's im2col matrix (rows: input channel of
+ * the group x kernel position; columns: output positions) into col. x is the
+ * group's first input channel. */
+static void conv_im2col(const evo_conv_geom *g, const float *x, int64_t p0, int64_t np, float *col)
+{
+    const int64_t o1n = g->out[1], o2n = g->out[2];
+    float *row = col;
+    for (int64_t c = 0; c < g->cg; c++) {
+        const float *xc = x + c * g->in_size;
+        for (int64_t k0 = 0; k0 < g->k[0]; k0++)
+            for (int64_t k1 = 0; k1 < g->k[1]; k1++)
+                for (int64_t k2 = 0; k2 < g->k[2]; k2++, row += np) {
+                    int64_t o2 = p0 % o2n, o1 = (p0 / o2n) % o1n, o0 = p0 / (o2n * o1n);
+                    float *dst = row;
+                    for (int64_t left = np; left > 0;) {
+                        const int64_t run = conv_min(o2n - o2, left);
+                        const int64_t i0 = o0 * g->stride[0] - g->pad_b[0] + k0 * g->dil[0];
+                        const int64_t i1 = o1 * g->stride[1] - g->pad_b[1] + k1 * g->dil[1];
+                        if (i0 < 0 || i0 >= g->in[0] || i1 < 0 || i1 >= g->in[1]) {
+                            memset(dst, 0, (size_t)run * sizeof(float));
+                        } else {
+                            const float *src = xc + (i0 * g->in[1] + i1) * g->in[2];
+                            const int64_t s = g->stride[2];
+                            const int64_t base = o2 * s - g->pad_b[2] + k2 * g->dil[2];
+                            int64_t lo, hi;
+                            conv_valid_run(base, s, g->in[2], run, &lo, &hi);
+                            memset(dst, 0, (size_t)lo * sizeof(float));
+                            if (s == 1)
+                                memcpy(dst + lo, src + base + lo,
+                                       (size_t)(hi - lo) * sizeof(float));
+                            else
+                                for (int64_t t = lo; t < hi; t++)
+                                    dst[t] = src[base + t * s];
+                            memset(dst + hi, 0, (size_t)(run - hi) * sizeof(float));
+                        }
+                        dst += run;
+                        left -= run;
+                        o2 = 0;
+                        if (++o1 == o1n) {
+                            o1 = 0;
+                            o0++;
+                        }
+                    }
+                }
+    }
+}
+
+size_t evo_conv_fast_scratch(const evo_conv_geom *g)
+{
+    if (conv_is_depthwise(g)) /* a padded plane, unless there is no padding */
+        return conv_dw_plane(g) == g->in_size ? 0 : (size_t)conv_dw_plane(g) * sizeof(float) + 64;
+    if (conv_is_pointwise(g))
+        return evo_sgemm_scratch_bytes(g->mg, g->out_size, g->cg);
+    const int64_t k = g->cg * g->k_size;
+    const int64_t np = conv_chunk_cols(k, g->out_size);
+    return (size_t)(k * np) * sizeof(float) + 64 + evo_sgemm_scratch_bytes(g->mg, np, k);
+}
+
+void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
+                   const evo_act *act, float *y, void *scratch, size_t scratch_bytes)
+{
+    if (conv_is_depthwise(g)) {
+        conv_depthwise(g, x, w, bias, act, y, conv_align64(scratch));
+        return;
+    }
+    const bool pointwise = conv_is_pointwise(g);
+    const int64_t k = g->cg * g->k_size;
+    const int64_t np_max = pointwise ? g->out_size : conv_chunk_cols(k, g->out_size);
+    float *col = conv_align64(scratch);
+    void *gemm_scratch = pointwise ? scratch : (void *)(col + k * np_max);
+    size_t gemm_bytes = pointwise
+                            ? scratch_bytes
+                            : scratch_bytes - (size_t)((char *)gemm_scratch - (char *)scratch);
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t grp = 0; grp < g->group; grp++) {
+            const float *xg = x + (n * g->c + grp * g->cg) * g->in_size;
+            float *yg = y + (n * g->m + grp * g->mg) * g->out_size;
+            const evo_gemm_epilogue epi = {
+                .bias = bias != NULL ? bias + grp * g->mg : NULL,
+                .bias_mode = EVO_GEMM_BIAS_ROW,
+                .act = *act,
+            };
+            evo_sgemm_args ga = {
+                .m = g->mg,
+                .k = k,
+                .alpha = 1.0f,
+                .beta = 0.0f,
+                .a = w + grp * g->mg * k,
+                .lda = k,
+                .ldc = g->out_size,
+                .epi = &epi,
+            };
+            if (pointwise) {
+                ga.n = g->out_size;
+                ga.b = xg;
+                ga.ldb = g->in_size;
+                ga.c = yg;
+                evo_sgemm(&ga, gemm_scratch, gemm_bytes);
+                continue;
+            }
+            for (int64_t p0 = 0; p0 < g->out_size; p0 += np_max) {
+                const int64_t np = conv_min(np_max, g->out_size - p0);
+                conv_im2col(g, xg, p0, np, col);
+                ga.n = np;
+                ga.b = col;
+                ga.ldb = np;
+                ga.c = yg + p0;
+                evo_sgemm(&ga, gemm_scratch, gemm_bytes);
+            }
+        }
+}
+
+/* ---------------------------------------------------------------- ConvTranspose */
+
+/* Scatter-add columns p0 .. p0+np (input positions) of the group's column
+ * matrix (rows: output channel of the group x kernel position) into y, the
+ * group's first output channel. */
+static void conv_col2im(const evo_conv_geom *g, const float *col, int64_t p0, int64_t np, float *y)
+{
+    const int64_t i1n = g->in[1], i2n = g->in[2];
+    const float *row = col;
+    for (int64_t m = 0; m < g->mg; m++) {
+        float *yc = y + m * g->out_size;
+        for (int64_t k0 = 0; k0 < g->k[0]; k0++)
+            for (int64_t k1 = 0; k1 < g->k[1]; k1++)
+                for (int64_t k2 = 0; k2 < g->k[2]; k2++, row += np) {
+                    int64_t i2 = p0 % i2n, i1 = (p0 / i2n) % i1n, i0 = p0 / (i2n * i1n);
+                    const float *src = row;
+                    for (int64_t left = np; left > 0;) {
+                        const int64_t run = conv_min(i2n - i2, left);
+                        const int64_t o0 = i0 * g->stride[0] - g->pad_b[0] + k0 * g->dil[0];
+                        const int64_t o1 = i1 * g->stride[1] - g->pad_b[1] + k1 * g->dil[1];
+                        if (o0 >= 0 && o0 < g->out[0] && o1 >= 0 && o1 < g->out[1]) {
+                            float *dst = yc + (o0 * g->out[1] + o1) * g->out[2];
+                            const int64_t s = g->stride[2];
+                            const int64_t base = i2 * s - g->pad_b[2] + k2 * g->dil[2];
+                            int64_t lo, hi;
+                            conv_valid_run(base, s, g->out[2], run, &lo, &hi);
+                            for (int64_t t = lo; t < hi; t++)
+                                dst[base + t * s] += src[t];
+                        }
+                        src += run;
+                        left -= run;
+                        i2 = 0;
+                        if (++i1 == i1n) {
+                            i1 = 0;
+                            i0++;
+                        }
+                    }
+                }
+    }
+}
+
+size_t evo_conv_transpose_fast_scratch(const evo_conv_geom *g)
+{
+    const int64_t rows = g->mg * g->k_size;
+    const int64_t np = conv_chunk_cols(rows, g->in_size);
+    return (size_t)(rows * np) * sizeof(float) + 64 + evo_sgemm_scratch_bytes(rows, np, g->cg);
+}
+
+void evo_conv_transpose_fast(const evo_conv_geom *g, const float *x, const float *w,
+                             const float *bias, const evo_act *act, float *y, void *scratch,
+                             size_t scratch_bytes)
+{
+    const int64_t rows = g->mg * g->k_size;
+    const int64_t np_max = conv_chunk_cols(rows, g->in_size);
+    float *col = conv_align64(scratch);
+    void *gemm_scratch = col + rows * np_max;
+    const size_t gemm_bytes = scratch_bytes - (size_t)((char *)gemm_scratch - (char *)scratch);
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t grp = 0; grp < g->group; grp++) {
+            const float *xg = x + (n * g->c + grp * g->cg) * g->in_size;
+            float *yg = y + (n * g->m + grp * g->mg) * g->out_size;
+            for (int64_t m = 0; m < g->mg; m++) {
+                const float b = bias != NULL ? bias[grp * g->mg + m] : 0.0f;
+                float *yc = yg + m * g->out_size;
+                for (int64_t i = 0; i < g->out_size; i++)
+                    yc[i] = b;
+            }
+            /* W is (C, M/group, kernel...): the group's rows, read as
+             * (C/group) x (M/group * kernel), transposed. */
+            evo_sgemm_args ga = {
+                .trans_a = true,
+                .m = rows,
+                .k = g->cg,
+                .alpha = 1.0f,
+                .beta = 0.0f,
+                .a = w + grp * g->cg * rows,
+                .lda = rows,
+                .ldb = g->in_size,
+                .c = col,
+            };
+            for (int64_t p0 = 0; p0 < g->in_size; p0 += np_max) {
+                const int64_t np = conv_min(np_max, g->in_size - p0);
+                ga.n = np;
+                ga.b = xg + p0;
+                ga.ldc = np;
+                evo_sgemm(&ga, gemm_scratch, gemm_bytes);
+                conv_col2im(g, col, p0, np, yg);
+            }
+            if (act->kind != EVO_ACT_NONE)
+                evo_act_apply(act, yg, (size_t)(g->mg * g->out_size));
+        }
+}

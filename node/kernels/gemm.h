@@ -1,0 +1,113 @@
+/*
+ * evo's shared single-precision GEMM (used by Conv, ConvTranspose, Gemm and
+ * MatMul) and the fused activation that Conv and Gemm apply after bias.
+ *
+ *   C = act(alpha * op(A) * op(B) + beta * C + bias)
+ *
+ * All matrices are row-major with explicit leading dimensions (elements
+ * between rows), so callers can hand in sub-blocks: a group's slice of a
+ * convolution weight, one image of a batch, a chunk of an im2col buffer.
+ * op(A) is M x K, op(B) is K x N, C is M x N.
+ *
+ * Implementation: Goto-style cache blocking (KC x NC panels of B, MC x KC
+ * blocks of A, packed into the caller's scratch) around a 6x16 register-
+ * blocked micro-kernel: AVX2+FMA when the CPU has it (cpu.h), portable C
+ * otherwise. Bias and activation are applied to each tile right after its
+ * last K block, while it is still in cache. Single-threaded; no allocation.
+ */
+#ifndef EVO_KERNELS_GEMM_H
+#define EVO_KERNELS_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- fused activation */
+
+/* Activation fused into Conv/Gemm. ONNX attributes never set it; a graph
+ * fusion pass writes it into the op's params (see conv.h). The numbers are
+ * part of the params layout stored in compact models: never renumber. */
+typedef enum evo_act_kind {
+    EVO_ACT_NONE = 0,
+    EVO_ACT_RELU = 1,       /* max(x, 0) */
+    EVO_ACT_CLIP = 2,       /* min(max(x, a), b) */
+    EVO_ACT_LEAKY_RELU = 3, /* x >= 0 ? x : a * x */
+    EVO_ACT_SIGMOID = 4,    /* 1 / (1 + exp(-x)) */
+    EVO_ACT_HARD_SWISH = 5, /* x * max(0, min(1, x / 6 + 1/2)) (ONNX HardSwish) */
+    EVO_ACT_COUNT_
+} evo_act_kind;
+
+typedef struct evo_act {
+    int32_t kind; /* evo_act_kind */
+    float a, b;   /* CLIP: min, max; LEAKY_RELU: alpha in a; unused otherwise */
+} evo_act;
+
+/* Apply act to n contiguous floats in place. */
+void evo_act_apply(const evo_act *act, float *x, size_t n);
+/* True if kind is a known activation. */
+bool evo_act_valid(const evo_act *act);
+
+/* ---------------------------------------------------------------- SGEMM */
+
+typedef enum evo_gemm_bias_mode {
+    EVO_GEMM_BIAS_NONE = 0,
+    EVO_GEMM_BIAS_ROW = 1, /* bias[i] added to row i (length M): conv channels */
+    EVO_GEMM_BIAS_COL = 2, /* bias[j] added to column j (length N): FC layers */
+} evo_gemm_bias_mode;
+
+/* What happens to each finished tile of C. NULL means nothing. */
+typedef struct evo_gemm_epilogue {
+    const float *bias; /* unscaled, added after alpha/beta; NULL = none */
+    int32_t bias_mode; /* evo_gemm_bias_mode */
+    evo_act act;       /* applied after bias */
+} evo_gemm_epilogue;
+
+typedef struct evo_sgemm_args {
+    bool trans_a, trans_b; /* op(X) = X^T when set */
+    int64_t m, n, k;
+    float alpha, beta; /* beta == 0 means C is not read (may hold garbage) */
+    const float *a;
+    int64_t lda; /* row stride of A as stored (K if !trans_a, M if trans_a) */
+    const float *b;
+    int64_t ldb; /* row stride of B as stored (N if !trans_b, K if trans_b) */
+    float *c;
+    int64_t ldc;                  /* >= n */
+    const evo_gemm_epilogue *epi; /* may be NULL */
+} evo_sgemm_args;
+
+/* Scratch bytes evo_sgemm needs for these sizes (packed panels, plus
+ * alignment slack). Always > 0 and at most a few MB whatever the sizes. */
+size_t evo_sgemm_scratch_bytes(int64_t m, int64_t n, int64_t k);
+
+/* Compute the product described by *g using scratch (at least
+ * evo_sgemm_scratch_bytes(m, n, k) bytes, any alignment). k == 0 gives
+ * C = beta * C (+ bias, act). Chooses the AVX2 kernel at run time. */
+void evo_sgemm(const evo_sgemm_args *g, void *scratch, size_t scratch_bytes);
+
+/* ---------------------------------------------------------------- micro-kernels */
+
+/* Register-block shape shared by the packing code and every micro-kernel. */
+#define EVO_SGEMM_MR 6
+#define EVO_SGEMM_NR 16
+
+/* A micro-kernel: C[0..MR)[0..NR) = alpha * sum_k pa[k][i] * pb[k][j]
+ * (+ beta * C when beta != 0). pa holds kc columns of MR floats (packed A),
+ * pb kc rows of NR floats (packed B). */
+typedef void (*evo_sgemm_ukernel)(int64_t kc, const float *pa, const float *pb, float *c,
+                                  int64_t ldc, float alpha, float beta);
+
+void evo_sgemm_ukernel_portable(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
+                                float alpha, float beta);
+#if defined(EVO_HAVE_X86)
+void evo_sgemm_ukernel_avx2(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
+                            float alpha, float beta);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVO_KERNELS_GEMM_H */
