@@ -228,6 +228,50 @@ static evo_status upgrade_set_input(const upgrade_site *s, const upgrade_rule *r
 
 /* ---------------------------------------------------------------- legacy broadcast */
 
+/* Replace constant input k of the node by a copy with trailing 1-dims up to
+ * `rank`, so that numpy-style broadcasting aligns it as a legacy form did.
+ * The copy is a new value; the original may have other readers. */
+static evo_status upgrade_pad_const_input(const upgrade_site *s, int32_t k, int32_t rank,
+                                          const char *what)
+{
+    const evo_value *b = &s->g->values[s->g->nodes[s->node].inputs[k]];
+    size_t nbytes;
+    evo_shape shape = b->t.shape;
+    while (shape.rank < rank && shape.rank < EVO_MAX_RANK)
+        shape.dims[shape.rank++] = 1;
+    if (evo_shape_nbytes(&shape, b->t.dtype, &nbytes) != EVO_OK)
+        return upgrade_fail(s, EVO_ERR_TYPE, "applies to a tensor of unknown size", what);
+    void *data = malloc(nbytes + 1);
+    if (data == NULL)
+        return evo_error_set(s->err, EVO_ERR_NOMEM, "%s: out of memory", s->file);
+    memcpy(data, b->t.data, nbytes);
+    int32_t v;
+    evo_status rv = upgrade_new_const(s, what, b->t.dtype, &shape, data, &v);
+    if (rv != EVO_OK)
+        return rv == EVO_ERR_NOMEM ? evo_error_set(s->err, rv, "%s: out of memory", s->file) : rv;
+    s->g->nodes[s->node].inputs[k] = v;
+    return EVO_OK;
+}
+
+/* PRelu before opset 7 applied a 1-D slope per channel (axis 1); PRelu-7
+ * broadcasts it numpy-style (to the last axis). A constant per-channel slope
+ * gets trailing 1-dims when X's rank is known at import; otherwise the node
+ * is left for infer, which sees the mismatch and says so. */
+static evo_status upgrade_legacy_prelu(const upgrade_site *s)
+{
+    const evo_node *n = &s->g->nodes[s->node];
+    if (n->opset >= 7 || strcmp(n->op_type, "PRelu") != 0 || n->n_inputs != 2 || n->inputs[0] < 0 ||
+        n->inputs[1] < 0)
+        return EVO_OK;
+    const evo_value *x = &s->g->values[n->inputs[0]];
+    const evo_value *slope = &s->g->values[n->inputs[1]];
+    if (!(x->flags & EVO_VALUE_HAS_SHAPE) || !(slope->flags & EVO_VALUE_CONST) ||
+        slope->t.data == NULL || slope->t.shape.rank != 1 || slope->t.shape.dims[0] <= 1 ||
+        x->t.shape.rank < 3 || x->t.shape.dims[1] != slope->t.shape.dims[0])
+        return EVO_OK;
+    return upgrade_pad_const_input(s, 1, x->t.shape.rank - 1, "slope");
+}
+
 /* Binary ops that had `broadcast` and `axis` attributes before opset 7. */
 static const char *const upgrade_legacy_broadcast_ops[] = {
     "Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less",
@@ -271,23 +315,10 @@ static evo_status upgrade_legacy_broadcast(const upgrade_site *s)
                                     "aligns a non-constant B away from the last dims (the legacy "
                                     "broadcast form is only rewritten for constant B)",
                                     "axis");
-            size_t nbytes;
-            evo_shape shape = b->t.shape;
-            for (int32_t d = rb; d < ra - (int32_t)axis; d++)
-                shape.dims[shape.rank++] = 1;
-            if (evo_shape_nbytes(&shape, b->t.dtype, &nbytes) != EVO_OK)
-                return upgrade_fail(s, EVO_ERR_TYPE, "applies to a tensor of unknown size", "axis");
-            void *data = malloc(nbytes + 1);
-            if (data == NULL)
-                return evo_error_set(s->err, EVO_ERR_NOMEM, "%s: out of memory", s->file);
-            memcpy(data, b->t.data, nbytes);
-            int32_t v;
-            evo_status rv = upgrade_new_const(s, "B", b->t.dtype, &shape, data, &v);
+            evo_status rv = upgrade_pad_const_input(s, 1, ra - (int32_t)axis, "B");
             if (rv != EVO_OK)
-                return rv == EVO_ERR_NOMEM ? evo_error_set(s->err, rv, "%s: out of memory", s->file)
-                                           : rv;
+                return rv;
             n = &s->g->nodes[s->node];
-            n->inputs[1] = v;
         }
     }
     /* broadcast=0 required equal shapes, which the new ops accept as well. */
@@ -305,6 +336,8 @@ evo_status evo_opset_upgrade_node(evo_graph *g, int32_t node, const char *file, 
     if (n->domain[0] != '\0')
         return EVO_OK;
     evo_status rv0 = upgrade_legacy_broadcast(&s);
+    if (rv0 == EVO_OK)
+        rv0 = upgrade_legacy_prelu(&s);
     if (rv0 != EVO_OK)
         return rv0;
     n = &g->nodes[node];

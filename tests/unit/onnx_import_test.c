@@ -991,6 +991,21 @@ static void test_upgrade_legacy_broadcast(void **state)
     assert_int_equal(div->inputs[1], evo_graph_find_value(g, "bias"));
     evo_graph_free(g);
 
+    /* PRelu-6 applied a 1-D slope per channel */
+    m = mk_model(6);
+    add_input(m, mk_vi("X", 1, 4, d4, NULL));
+    add_init(m, mk_f32("slope", 1, d1, bias, 3));
+    mk_node(m, "PRelu", "prelu", "X,slope", "y");
+    add_output(m, mk_vi("y", 1, -1, NULL, NULL));
+    assert_int_equal(load(m, NULL, &g, &err), EVO_OK);
+    const evo_value *sl = &g->values[g->nodes[0].inputs[1]];
+    assert_string_equal(sl->name, "prelu:slope");
+    assert_int_equal(sl->t.shape.rank, 3);
+    assert_int_equal(sl->t.shape.dims[0], 3);
+    assert_int_equal(sl->t.shape.dims[2], 1);
+    assert_memory_equal(sl->t.data, bias, sizeof bias);
+    evo_graph_free(g);
+
     /* a non-constant B aligned away from the end cannot be rewritten */
     m = mk_model(6);
     add_input(m, mk_vi("X", 1, 4, d4, NULL));
