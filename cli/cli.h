@@ -29,6 +29,7 @@ typedef struct cli_command {
 extern const cli_command cli_cmd_inspect;
 extern const cli_command cli_cmd_run;
 extern const cli_command cli_cmd_check;
+extern const cli_command cli_cmd_compile;
 
 /* ---------------------------------------------------------------- messages */
 
