@@ -27,8 +27,7 @@ static const char compile_usage[] =
     "                     errors then name tensors and nodes by number)\n"
     "  -q, --quiet        no log messages;  -v, --verbose  info log messages\n";
 
-static evo_status compile_write_file(const char *path, const void *data, size_t len,
-                                     evo_error *err)
+static evo_status compile_write_file(const char *path, const void *data, size_t len, evo_error *err)
 {
     FILE *f = fopen(path, "wb");
     if (f == NULL)

@@ -456,16 +456,15 @@ static void insp_evm_text(const char *path, const cli_evm *e, const insp_evm_fac
     printf("tensors:     %d (%d constant)\n", (int)p->n_tensors, (int)f->n_consts);
     printf("weights:     %s (%llu bytes)\n", cli_fmt_bytes(p->weights_bytes, b1, sizeof b1),
            (unsigned long long)p->weights_bytes);
-    printf("arena:       %s (%zu bytes): activations %s (%llu bytes), lower bound %s (%llu "
-           "bytes), %.3fx\n",
-           cli_fmt_bytes(f->arena_bytes, b1, sizeof b1), f->arena_bytes,
-           cli_fmt_bytes(p->activation_bytes, b2, sizeof b2),
-           (unsigned long long)p->activation_bytes,
-           cli_fmt_bytes(p->activation_lower_bound, b3, sizeof b3),
-           (unsigned long long)p->activation_lower_bound,
-           p->activation_lower_bound ? (double)p->activation_bytes /
-                                           (double)p->activation_lower_bound
-                                     : 1.0);
+    printf(
+        "arena:       %s (%zu bytes): activations %s (%llu bytes), lower bound %s (%llu "
+        "bytes), %.3fx\n",
+        cli_fmt_bytes(f->arena_bytes, b1, sizeof b1), f->arena_bytes,
+        cli_fmt_bytes(p->activation_bytes, b2, sizeof b2), (unsigned long long)p->activation_bytes,
+        cli_fmt_bytes(p->activation_lower_bound, b3, sizeof b3),
+        (unsigned long long)p->activation_lower_bound,
+        p->activation_lower_bound ? (double)p->activation_bytes / (double)p->activation_lower_bound
+                                  : 1.0);
     printf("compute:     %.4f GFLOPs, %.1f M multiply-adds\n", (double)f->flops / 1e9,
            (double)f->flops / 2e6);
     printf("Conv/Gemm/MatMul: %.4f GFLOPs, %.1f M multiply-adds\n", (double)f->mm_flops / 1e9,
@@ -560,8 +559,9 @@ static cJSON *insp_evm_json(const char *path, const cli_evm *e, const insp_evm_f
 static int insp_evm_main(const char *path, bool json, size_t n_dims)
 {
     if (n_dims > 0) {
-        cli_error("inspect", "%s: --dim does not apply to a compiled .evm model (its dims were "
-                             "bound by evo compile)",
+        cli_error("inspect",
+                  "%s: --dim does not apply to a compiled .evm model (its dims were "
+                  "bound by evo compile)",
                   path);
         return CLI_EXIT_FAIL;
     }

@@ -90,8 +90,9 @@ evo_status evo_evm_read_header(const void *blob, size_t len, evo_evm_info *info,
         return evo_error_set(err, EVO_ERR_INVALID_ARG, ".evm: no blob or no result");
     const unsigned char *b = blob;
     if (len < 8 || memcmp(b, EVO_EVM_MAGIC, 4) != 0)
-        return evo_error_set(err, EVO_ERR_PARSE, ".evm: not an evo compact model (magic is not "
-                                                 "'" EVO_EVM_MAGIC "')");
+        return evo_error_set(err, EVO_ERR_PARSE,
+                             ".evm: not an evo compact model (magic is not "
+                             "'" EVO_EVM_MAGIC "')");
     info->version = evm_rd32(b + EVM_H_VERSION);
     if (info->version != EVO_EVM_VERSION)
         return evo_error_set(err, EVO_ERR_UNSUPPORTED,
@@ -103,8 +104,7 @@ evo_status evo_evm_read_header(const void *blob, size_t len, evo_evm_info *info,
                              (unsigned)EVO_EVM_HEADER_BYTES);
     uint32_t header_bytes = evm_rd32(b + EVM_H_HEADER_BYTES);
     if (header_bytes != EVO_EVM_HEADER_BYTES)
-        return evo_error_set(err, EVO_ERR_PARSE,
-                             ".evm: header size is %u bytes, version %u has %u",
+        return evo_error_set(err, EVO_ERR_PARSE, ".evm: header size is %u bytes, version %u has %u",
                              (unsigned)header_bytes, (unsigned)info->version,
                              (unsigned)EVO_EVM_HEADER_BYTES);
     memcpy(info->digest, b + EVM_H_DIGEST, EVO_EVM_DIGEST_BYTES);
@@ -137,8 +137,8 @@ evo_status evo_evm_read_header(const void *blob, size_t len, evo_evm_info *info,
         return evo_error_set(err, EVO_ERR_PARSE,
                              ".evm: a string table of %u bytes but the names flag is off",
                              (unsigned)info->string_bytes);
-    const uint32_t counts[] = {info->n_tensors, info->n_nodes,  info->n_indices,
-                               info->n_inputs,  info->n_outputs, info->n_ops,
+    const uint32_t counts[] = {info->n_tensors, info->n_nodes,     info->n_indices,
+                               info->n_inputs,  info->n_outputs,   info->n_ops,
                                info->n_params,  info->max_node_io, info->string_bytes};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
         if (counts[i] > EVM_MAX_COUNT)
@@ -146,10 +146,9 @@ evo_status evo_evm_read_header(const void *blob, size_t len, evo_evm_info *info,
                                  ".evm: header count %u (field %zu) is beyond the limit %u",
                                  (unsigned)counts[i], i, (unsigned)EVM_MAX_COUNT);
     if ((uint64_t)info->n_inputs + info->n_outputs > info->n_indices)
-        return evo_error_set(err, EVO_ERR_PARSE,
-                             ".evm: %u inputs and %u outputs do not fit in %u index entries",
-                             (unsigned)info->n_inputs, (unsigned)info->n_outputs,
-                             (unsigned)info->n_indices);
+        return evo_error_set(
+            err, EVO_ERR_PARSE, ".evm: %u inputs and %u outputs do not fit in %u index entries",
+            (unsigned)info->n_inputs, (unsigned)info->n_outputs, (unsigned)info->n_indices);
     if (info->const_align < EVO_EVM_MIN_ALIGN || info->const_align > EVM_MAX_CONST_ALIGN ||
         (info->const_align & (info->const_align - 1)) != 0)
         return evo_error_set(err, EVO_ERR_PARSE,
@@ -162,10 +161,9 @@ evo_status evo_evm_read_header(const void *blob, size_t len, evo_evm_info *info,
                              (unsigned long long)info->activation_lower_bound,
                              (unsigned long long)info->activation_bytes);
     if (info->weights_bytes > info->const_bytes)
-        return evo_error_set(err, EVO_ERR_PARSE,
-                             ".evm: %llu weight bytes do not fit the %llu-byte constant section",
-                             (unsigned long long)info->weights_bytes,
-                             (unsigned long long)info->const_bytes);
+        return evo_error_set(
+            err, EVO_ERR_PARSE, ".evm: %llu weight bytes do not fit the %llu-byte constant section",
+            (unsigned long long)info->weights_bytes, (unsigned long long)info->const_bytes);
 
     /* The derived layout: counts are below 2^24, so nothing here overflows. */
     info->tensors_off = EVO_EVM_HEADER_BYTES;
@@ -261,8 +259,7 @@ static evo_status evm_string(const evm_ctx *c, uint32_t ref, const char *what, u
     if (ref >= c->info->string_bytes)
         return evo_error_set(c->err, EVO_ERR_PARSE,
                              ".evm: %s %u: name offset %u is outside the %u-byte string table",
-                             what, (unsigned)index, (unsigned)ref,
-                             (unsigned)c->info->string_bytes);
+                             what, (unsigned)index, (unsigned)ref, (unsigned)c->info->string_bytes);
     *out = (const char *)(c->b + c->info->strings_off + ref);
     return EVO_OK;
 }
@@ -346,8 +343,9 @@ static evo_status evm_decode_tensors(const evm_ctx *c)
             return evo_error_set(c->err, EVO_ERR_PARSE, ".evm: tensor %u '%s' has rank %u (max %d)",
                                  (unsigned)i, t->name, rank, EVO_MAX_RANK);
         if (flags & ~(uint32_t)(EVO_PT_CONST | EVO_PT_INPUT | EVO_PT_OUTPUT))
-            return evo_error_set(c->err, EVO_ERR_PARSE, ".evm: tensor %u '%s' has unknown flags 0x%x",
-                                 (unsigned)i, t->name, (unsigned)flags);
+            return evo_error_set(c->err, EVO_ERR_PARSE,
+                                 ".evm: tensor %u '%s' has unknown flags 0x%x", (unsigned)i,
+                                 t->name, (unsigned)flags);
         if ((flags & EVO_PT_CONST) && (flags & EVO_PT_INPUT))
             return evo_error_set(c->err, EVO_ERR_PARSE,
                                  ".evm: tensor %u '%s' is both a constant and a graph input",
@@ -378,12 +376,12 @@ static evo_status evm_decode_tensors(const evm_ctx *c)
         }
         if (flags & EVO_PT_CONST) {
             if (off % EVO_EVM_MIN_ALIGN != 0 || !evm_fits(off, t->nbytes, in->const_bytes))
-                return evo_error_set(c->err, EVO_ERR_PARSE,
-                                     ".evm: constant tensor %u '%s' at offset %llu (+%llu bytes) is "
-                                     "misaligned or outside the %llu-byte constant section",
-                                     (unsigned)i, t->name, (unsigned long long)off,
-                                     (unsigned long long)t->nbytes,
-                                     (unsigned long long)in->const_bytes);
+                return evo_error_set(
+                    c->err, EVO_ERR_PARSE,
+                    ".evm: constant tensor %u '%s' at offset %llu (+%llu bytes) is "
+                    "misaligned or outside the %llu-byte constant section",
+                    (unsigned)i, t->name, (unsigned long long)off, (unsigned long long)t->nbytes,
+                    (unsigned long long)in->const_bytes);
             t->const_data = c->b + in->consts_off + off;
             weights += t->nbytes;
         } else {
@@ -413,16 +411,15 @@ static evo_status evm_check_bindings(const evm_ctx *c)
         uint32_t pos = is_in ? k : k - in->n_inputs;
         int32_t t = c->indices[k];
         if (t < 0 || (uint32_t)t >= in->n_tensors)
-            return evo_error_set(c->err, EVO_ERR_PARSE,
-                                 ".evm: graph %s %u refers to tensor %ld of %u",
-                                 is_in ? "input" : "output", (unsigned)pos, (long)t,
-                                 (unsigned)in->n_tensors);
+            return evo_error_set(
+                c->err, EVO_ERR_PARSE, ".evm: graph %s %u refers to tensor %ld of %u",
+                is_in ? "input" : "output", (unsigned)pos, (long)t, (unsigned)in->n_tensors);
         uint32_t want = is_in ? EVO_PT_INPUT : EVO_PT_OUTPUT;
         if (!(c->tensors[t].flags & want))
-            return evo_error_set(c->err, EVO_ERR_PARSE,
-                                 ".evm: graph %s %u is tensor %ld '%s', which is not flagged as one",
-                                 is_in ? "input" : "output", (unsigned)pos, (long)t,
-                                 c->tensors[t].name);
+            return evo_error_set(
+                c->err, EVO_ERR_PARSE,
+                ".evm: graph %s %u is tensor %ld '%s', which is not flagged as one",
+                is_in ? "input" : "output", (unsigned)pos, (long)t, c->tensors[t].name);
         if (is_in)
             c->defined[t / 8] |= (unsigned char)(1u << (t % 8));
     }
@@ -503,10 +500,9 @@ static evo_status evm_decode_node(const evm_ctx *c, uint32_t k)
         n->params = evm_zero_params;
     } else {
         if (slot >= in->n_params)
-            return evo_error_set(c->err, EVO_ERR_PARSE,
-                                 ".evm: node %u '%s' (%s) refers to params slot %u of %u",
-                                 (unsigned)k, n->name, op->name, (unsigned)slot,
-                                 (unsigned)in->n_params);
+            return evo_error_set(
+                c->err, EVO_ERR_PARSE, ".evm: node %u '%s' (%s) refers to params slot %u of %u",
+                (unsigned)k, n->name, op->name, (unsigned)slot, (unsigned)in->n_params);
         const unsigned char *p = c->b + in->params_off + (uint64_t)slot * EVO_PARAMS_MAX;
         for (uint32_t i = params_len; i < EVO_PARAMS_MAX; i++)
             if (p[i] != 0)
@@ -535,11 +531,10 @@ static evo_status evm_decode_node(const evm_ctx *c, uint32_t k)
         if (t == -1)
             continue;
         if (t < 0 || (uint32_t)t >= in->n_tensors)
-            return evo_error_set(c->err, EVO_ERR_PARSE,
-                                 ".evm: node %u '%s' (%s): %s %u refers to tensor %ld of %u",
-                                 (unsigned)k, n->name, op->name, is_in ? "input" : "output",
-                                 (unsigned)(is_in ? i : i - n_in), (long)t,
-                                 (unsigned)in->n_tensors);
+            return evo_error_set(
+                c->err, EVO_ERR_PARSE, ".evm: node %u '%s' (%s): %s %u refers to tensor %ld of %u",
+                (unsigned)k, n->name, op->name, is_in ? "input" : "output",
+                (unsigned)(is_in ? i : i - n_in), (long)t, (unsigned)in->n_tensors);
         const evo_prog_tensor *pt = &c->tensors[t];
         if (is_in && !evm_is_defined(c, t))
             return evo_error_set(c->err, EVO_ERR_PARSE,
@@ -560,8 +555,7 @@ static evo_status evm_decode_node(const evm_ctx *c, uint32_t k)
         return evo_error_set(c->err, EVO_ERR_PARSE,
                              ".evm: node %u '%s' (%s): scratch at %llu (+%llu bytes) is misaligned "
                              "or outside the %llu-byte activation area",
-                             (unsigned)k, n->name, op->name,
-                             (unsigned long long)n->scratch_offset,
+                             (unsigned)k, n->name, op->name, (unsigned long long)n->scratch_offset,
                              (unsigned long long)n->scratch_bytes,
                              (unsigned long long)in->activation_bytes);
     if (n->scratch_bytes == 0)

@@ -50,8 +50,9 @@ static evo_status evmw_add_string(evmw_strings *s, const char *str, uint32_t *re
     }
     size_t n = strlen(str) + 1;
     if (s->len + n > (1u << 24))
-        return evo_error_set(err, EVO_ERR_LIMIT, ".evm writer: names exceed the 16 MiB string "
-                                                 "table; use --strip-names");
+        return evo_error_set(err, EVO_ERR_LIMIT,
+                             ".evm writer: names exceed the 16 MiB string "
+                             "table; use --strip-names");
     if (s->len + n > s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 4096;
         while (cap < s->len + n)
@@ -138,9 +139,8 @@ static evo_status evmw_check(evmw_state *s)
     uint64_t n_idx = (uint64_t)p->n_inputs + (uint64_t)p->n_outputs;
     for (int32_t k = 0; k < p->n_nodes; k++) {
         const evo_prog_node *n = &p->nodes[k];
-        if (n->op == NULL || n->params == NULL || n->n_in < 0 || n->n_out < 0 ||
-            n->n_in > 0xFFFF || n->n_out > 0xFFFF || (n->n_in > 0 && n->in == NULL) ||
-            (n->n_out > 0 && n->out == NULL))
+        if (n->op == NULL || n->params == NULL || n->n_in < 0 || n->n_out < 0 || n->n_in > 0xFFFF ||
+            n->n_out > 0xFFFF || (n->n_in > 0 && n->in == NULL) || (n->n_out > 0 && n->out == NULL))
             return evo_error_set(s->err, EVO_ERR_INVALID_ARG,
                                  ".evm writer: node %d '%s' is malformed or has more than 65535 "
                                  "inputs or outputs",
@@ -191,7 +191,8 @@ static evo_status evmw_collect(evmw_state *s, bool names)
     for (int32_t k = 0; k < p->n_nodes; k++) {
         const evo_prog_node *n = &p->nodes[k];
         s->node_name[k] = EVO_EVM_NONE;
-        if (names && (st = evmw_add_string(&s->strings, n->name, &s->node_name[k], s->err)) != EVO_OK)
+        if (names &&
+            (st = evmw_add_string(&s->strings, n->name, &s->node_name[k], s->err)) != EVO_OK)
             return st;
         uint32_t j = 0;
         while (j < s->n_ops && s->op_ids[j] != n->op->id)
@@ -199,8 +200,8 @@ static evo_status evmw_collect(evmw_state *s, bool names)
         if (j == s->n_ops) {
             s->op_ids[j] = n->op->id;
             s->op_name[j] = EVO_EVM_NONE;
-            if (names && (st = evmw_add_string(&s->strings, n->op->name, &s->op_name[j], s->err)) !=
-                             EVO_OK)
+            if (names &&
+                (st = evmw_add_string(&s->strings, n->op->name, &s->op_name[j], s->err)) != EVO_OK)
                 return st;
             s->n_ops++;
         }

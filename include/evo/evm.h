@@ -35,14 +35,14 @@
 extern "C" {
 #endif
 
-#define EVO_EVM_MAGIC "EVOM"          /* the first 4 bytes of every .evm */
-#define EVO_EVM_VERSION 1u            /* the format version this build reads and writes */
-#define EVO_EVM_HEADER_BYTES 128u     /* fixed header size of version 1 */
-#define EVO_EVM_DIGEST_BYTES 32u      /* SHA-256 */
-#define EVO_EVM_DIGEST_FROM 40u       /* the digest covers bytes [40, file_bytes) */
-#define EVO_EVM_MIN_ALIGN 16u         /* blob base and every constant offset */
-#define EVO_EVM_CONST_ALIGN 64u       /* what the writer uses (EVO_ARENA_ALIGN) */
-#define EVO_EVM_NONE 0xFFFFFFFFu      /* "no string" / "no params" reference */
+#define EVO_EVM_MAGIC "EVOM"      /* the first 4 bytes of every .evm */
+#define EVO_EVM_VERSION 1u        /* the format version this build reads and writes */
+#define EVO_EVM_HEADER_BYTES 128u /* fixed header size of version 1 */
+#define EVO_EVM_DIGEST_BYTES 32u  /* SHA-256 */
+#define EVO_EVM_DIGEST_FROM 40u   /* the digest covers bytes [40, file_bytes) */
+#define EVO_EVM_MIN_ALIGN 16u     /* blob base and every constant offset */
+#define EVO_EVM_CONST_ALIGN 64u   /* what the writer uses (EVO_ARENA_ALIGN) */
+#define EVO_EVM_NONE 0xFFFFFFFFu  /* "no string" / "no params" reference */
 
 /* Record sizes in the file (format version 1). */
 #define EVO_EVM_TENSOR_BYTES 56u
@@ -56,23 +56,23 @@ enum {
 
 /* One-shot SHA-256 of len bytes into out. Hosted callers pass a wrapper of
  * mbedTLS (evo_sha256); a device may pass its own hardware hash. */
-typedef void (*evo_evm_sha256_fn)(const void *data, size_t len,
-                                  uint8_t out[EVO_EVM_DIGEST_BYTES], void *user);
+typedef void (*evo_evm_sha256_fn)(const void *data, size_t len, uint8_t out[EVO_EVM_DIGEST_BYTES],
+                                  void *user);
 
 /* The header's facts, decoded and range-checked by evo_evm_read_header. */
 typedef struct evo_evm_info {
     uint32_t version;
-    uint32_t flags;                    /* EVO_EVM_F_* */
+    uint32_t flags; /* EVO_EVM_F_* */
     uint8_t digest[EVO_EVM_DIGEST_BYTES];
     uint64_t file_bytes;
-    uint64_t activation_bytes;         /* planned activation area */
-    uint64_t activation_lower_bound;   /* max over steps of bytes alive at once */
-    uint64_t weights_bytes;            /* sum of constant tensors' sizes */
-    uint64_t const_bytes;              /* constant section, padding included */
-    uint32_t const_align;              /* constant section alignment in the file */
+    uint64_t activation_bytes;       /* planned activation area */
+    uint64_t activation_lower_bound; /* max over steps of bytes alive at once */
+    uint64_t weights_bytes;          /* sum of constant tensors' sizes */
+    uint64_t const_bytes;            /* constant section, padding included */
+    uint32_t const_align;            /* constant section alignment in the file */
     uint32_t n_tensors, n_nodes, n_indices, n_inputs, n_outputs, n_ops, n_params;
-    uint32_t max_node_io;              /* largest n_in + n_out of a node */
-    uint32_t string_bytes;             /* 0 when names were stripped */
+    uint32_t max_node_io;  /* largest n_in + n_out of a node */
+    uint32_t string_bytes; /* 0 when names were stripped */
     /* Section offsets from the start of the blob, derived from the counts
      * (the sections follow the header in this order). */
     uint64_t tensors_off, nodes_off, ops_off, indices_off, params_off, strings_off, consts_off;
@@ -94,8 +94,8 @@ enum {
 };
 
 typedef struct evo_evm_load_options {
-    uint32_t flags;                    /* EVO_EVM_SKIP_DIGEST */
-    evo_evm_sha256_fn sha256;          /* required unless EVO_EVM_SKIP_DIGEST */
+    uint32_t flags;           /* EVO_EVM_SKIP_DIGEST */
+    evo_evm_sha256_fn sha256; /* required unless EVO_EVM_SKIP_DIGEST */
     void *sha256_user;
 } evo_evm_load_options;
 
@@ -116,8 +116,8 @@ const char *evo_evm_op_name(const void *blob, const evo_evm_info *info, uint16_t
 /* ---------------------------------------------------------------- writing (hosted) */
 
 typedef struct evo_evm_write_options {
-    bool strip_names;                  /* no string table: names become "" */
-    uint32_t const_align;              /* 0 = EVO_EVM_CONST_ALIGN; power of two >= 16 */
+    bool strip_names;     /* no string table: names become "" */
+    uint32_t const_align; /* 0 = EVO_EVM_CONST_ALIGN; power of two >= 16 */
 } evo_evm_write_options;
 
 /* Serialize a program (from evo_program_build, or a loaded one) into a new
@@ -125,8 +125,8 @@ typedef struct evo_evm_write_options {
  * The caller frees *out. Errors name the tensor or node that cannot be
  * stored (e.g. an op id above 65535 or a dimension the format cannot hold). */
 evo_status evo_evm_write(const evo_program *p, const evo_evm_write_options *opt,
-                         evo_evm_sha256_fn sha256, void *sha256_user, void **out,
-                         size_t *out_len, evo_error *err);
+                         evo_evm_sha256_fn sha256, void *sha256_user, void **out, size_t *out_len,
+                         evo_error *err);
 
 #ifdef __cplusplus
 }
