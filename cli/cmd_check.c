@@ -201,7 +201,7 @@ static evo_status check_read_tensors(const char *set_dir, const char *prefix, cl
  * ones its symbolic dims were bound with. */
 static bool check_same_shapes(const cli_model *m, const check_set *s)
 {
-    if (m->prog == NULL || (size_t)m->prog->n_inputs != s->n_in)
+    if (m->prog == NULL || m->n_specialized > 0 || (size_t)m->prog->n_inputs != s->n_in)
         return false;
     for (size_t i = 0; i < s->n_in; i++)
         if (!evo_shape_equal(&cli_model_input(m, (int32_t)i)->shape, &s->in[i].t.shape))

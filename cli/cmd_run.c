@@ -110,7 +110,7 @@ static void run_print_text(const cli_model *m, const char *const *inputs, size_t
         evo_shape_format(&pt->shape, shape, sizeof shape);
         printf("input %d:  %s %s %s", (int)i, pt->name, evo_dtype_name(pt->dtype), shape);
         if (n_inputs > 0)
-            printf(" from %s\n", inputs[i]);
+            printf(" from %s\n", inputs[cli_model_given_index(m, i)]);
         else
             printf(" random (seed %llu)\n", (unsigned long long)seed);
     }

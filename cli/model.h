@@ -34,6 +34,12 @@ typedef struct cli_model {
     void *arena;
     size_t arena_bytes; /* exactly evo_program_arena_size(prog) */
     evo_exec exec;
+    /* Given input k (graph-input order) -> program input index, or -1 when
+     * the input was specialized: its value decides a shape (a Reshape's
+     * target, a Slice's starts...), so it was bound as a constant. */
+    int32_t *given_to_prog;
+    size_t n_given;
+    size_t n_specialized;
 } cli_model;
 
 /* Load and compile `path` and prepare the executor. Errors name the file. */
@@ -46,11 +52,16 @@ void cli_model_free(cli_model *m);
  * test data next to it is broken" when a data file cannot be read. */
 evo_status cli_model_probe(const char *path, evo_error *err);
 
+/* The given-input index (graph-input order) of program input i. */
+size_t cli_model_given_index(const cli_model *m, int32_t i);
+
 /* The program tensor of input/output i (i within the program's counts). */
 const evo_prog_tensor *cli_model_input(const cli_model *m, int32_t i);
 const evo_prog_tensor *cli_model_output(const cli_model *m, int32_t i);
 
-/* Copy t into input i after checking its dtype and shape against the model. */
+/* Copy t into given input i (graph-input order) after checking its dtype
+ * and shape against the model. A specialized input is not copied: the model
+ * was loaded with this data, and a caller with other data reloads. */
 evo_status cli_model_set_input(cli_model *m, int32_t i, const cli_tensor *t, const char *path,
                                evo_error *err);
 /* Fill every input with seeded pseudo-random data: floats uniform in
