@@ -3,6 +3,7 @@
  * schema migrations, integrity checks, and the SQLite helpers the other
  * db_*.c files share. The schema itself is documented in docs/modeldb.md.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,43 @@ void db_sha256_hex(const void *data, size_t len, char hex[65])
         hex[2 * i + 1] = digits[md[i] & 15];
     }
     hex[64] = '\0';
+}
+
+evo_status evo_sha256_file(const char *path, char hex[65], evo_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return evo_error_set(err, EVO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    mbedtls_sha256_context ctx;
+    mbedtls_sha256_init(&ctx);
+    unsigned char buf[1 << 16], md[32];
+    size_t got;
+    int bad = 0;
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+    bad |= mbedtls_sha256_starts(&ctx, 0);
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+        bad |= mbedtls_sha256_update(&ctx, buf, got);
+    bad |= mbedtls_sha256_finish(&ctx, md);
+#else
+    bad |= mbedtls_sha256_starts_ret(&ctx, 0);
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+        bad |= mbedtls_sha256_update_ret(&ctx, buf, got);
+    bad |= mbedtls_sha256_finish_ret(&ctx, md);
+#endif
+    mbedtls_sha256_free(&ctx);
+    bool read_error = ferror(f) != 0;
+    fclose(f);
+    if (read_error)
+        return evo_error_set(err, EVO_ERR_IO, "%s: read error", path);
+    if (bad)
+        return evo_error_set(err, EVO_ERR_INTERNAL, "%s: SHA-256 failed", path);
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[64] = '\0';
+    return EVO_OK;
 }
 
 /* ---------------------------------------------------------------- open */
@@ -441,4 +479,51 @@ evo_op_kind db_kind_from_name(const char *name)
         if (name && strcmp(name, db_kind_names[k]) == 0)
             return (evo_op_kind)k;
     return EVO_KIND_COUNT_;
+}
+
+void evo_db_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+evo_status evo_db_device_classes(evo_db *db, char ***names, size_t *n, evo_error *err)
+{
+    *names = NULL;
+    *n = 0;
+    if (db == NULL)
+        return evo_error_set(err, EVO_ERR_INVALID_ARG, "evo_db_device_classes: no database");
+    sqlite3_stmt *st;
+    evo_status rv = db_prepare(db, "SELECT name FROM device_classes ORDER BY name", &st, err);
+    if (rv != EVO_OK)
+        return rv;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            char **grown = realloc(*names, ncap * sizeof *grown);
+            if (grown == NULL) {
+                rv = evo_error_set(err, EVO_ERR_NOMEM, "out of memory listing device classes");
+                break;
+            }
+            *names = grown;
+            cap = ncap;
+        }
+        if (((*names)[*n] = db_column_strdup(st, 0)) == NULL) {
+            rv = evo_error_set(err, EVO_ERR_NOMEM, "out of memory listing device classes");
+            break;
+        }
+        (*n)++;
+    }
+    if (rv == EVO_OK && rc != SQLITE_DONE)
+        rv = db_sql_error(db, rc, "listing device classes", err);
+    sqlite3_finalize(st);
+    if (rv != EVO_OK) {
+        evo_db_names_free(*names, *n);
+        *names = NULL;
+        *n = 0;
+    }
+    return rv;
 }

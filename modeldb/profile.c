@@ -60,6 +60,8 @@ evo_status evo_profile_exec(evo_exec *x, const evo_profile_options *opt, evo_pro
         o = *opt;
     if (o.warmup == 0)
         o.warmup = PROF_DEFAULT_WARMUP;
+    else if (o.warmup == -1)
+        o.warmup = 0;
     if (o.repeats == 0)
         o.repeats = PROF_DEFAULT_REPEATS;
     if (o.first == 0 && o.last == 0)

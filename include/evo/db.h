@@ -61,6 +61,14 @@ evo_status evo_db_check(evo_db *db, evo_error *err);
 /* The schema version stored in the file (after migration). */
 int evo_db_schema_version(evo_db *db);
 
+/* SHA-256 of a file as 64 lower-case hex digits. */
+evo_status evo_sha256_file(const char *path, char hex[65], evo_error *err);
+
+/* The names of all device classes, sorted (*names NULL when there are none).
+ * Free with evo_db_names_free. */
+evo_status evo_db_device_classes(evo_db *db, char ***names, size_t *n, evo_error *err);
+void evo_db_names_free(char **names, size_t n);
+
 /* ---------------------------------------------------------------- models */
 
 typedef struct evo_db_model {
@@ -191,7 +199,7 @@ evo_status evo_db_calibration_get(evo_db *db, const char *device_class, evo_cali
 /* ---------------------------------------------------------------- profiling */
 
 typedef struct evo_profile_options {
-    int32_t warmup;      /* untimed runs first (default 3 when 0) */
+    int32_t warmup;      /* untimed runs first (0: default 3; -1: none) */
     int32_t repeats;     /* timed runs (default 20 when 0) */
     int32_t first, last; /* a stage: nodes [first, last); 0, 0 = all */
 } evo_profile_options;
