@@ -12,6 +12,7 @@ pkgs=(
   libprotobuf-c-dev protobuf-c-compiler   # ONNX parsing
   libcjson-dev                            # JSON output
   libnng-dev libmbedtls-dev               # transport, TLS, digests
+  openssl                                 # test certificates (scripts/make-test-certs.sh)
   libcoap3-dev                            # CoAP for constrained nodes
   libsqlite3-dev                          # model database
   libzstd-dev liblz4-dev                  # tensor compression

@@ -115,9 +115,8 @@ static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *
     const int64_t pw_n = iw_n + pw + g->pad_e[2]; /* padded row length */
     const int64_t ph_n = ih_n + ph + g->pad_e[1];
     const bool padded = conv_dw_plane(g) != g->in_size;
-    bool use_avx2 = false;
 #if defined(EVO_HAVE_X86)
-    use_avx2 = evo_cpu_use_avx2() && (sw == 1 || sw == 2);
+    const bool use_avx2 = evo_cpu_use_avx2() && (sw == 1 || sw == 2);
 #endif
     if (padded)
         memset(plane, 0, (size_t)(ph_n * pw_n) * sizeof(float));

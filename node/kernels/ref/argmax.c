@@ -60,7 +60,7 @@ static evo_status argmax_infer_impl(const evo_kctx *c, const evo_op_def *def)
     case EVO_DT_UINT8:
         break;
     default:
-        return evo_error_set(c->err, EVO_ERR_TYPE,
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
                              "%s: input data has dtype %s; supported: float32, int32, int64, "
                              "int8, uint8",
                              def->name, evo_dtype_name(x->dtype));

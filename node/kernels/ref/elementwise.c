@@ -55,8 +55,10 @@ evo_status evo_elem_type_error(const evo_op_def *op, const evo_kctx *c, int32_t 
 {
     char types[160];
     elem_format_types(allowed, types, sizeof types);
-    return evo_error_set(c->err, EVO_ERR_TYPE, "%s: input %d has type %s; expected %s", op->name,
-                         (int)input, evo_dtype_name(c->in[input]->dtype), types);
+    /* A type outside this set is one evo does not implement for the op
+     * (whether or not ONNX allows it): unsupported, so checks skip it. */
+    return evo_error_set(c->err, EVO_ERR_UNSUPPORTED, "%s: input %d has type %s; evo supports %s",
+                         op->name, (int)input, evo_dtype_name(c->in[input]->dtype), types);
 }
 
 evo_status evo_elem_check_type(const evo_op_def *op, const evo_kctx *c, int32_t i, uint32_t allowed)

@@ -31,7 +31,7 @@ static evo_status norm_check_x(const evo_kctx *c, const char *op, int32_t min_ra
     if (rv != EVO_OK)
         return rv;
     if (x->dtype != EVO_DT_FLOAT32)
-        return evo_error_set(c->err, EVO_ERR_TYPE, "%s: input X has dtype %s; supported: float32",
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED, "%s: input X has dtype %s; supported: float32",
                              op, evo_dtype_name(x->dtype));
     if (x->shape.rank < min_rank)
         return evo_error_set(c->err, EVO_ERR_SHAPE,
@@ -50,7 +50,7 @@ static evo_status norm_check_channel_input(const evo_kctx *c, const char *op, in
     if (rv != EVO_OK)
         return rv;
     if (t->dtype != EVO_DT_FLOAT32)
-        return evo_error_set(c->err, EVO_ERR_TYPE, "%s: input %s has dtype %s, expected float32",
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED, "%s: input %s has dtype %s, expected float32",
                              op, role, evo_dtype_name(t->dtype));
     if (t->shape.rank != 1 || t->shape.dims[0] != ch) {
         char buf[96];

@@ -245,7 +245,7 @@ static evo_status pool_infer_common(const evo_kctx *c, const evo_op_def *def, bo
         return rv;
     bool int_ok = is_max && (x->dtype == EVO_DT_INT8 || x->dtype == EVO_DT_UINT8);
     if (x->dtype != EVO_DT_FLOAT32 && !int_ok)
-        return evo_error_set(c->err, EVO_ERR_TYPE, "%s: input X has dtype %s; supported: %s",
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED, "%s: input X has dtype %s; supported: %s",
                              def->name, evo_dtype_name(x->dtype),
                              is_max ? "float32, int8, uint8" : "float32");
     if (x->shape.rank != 2 + p->n_sp)
@@ -439,7 +439,7 @@ static evo_status pool_infer_global(const evo_kctx *c, const evo_op_def *def)
     if ((rv = kpool_check_tensor(c, def->name, "X", x)) != EVO_OK)
         return rv;
     if (x->dtype != EVO_DT_FLOAT32)
-        return evo_error_set(c->err, EVO_ERR_TYPE, "%s: input X has dtype %s; supported: float32",
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED, "%s: input X has dtype %s; supported: float32",
                              def->name, evo_dtype_name(x->dtype));
     if (x->shape.rank < 3)
         return evo_error_set(c->err, EVO_ERR_SHAPE,

@@ -1,0 +1,143 @@
+/*
+ * Internals shared by the transport files: wire field tags, little-endian
+ * helpers, the storage a decoded message owns, and the backend interface that
+ * the nng and CoAP channels implement.
+ */
+#ifndef EVO_TP_INTERNAL_H
+#define EVO_TP_INTERNAL_H
+
+#include <string.h>
+
+#include "evo/transport.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "evo transport writes tensor elements in host order and needs a little-endian host"
+#endif
+
+/* Field header: u16 tag, u16 field flags, u32 value length. */
+#define TP_FIELD_HDR 8
+/* A receiver that does not know a field with this flag must reject the
+ * message instead of skipping it. */
+#define TP_FIELD_CRITICAL 0x1u
+/* Tensor payloads start at this offset alignment within the message. */
+#define TP_PAYLOAD_ALIGN 64
+
+enum tp_body_tag {
+    TP_TAG_PAD = 0,
+    TP_TAG_NAME = 1,
+    TP_TAG_MEMORY = 2,
+    TP_TAG_FLASH = 3,
+    TP_TAG_GFLOPS = 4,
+    TP_TAG_ROLE = 5,
+    TP_TAG_CLASS = 6,
+    TP_TAG_LISTEN_URL = 7,
+    TP_TAG_UPTIME = 8,
+    TP_TAG_LOAD = 9,
+    TP_TAG_FREE_MEMORY = 10,
+    TP_TAG_TIMESTAMP = 11,
+    TP_TAG_DIGEST = 12,
+    TP_TAG_BLOB = 13,
+    TP_TAG_BLOB_SIZE = 14,
+    TP_TAG_STAGE = 15,
+    TP_TAG_TENSOR = 16,
+    TP_TAG_TIMING = 17,
+    TP_TAG_STATUS = 18,
+    TP_TAG_MESSAGE = 19,
+    TP_TAG_VALUE = 20,
+};
+
+enum tp_tensor_tag {
+    TP_TT_PAD = 0,
+    TP_TT_NAME = 1,
+    TP_TT_INDEX = 2,
+    TP_TT_DTYPE = 3,
+    TP_TT_SHAPE = 4,
+    TP_TT_ENCODING = 5,
+    TP_TT_COMPRESS = 6,
+    TP_TT_QUANT = 7,
+    TP_TT_ENCODED_LEN = 8,
+    TP_TT_PAYLOAD = 9,
+};
+
+/* Bytes of one stage timing value (stage, reserved, three u64). */
+#define TP_TIMING_SIZE 32
+/* Bytes of one quantisation record (f32 scale, i32 zero point). */
+#define TP_QUANT_REC 8
+
+static inline uint16_t tp_rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t tp_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t tp_rd64(const uint8_t *p)
+{
+    return (uint64_t)tp_rd32(p) | ((uint64_t)tp_rd32(p + 4) << 32);
+}
+static inline void tp_wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void tp_wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void tp_wr64(uint8_t *p, uint64_t v)
+{
+    tp_wr32(p, (uint32_t)v);
+    tp_wr32(p + 4, (uint32_t)(v >> 32));
+}
+static inline float tp_rdf32(const uint8_t *p)
+{
+    uint32_t u = tp_rd32(p);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* What a decoded message owns. */
+struct evo_msg_storage_ {
+    evo_wire_tensor *tensors;
+    evo_stage_timing *timings;
+    /* The buffer the message was decoded from, if the message owns it. */
+    void *buf;
+    void (*buf_free)(void *buf);
+};
+
+/* Attach buf to a decoded message so evo_msg_release frees it with fn. */
+void tp_msg_adopt_buffer(evo_msg *m, void *buf, void (*fn)(void *buf));
+
+/* Parse only the header: the declared body length and basic checks. */
+evo_status tp_wire_peek_header(const void *buf, size_t len, const evo_tp_limits *lim,
+                               uint64_t *body_len, evo_error *err);
+
+/* ---------------------------------------------------------------- backends */
+
+typedef struct tp_backend_ops {
+    evo_status (*send)(evo_tp *tp, const evo_msg *m, evo_error *err);
+    evo_status (*send_encoded)(evo_tp *tp, const void *buf, size_t len, evo_error *err);
+    evo_status (*recv)(evo_tp *tp, evo_msg *out, evo_error *err);
+    int (*port)(const evo_tp *tp);
+    void (*close)(evo_tp *tp);
+} tp_backend_ops;
+
+struct evo_tp {
+    const tp_backend_ops *ops;
+    evo_tp_options opt;
+    evo_tp_pattern pattern;
+    evo_tp_mode mode;
+    char url[EVO_WIRE_STR_MAX];
+    void *impl;
+};
+
+evo_status tp_nng_open(evo_tp *tp, evo_error *err);
+evo_status tp_coap_open(evo_tp *tp, evo_error *err);
+
+/* Read a whole (small) file such as a PEM certificate; NUL-terminated. */
+evo_status tp_read_text_file(const char *path, const char *what, char **out, evo_error *err);
+
+#endif /* EVO_TP_INTERNAL_H */
