@@ -37,8 +37,8 @@ static const char model_usage[] =
     "  -q, --quiet       no log messages;  -v, --verbose  info log messages\n";
 
 typedef struct model_args {
-    const char *sub;     /* add, list, show, rm */
-    const char *target;  /* FILE for add, NAME for show and rm */
+    const char *sub;    /* add, list, show, rm */
+    const char *target; /* FILE for add, NAME for show and rm */
     const char *db_path;
     const char *name;
     int64_t version;
@@ -181,9 +181,8 @@ static int model_add(evo_db *db, const model_args *ma, evo_error *err)
     } else {
         char b[32];
         printf("%s %s version %lld: %lld ops, %.4g GFLOPs, parameters %s, sha256 %.16s\n",
-               existed ? "unchanged:" : "added", m.name, (long long)m.version,
-               (long long)m.n_ops, (double)m.flops / 1e9, cli_fmt_bytes(m.param_bytes, b, sizeof b),
-               m.sha256);
+               existed ? "unchanged:" : "added", m.name, (long long)m.version, (long long)m.n_ops,
+               (double)m.flops / 1e9, cli_fmt_bytes(m.param_bytes, b, sizeof b), m.sha256);
     }
     evo_db_model_free(&m);
     return rc;
@@ -204,8 +203,8 @@ static int model_list(evo_db *db, const model_args *ma, evo_error *err)
     } else if (n == 0) {
         printf("no models\n");
     } else {
-        printf("%-24s %7s %6s %9s %10s  %-16s  %s\n", "name", "version", "ops", "GFLOPs",
-               "params", "sha256", "added (UTC)");
+        printf("%-24s %7s %6s %9s %10s  %-16s  %s\n", "name", "version", "ops", "GFLOPs", "params",
+               "sha256", "added (UTC)");
         for (size_t i = 0; i < n; i++) {
             char b[32];
             printf("%-24s %7lld %6lld %9.4f %10s  %.16s  %s\n", list[i].name,
@@ -291,8 +290,8 @@ static int model_show(evo_db *db, const model_args *ma, evo_error *err)
                 int64_t k = (int64_t)ops[i].idx - prof[p].first;
                 measured[p] = k >= 0 && k < prof[p].n_ops ? prof[p].op_median_us[k] : -1;
             }
-            cJSON_AddItemToArray(ja, model_op_json(&ops[i], measured, pclasses ? n_prof : 0,
-                                                   pclasses));
+            cJSON_AddItemToArray(ja,
+                                 model_op_json(&ops[i], measured, pclasses ? n_prof : 0, pclasses));
         }
         free(pclasses);
         rc = model_print_json(o);

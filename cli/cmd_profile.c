@@ -159,15 +159,19 @@ static cJSON *profile_cal_json(const evo_calibration *cal)
     cJSON_AddNumberToObject(o, "dw_gflops", cal->dw_gflops);
     cJSON_AddNumberToObject(o, "elem_gflops", cal->elem_gflops);
     cJSON_AddNumberToObject(o, "mem_gbps", cal->mem_gbps);
+    cJSON_AddNumberToObject(o, "cache_gbps", cal->cache_gbps);
+    cJSON_AddNumberToObject(o, "cache_bytes", (double)cal->cache_bytes);
     return o;
 }
 
 static void profile_print_cal(const char *cls, const evo_calibration *cal)
 {
     printf("device class: %s\n", cls);
+    char b[32];
     printf("calibration:  dense conv %.3g GFLOP/s, depthwise %.3g GFLOP/s, elementwise %.3g "
-           "GFLOP/s, memory %.3g GB/s\n",
-           cal->dense_gflops, cal->dw_gflops, cal->elem_gflops, cal->mem_gbps);
+           "GFLOP/s,\n              memory %.3g GB/s, cache %.3g GB/s (%s)\n",
+           cal->dense_gflops, cal->dw_gflops, cal->elem_gflops, cal->mem_gbps, cal->cache_gbps,
+           cli_fmt_bytes(cal->cache_bytes, b, sizeof b));
 }
 
 static int profile_emit_json(cJSON *o)
@@ -222,8 +226,8 @@ static evo_status profile_dims_from_json(const char *json, cli_dims *dims, evo_e
     evo_status rv = EVO_OK;
     for (const cJSON *b = d ? d->child : NULL; b && rv == EVO_OK; b = b->next) {
         char arg[512];
-        if (!cJSON_IsNumber(b) || snprintf(arg, sizeof arg, "%s=%.0f", b->string,
-                                           b->valuedouble) >= (int)sizeof arg)
+        if (!cJSON_IsNumber(b) ||
+            snprintf(arg, sizeof arg, "%s=%.0f", b->string, b->valuedouble) >= (int)sizeof arg)
             rv = evo_error_set(err, EVO_ERR_PARSE, "stored import options have a bad dim");
         else if (!cli_dims_add(&cli_cmd_profile, dims, arg))
             rv = evo_error_set(err, EVO_ERR_PARSE, "stored dim '%s' is invalid", arg);
@@ -352,8 +356,8 @@ static int profile_report(const profile_args *pa, const char *cls, const evo_cal
     printf("model:        %s version %lld%s%s\n", m->name, (long long)m->version,
            pa->has_stage ? ", stage " : "", stage);
     profile_print_cal(cls, cal);
-    printf("runs:         %d warm-up, %d timed; per-op medians in microseconds\n",
-           (int)pr->warmup, (int)pr->repeats);
+    printf("runs:         %d warm-up, %d timed; per-op medians in microseconds\n", (int)pr->warmup,
+           (int)pr->repeats);
     printf("\n%5s  %-18s %-11s %10s %11s %10s %6s", "#", "op", "kind", "MFLOPs", "median us",
            "min us", "%time");
     if (have_pred)
@@ -409,8 +413,8 @@ static int profile_run(evo_db *db, profile_args *pa, const char *cls, evo_error 
         goto done;
     if (strcmp(sha, m.sha256) != 0) {
         evo_error_set(err, EVO_ERR_MISMATCH,
-                      "%s has changed since %s version %lld was added; add it again",
-                      m.source_path, m.name, (long long)m.version);
+                      "%s has changed since %s version %lld was added; add it again", m.source_path,
+                      m.name, (long long)m.version);
         goto done;
     }
     if (pa->has_stage && pa->last > m.n_ops) {
@@ -504,12 +508,12 @@ static int profile_predict(evo_db *db, profile_args *pa, const char *cls, evo_er
         rc = profile_emit_json(o);
         goto done;
     }
-    printf("model:        %s version %lld (%lld ops, %.4f GFLOPs)\n", m.name,
-           (long long)m.version, (long long)m.n_ops, (double)m.flops / 1e9);
+    printf("model:        %s version %lld (%lld ops, %.4f GFLOPs)\n", m.name, (long long)m.version,
+           (long long)m.n_ops, (double)m.flops / 1e9);
     profile_print_cal(cls, &cal);
     printf("fitted on:    %d profile%s\n", (int)pred.n_profiles, pred.n_profiles == 1 ? "" : "s");
-    printf("\n%5s  %-18s %-11s %10s %12s %10s  name\n", "#", "op", "kind", "MFLOPs",
-           "roofline us", "pred us");
+    printf("\n%5s  %-18s %-11s %10s %12s %10s  name\n", "#", "op", "kind", "MFLOPs", "roofline us",
+           "pred us");
     for (size_t i = 0; i < n_ops; i++)
         printf("%5d  %-18s %-11s %10.3f %12.2f %10.2f  %s\n", (int)ops[i].idx, ops[i].op,
                evo_op_kind_name(ops[i].kind), (double)ops[i].flops / 1e6,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "db_internal.h"
 
@@ -217,34 +218,60 @@ done:
     return rv;
 }
 
-/* Streaming copy between two buffers much larger than the caches. */
-static evo_status cal_bandwidth(double *gbps, evo_error *err)
+/* Copy bandwidth between two buffers of n bytes each, bytes read + written
+ * per nanosecond (= GB/s). Large n measures memory, small n the cache. */
+static evo_status cal_bandwidth(size_t n, double *gbps, evo_error *err)
 {
-    const size_t n = (size_t)32 << 20;
     unsigned char *a = malloc(n), *b = malloc(n);
-    double t[64];
-    if (a == NULL || b == NULL) {
+    double *t = malloc(CAL_MAX_RUNS * sizeof *t);
+    if (a == NULL || b == NULL || t == NULL) {
         free(a);
         free(b);
+        free(t);
         return evo_error_set(err, EVO_ERR_NOMEM, "calibration: out of memory");
     }
     memset(a, 1, n);
     memset(b, 2, n);
+    /* Copies shorter than the timer's resolution are batched. */
+    int batch = n >= ((size_t)1 << 20) ? 1 : (int)(((size_t)1 << 20) / n);
     int runs = 0;
     double start = cal_now_us();
-    while (runs < 64 && (runs < CAL_MIN_RUNS || cal_now_us() - start < CAL_BUDGET_US)) {
+    while (runs < CAL_MAX_RUNS && (runs < CAL_MIN_RUNS || cal_now_us() - start < CAL_BUDGET_US)) {
         double t0 = cal_now_us();
-        memcpy(runs % 2 ? a : b, runs % 2 ? b : a, n);
-        t[runs++] = cal_now_us() - t0;
+        for (int i = 0; i < batch; i++)
+            memcpy((runs + i) % 2 ? a : b, (runs + i) % 2 ? b : a, n);
+        t[runs++] = (cal_now_us() - t0) / batch;
     }
     qsort(t, (size_t)runs, sizeof *t, cal_cmp_double);
     /* Touch the result so the copies cannot be optimized away. */
     volatile unsigned char sink = a[n / 3] ^ b[n / 5];
     (void)sink;
+    *gbps = 2.0 * (double)n / ((t[runs / 2] > 0.001 ? t[runs / 2] : 0.001) * 1e3);
     free(a);
     free(b);
-    *gbps = 2.0 * (double)n / (t[runs / 2] * 1e3); /* read + write, bytes per ns */
+    free(t);
     return EVO_OK;
+}
+
+/* The per-core cache the kernels' working sets live in: L2 (sysconf, then
+ * sysfs), 1 MiB if the system does not say. */
+static uint64_t cal_cache_bytes(void)
+{
+    long v = -1;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    if (v > 0)
+        return (uint64_t)v;
+    FILE *f = fopen("/sys/devices/system/cpu/cpu0/cache/index2/size", "r");
+    if (f != NULL) {
+        char unit = 0;
+        long kb = 0;
+        if (fscanf(f, "%ld%c", &kb, &unit) >= 1 && kb > 0)
+            v = unit == 'M' ? kb << 20 : kb << 10;
+        fclose(f);
+    }
+    return v > 0 ? (uint64_t)v : (uint64_t)1 << 20;
 }
 
 evo_status evo_calibrate(evo_calibration *out, evo_error *err)
@@ -264,7 +291,12 @@ evo_status evo_calibrate(evo_calibration *out, evo_error *err)
         (rv = cal_time(&dw, &usdw, &fdw, &bytes, err)) != EVO_OK ||
         (rv = cal_time(&add, &usadd, &fadd, &bytes, err)) != EVO_OK ||
         (rv = cal_time(&relu, &usrelu, &frelu, &bytes, err)) != EVO_OK ||
-        (rv = cal_bandwidth(&out->mem_gbps, err)) != EVO_OK)
+        (rv = cal_bandwidth((size_t)32 << 20, &out->mem_gbps, err)) != EVO_OK)
+        return rv;
+    /* Two buffers of a quarter of the cache each stay resident. */
+    out->cache_bytes = cal_cache_bytes();
+    size_t small = (size_t)(out->cache_bytes / 4);
+    if ((rv = cal_bandwidth(small > 4096 ? small : 4096, &out->cache_gbps, err)) != EVO_OK)
         return rv;
     /* FLOPs per microsecond / 1000 = GFLOP/s. */
     out->dense_gflops = (double)(f3 + f1) / (us3 + us1) / 1e3;

@@ -73,6 +73,8 @@ static const char *const db_migrations[] = {
     "  dw_gflops REAL NOT NULL CHECK (dw_gflops > 0),"
     "  elem_gflops REAL NOT NULL CHECK (elem_gflops > 0),"
     "  mem_gbps REAL NOT NULL CHECK (mem_gbps > 0),"
+    "  cache_gbps REAL NOT NULL CHECK (cache_gbps > 0),"
+    "  cache_bytes INTEGER NOT NULL CHECK (cache_bytes > 0),"
     "  seconds REAL NOT NULL,"
     "  measured_at TEXT NOT NULL DEFAULT (datetime('now')));"
     "CREATE INDEX calibrations_by_class ON calibrations(device_class_id);"
@@ -465,7 +467,7 @@ evo_status db_device_class_id(evo_db *db, const char *name, bool create, int64_t
 }
 
 static const char *const db_kind_names[EVO_KIND_COUNT_] = {
-    "conv", "conv1x1", "dwconv", "gemm", "elementwise", "pool", "data",
+    "conv", "conv1x1", "dwconv", "gemm", "elementwise", "pool", "reduce", "data",
 };
 
 const char *evo_op_kind_name(evo_op_kind kind)

@@ -101,27 +101,25 @@ static bool dbm_is(const char *op, const char *const *names)
 static evo_op_kind dbm_kind(const evo_program *p, const evo_prog_node *n)
 {
     static const char *const gemm[] = {"Gemm", "MatMul", NULL};
-    static const char *const pool[] = {"MaxPool",
-                                       "AveragePool",
-                                       "GlobalAveragePool",
-                                       "GlobalMaxPool",
-                                       "LpPool",
-                                       "ReduceMean",
-                                       "ReduceSum",
-                                       "ReduceMax",
-                                       "ReduceMin",
-                                       "ReduceProd",
-                                       "ReduceL1",
-                                       "ReduceL2",
-                                       "ReduceSumSquare",
-                                       "ReduceLogSumExp",
-                                       "Softmax",
-                                       "LogSoftmax",
-                                       "ArgMax",
-                                       "ArgMin",
-                                       "LRN",
-                                       "TopK",
-                                       NULL};
+    static const char *const pool[] = {"MaxPool", "AveragePool", "LpPool", NULL};
+    static const char *const reduce[] = {"GlobalAveragePool",
+                                         "GlobalMaxPool",
+                                         "ReduceMean",
+                                         "ReduceSum",
+                                         "ReduceMax",
+                                         "ReduceMin",
+                                         "ReduceProd",
+                                         "ReduceL1",
+                                         "ReduceL2",
+                                         "ReduceSumSquare",
+                                         "ReduceLogSumExp",
+                                         "Softmax",
+                                         "LogSoftmax",
+                                         "ArgMax",
+                                         "ArgMin",
+                                         "LRN",
+                                         "TopK",
+                                         NULL};
     static const char *const data[] = {"Reshape",      "Flatten",   "Squeeze",
                                        "Unsqueeze",    "Transpose", "Concat",
                                        "Split",        "Slice",     "Gather",
@@ -151,6 +149,8 @@ static evo_op_kind dbm_kind(const evo_program *p, const evo_prog_node *n)
         return EVO_KIND_GEMM;
     if (dbm_is(op, pool))
         return EVO_KIND_POOL;
+    if (dbm_is(op, reduce))
+        return EVO_KIND_REDUCE;
     if (dbm_is(op, data))
         return EVO_KIND_DATA;
     return EVO_KIND_ELEMENTWISE;

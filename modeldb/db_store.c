@@ -177,7 +177,8 @@ evo_status evo_db_calibration_put(evo_db *db, const char *device_class, const ev
 {
     if (db == NULL || cal == NULL || !dbs_positive(cal->dense_gflops) ||
         !dbs_positive(cal->dw_gflops) || !dbs_positive(cal->elem_gflops) ||
-        !dbs_positive(cal->mem_gbps))
+        !dbs_positive(cal->mem_gbps) || !dbs_positive(cal->cache_gbps) || cal->cache_bytes == 0 ||
+        cal->cache_bytes > (uint64_t)INT64_MAX)
         return evo_error_set(err, EVO_ERR_INVALID_ARG,
                              "a calibration needs positive, finite throughputs");
     evo_status rv = db_begin(db, err);
@@ -188,7 +189,8 @@ evo_status evo_db_calibration_put(evo_db *db, const char *device_class, const ev
     if ((rv = db_device_class_id(db, device_class, true, &cls, err)) != EVO_OK ||
         (rv = db_prepare(db,
                          "INSERT INTO calibrations(device_class_id, dense_gflops, dw_gflops, "
-                         "elem_gflops, mem_gbps, seconds) VALUES (?, ?, ?, ?, ?, ?)",
+                         "elem_gflops, mem_gbps, cache_gbps, cache_bytes, seconds) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          &st, err)) != EVO_OK) {
         db_rollback(db);
         return rv;
@@ -198,7 +200,9 @@ evo_status evo_db_calibration_put(evo_db *db, const char *device_class, const ev
     sqlite3_bind_double(st, 3, cal->dw_gflops);
     sqlite3_bind_double(st, 4, cal->elem_gflops);
     sqlite3_bind_double(st, 5, cal->mem_gbps);
-    sqlite3_bind_double(st, 6, cal->seconds);
+    sqlite3_bind_double(st, 6, cal->cache_gbps);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)cal->cache_bytes);
+    sqlite3_bind_double(st, 8, cal->seconds);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -216,12 +220,13 @@ evo_status evo_db_calibration_get(evo_db *db, const char *device_class, evo_cali
     if (db == NULL || device_class == NULL)
         return evo_error_set(err, EVO_ERR_INVALID_ARG, "evo_db_calibration_get: no class");
     sqlite3_stmt *st;
-    evo_status rv = db_prepare(db,
-                               "SELECT c.dense_gflops, c.dw_gflops, c.elem_gflops, c.mem_gbps, "
-                               "c.seconds FROM calibrations c JOIN device_classes d ON "
-                               "d.id = c.device_class_id WHERE d.name = ? ORDER BY c.id DESC "
-                               "LIMIT 1",
-                               &st, err);
+    evo_status rv = db_prepare(
+        db,
+        "SELECT c.dense_gflops, c.dw_gflops, c.elem_gflops, c.mem_gbps, "
+        "c.seconds, c.cache_gbps, c.cache_bytes FROM calibrations c JOIN device_classes d ON "
+        "d.id = c.device_class_id WHERE d.name = ? ORDER BY c.id DESC "
+        "LIMIT 1",
+        &st, err);
     if (rv != EVO_OK)
         return rv;
     db_bind_text(st, 1, device_class);
@@ -232,6 +237,8 @@ evo_status evo_db_calibration_get(evo_db *db, const char *device_class, evo_cali
         cal->elem_gflops = sqlite3_column_double(st, 2);
         cal->mem_gbps = sqlite3_column_double(st, 3);
         cal->seconds = sqlite3_column_double(st, 4);
+        cal->cache_gbps = sqlite3_column_double(st, 5);
+        cal->cache_bytes = (uint64_t)sqlite3_column_int64(st, 6);
     } else if (rc == SQLITE_DONE) {
         rv = evo_error_set(err, EVO_ERR_NOT_FOUND, "%s: device class '%s' has no calibration",
                            db->path, device_class);

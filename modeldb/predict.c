@@ -16,8 +16,9 @@
 
 #include "db_internal.h"
 
-/* A kind needs this many measured ops for its own fit. */
-#define PRED_MIN_SAMPLES 3
+/* A kind needs this many measured ops for its own fit: even one measured
+ * op of a kind says more about its kernel than any other kind's fit. */
+#define PRED_MIN_SAMPLES 1
 
 typedef struct pred_sample {
     double r; /* roofline, us */
@@ -43,7 +44,11 @@ double evo_roofline_us(const evo_calibration *cal, const evo_db_op *op)
     /* GFLOP/s = 1e3 FLOPs per microsecond; GB/s = 1e3 bytes per microsecond */
     double compute = peak > 0 ? (double)op->flops / (peak * 1e3) : 0;
     double bytes = (double)op->in_bytes + (double)op->out_bytes + (double)op->param_bytes;
-    double memory = cal->mem_gbps > 0 ? bytes / (cal->mem_gbps * 1e3) : 0;
+    /* Data that fits the cache moves at cache speed (weights and
+     * activations of small layers stay resident between runs). */
+    double bw =
+        bytes <= (double)cal->cache_bytes && cal->cache_gbps > 0 ? cal->cache_gbps : cal->mem_gbps;
+    double memory = bw > 0 ? bytes / (bw * 1e3) : 0;
     return compute > memory ? compute : memory;
 }
 
@@ -53,16 +58,18 @@ double evo_predict_op_us(const evo_predictor *p, const evo_calibration *cal, con
     return p->alpha[k] * evo_roofline_us(cal, op) + p->beta_us[k];
 }
 
-/* Weighted least squares of t = alpha * r + beta with weights 1 / t: the
- * fit follows relative error for small ops and absolute error for big
- * ones about equally. Keeps alpha > 0 and beta >= 0 (a negative overhead
- * would predict negative times for tiny ops). Returns false if the samples
- * cannot determine alpha. */
+/* Weighted least squares of t = alpha * r + beta with weights 1 / t^2, that
+ * is, least relative error: a model's ops span four orders of magnitude,
+ * and plain least squares would fit only the largest. Keeps alpha > 0 and
+ * beta >= 0 (a negative overhead would predict negative times for tiny
+ * ops); one sample fixes alpha alone. Returns false if the samples cannot
+ * determine alpha. */
 static bool pred_fit_kind(const pred_sample *s, size_t n, double *alpha, double *beta)
 {
     double sw = 0, sr = 0, st = 0, srr = 0, srt = 0;
     for (size_t i = 0; i < n; i++) {
-        double w = 1.0 / (s[i].t > 0.05 ? s[i].t : 0.05);
+        double t = s[i].t > 0.05 ? s[i].t : 0.05; /* below the timer's resolution */
+        double w = 1.0 / (t * t);
         sw += w;
         sr += w * s[i].r;
         st += w * s[i].t;
@@ -107,7 +114,8 @@ evo_status evo_predictor_fit(evo_db *db, int64_t exclude_model_id, evo_predictor
     evo_status rv =
         db_prepare(db,
                    "SELECT o.kind, o.flops, o.in_bytes, o.out_bytes, o.param_bytes, l.median_us, "
-                   "c.dense_gflops, c.dw_gflops, c.elem_gflops, c.mem_gbps, p.id "
+                   "c.dense_gflops, c.dw_gflops, c.elem_gflops, c.mem_gbps, p.id, c.cache_gbps, "
+                   "c.cache_bytes "
                    "FROM profiles p "
                    "JOIN op_latencies l ON l.profile_id = p.id "
                    "JOIN model_ops o ON o.model_id = p.model_id AND o.idx = l.idx "
@@ -132,8 +140,12 @@ evo_status evo_predictor_fit(evo_db *db, int64_t exclude_model_id, evo_predictor
         op.out_bytes = (uint64_t)sqlite3_column_int64(st, 3);
         op.param_bytes = (uint64_t)sqlite3_column_int64(st, 4);
         double t = sqlite3_column_double(st, 5);
-        evo_calibration cal = {sqlite3_column_double(st, 6), sqlite3_column_double(st, 7),
-                               sqlite3_column_double(st, 8), sqlite3_column_double(st, 9), 0};
+        evo_calibration cal = {.dense_gflops = sqlite3_column_double(st, 6),
+                               .dw_gflops = sqlite3_column_double(st, 7),
+                               .elem_gflops = sqlite3_column_double(st, 8),
+                               .mem_gbps = sqlite3_column_double(st, 9),
+                               .cache_gbps = sqlite3_column_double(st, 11),
+                               .cache_bytes = (uint64_t)sqlite3_column_int64(st, 12)};
         int64_t pid = sqlite3_column_int64(st, 10);
         if (pid != last_profile) {
             out->n_profiles++;

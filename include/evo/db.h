@@ -123,7 +123,8 @@ typedef enum evo_op_kind {
     EVO_KIND_DWCONV,      /* depthwise Conv (one input channel per group) */
     EVO_KIND_GEMM,        /* Gemm, MatMul */
     EVO_KIND_ELEMENTWISE, /* activations, arithmetic, normalization */
-    EVO_KIND_POOL,        /* pooling, reductions, Softmax */
+    EVO_KIND_POOL,        /* windowed pooling: MaxPool, AveragePool, LpPool */
+    EVO_KIND_REDUCE,      /* global pooling, reductions, Softmax, ArgMax */
     EVO_KIND_DATA,        /* data movement: reshape, concat, slice, pad ... */
     EVO_KIND_COUNT_
 } evo_op_kind;
@@ -175,11 +176,13 @@ evo_status evo_db_plan_get(evo_db *db, int64_t model_id, const char *name, char 
 
 /* Sustained throughput of a device, measured with evo's own kernels. */
 typedef struct evo_calibration {
-    double dense_gflops; /* 3x3 and 1x1 Conv (GEMM-bound) */
-    double dw_gflops;    /* depthwise 3x3 Conv */
-    double elem_gflops;  /* elementwise Add/Relu, in flops (elements) per ns */
-    double mem_gbps;     /* streaming copy, bytes read + written per ns */
-    double seconds;      /* wall time the calibration took */
+    double dense_gflops;  /* 3x3 and 1x1 Conv (GEMM-bound) */
+    double dw_gflops;     /* depthwise 3x3 Conv */
+    double elem_gflops;   /* elementwise Add/Relu, in flops (elements) per ns */
+    double mem_gbps;      /* copy beyond the cache, bytes read + written per ns */
+    double cache_gbps;    /* copy within the cache */
+    uint64_t cache_bytes; /* per-core cache size (L2) */
+    double seconds;       /* wall time the calibration took */
 } evo_calibration;
 
 /* Run the micro-benchmark (about a second) on the calling thread. */
@@ -233,9 +236,11 @@ evo_status evo_db_profile_get(evo_db *db, int64_t model_id, const char *device_c
 /* ---------------------------------------------------------------- prediction */
 
 /* Per-kind roofline with a fitted scale and per-op overhead:
- *     t = alpha[kind] * max(flops / peak(kind), bytes / bandwidth) + beta[kind]
- * where peak and bandwidth come from the device class's calibration. alpha
- * and beta are fitted on the whole-model profiles in the database (docs/modeldb.md). */
+ *     t = alpha[kind] * max(flops / peak(kind), bytes / bandwidth(bytes)) + beta[kind]
+ * where peak and bandwidth come from the device class's calibration (the
+ * cache bandwidth when the op's bytes fit the cache, else the memory
+ * bandwidth). alpha and beta are fitted on the whole-model profiles in the
+ * database, minimizing relative error (docs/modeldb.md). */
 typedef struct evo_predictor {
     double alpha[EVO_KIND_COUNT_];
     double beta_us[EVO_KIND_COUNT_];
