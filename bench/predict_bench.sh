@@ -39,16 +39,17 @@ print("device class: %s; calibration: dense %.1f GFLOP/s, depthwise %.1f GFLOP/s
       v["device_class"], c["dense_gflops"], c["dw_gflops"], c["elem_gflops"], c["mem_gbps"],
       c["cache_gbps"], c["cache_bytes"] // 1024))
 print()
-print("| model | ops | measured ms | predicted ms | error | ops within 10% | ops within 25% |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| model | ops | measured ms (sum of op medians) | predicted ms | error | end-to-end ms | error vs e2e | ops within 10% | ops within 25% |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 worst = 0
 for m in v["models"]:
     worst = max(worst, abs(m["error"]))
-    print("| %s | %d | %.4g | %.4g | %+.1f%% | %.0f%% | %.0f%% |" % (
+    print("| %s | %d | %.4g | %.4g | %+.1f%% | %.4g | %+.1f%% | %.0f%% | %.0f%% |" % (
         m["name"], m["ops"], m["measured_us"] / 1e3, m["predicted_us"] / 1e3,
-        100 * m["error"], 100.0 * m["ops_within_10"] / m["ops"],
+        100 * m["error"], m["e2e_us"] / 1e3, 100 * m["error_e2e"],
+        100.0 * m["ops_within_10"] / m["ops"],
         100.0 * m["ops_within_25"] / m["ops"]))
-print("| all ops | %d | | | | %.0f%% | %.0f%% |" % (
+print("| all ops | %d | | | | | | %.0f%% | %.0f%% |" % (
     v["ops"], 100.0 * v["ops_within_10"] / v["ops"], 100.0 * v["ops_within_25"] / v["ops"]))
 print()
 print("models within 15%%: %d of %d; worst whole-model error %.1f%%" % (
