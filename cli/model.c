@@ -173,7 +173,10 @@ static evo_status model_load_onnx(const char *path, const cli_model_options *opt
             (rv = model_specialize(m->graph, opt, m, path, err)) != EVO_OK)
             return rv;
         if ((rv = evo_graph_infer(m->graph, &iopt, NULL, err)) != EVO_OK) {
-            *err = first; /* the unspecialized reason is the one to read */
+            /* Another shape error: the unspecialized reason is the one to
+             * read. Anything else (an unsupported op further on) is news. */
+            if (rv == EVO_ERR_SHAPE)
+                *err = first;
             return rv;
         }
     } else if (rv != EVO_OK) {

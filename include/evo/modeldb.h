@@ -78,6 +78,31 @@ evo_status evo_model_import(const char *path, const evo_import_options *opt, evo
 evo_status evo_model_import_ex(const char *path, const evo_import_options *opt,
                                evo_graph **out, evo_infer_report *report, evo_error *err);
 
+/* ---------------------------------------------------------------- optimization passes */
+
+/* Graph passes run by `evo compile` (each switchable off for debugging):
+ * constant folding (already done by inference), BatchNormalization folded
+ * into the preceding Conv/Gemm, activation fusion (Relu, Clip/Relu6,
+ * LeakyRelu, Sigmoid, HardSwish) into Conv/Gemm, removal of Identity/Dropout,
+ * dead-node elimination. Works on an inferred graph and leaves it inferred
+ * and validated; outputs stay within float tolerance of the original. */
+typedef struct evo_optimize_options {
+    bool no_fold_batchnorm;
+    bool no_fuse_activation;
+    bool no_remove_identity;
+    bool no_dead_code;
+} evo_optimize_options;
+
+typedef struct evo_optimize_report {
+    int32_t batchnorms_folded;
+    int32_t activations_fused;
+    int32_t identities_removed;
+    int32_t dead_nodes_removed;
+} evo_optimize_report;
+
+evo_status evo_graph_optimize(evo_graph *g, const evo_optimize_options *opt,
+                              evo_optimize_report *report, evo_error *err);
+
 /* Cost facts of one node (after inference): FLOPs (multiply-add = 2),
  * parameter bytes (constant inputs), input and output activation bytes. */
 evo_status evo_graph_node_cost(const evo_graph *g, int32_t node, evo_op_cost *out);

@@ -3,4 +3,4 @@
 set -u
 dir="$EVO_SHARED/onnx-tests/pytorch-operator"
 [ -d "$dir" ] || { echo "skip: $dir is absent"; exit 77; }
-exec bash "$EVO_SRC/tests/conformance/run_suite.sh" pytorch-operator 0 "$dir"/*/
+exec bash "$EVO_SRC/tests/conformance/run_suite.sh" pytorch-operator 30 "$dir"/*/
