@@ -11,6 +11,8 @@ static const cli_command *const main_commands[] = {
     &cli_cmd_inspect,
     &cli_cmd_run,
     &cli_cmd_check,
+    &cli_cmd_model,
+    &cli_cmd_profile,
     &cli_cmd_compile,
 };
 #define MAIN_N_COMMANDS (sizeof main_commands / sizeof main_commands[0])
