@@ -185,7 +185,7 @@ evo_status evo_evm_read_header(const void *blob, size_t len, evo_evm_info *info,
 /* ---------------------------------------------------------------- work buffer */
 
 typedef struct evm_work_layout {
-    size_t tensors, nodes, indices, views, ptrs, defined, total;
+    size_t tensors, nodes, indices, views, ptrs, defined, listed, total;
 } evm_work_layout;
 
 static bool evm_add(size_t *acc, size_t n, size_t elem, size_t align)
@@ -221,6 +221,9 @@ static bool evm_work_layout_of(const evo_evm_info *info, evm_work_layout *l)
     l->defined = at;
     if (!evm_add(&at, ((size_t)info->n_tensors + 7) / 8, 1, 1))
         return false;
+    l->listed = at;
+    if (!evm_add(&at, ((size_t)info->n_tensors + 7) / 8, 1, 1))
+        return false;
     l->total = at;
     return true;
 }
@@ -245,6 +248,7 @@ typedef struct evm_ctx {
     evo_tensor *views; /* max_node_io views for re-inference */
     evo_tensor **ptrs;
     unsigned char *defined; /* bit per tensor: written by a graph input or an earlier node */
+    unsigned char *listed;  /* bit per tensor: listed as a graph output */
 } evm_ctx;
 
 /* A string reference: EVO_EVM_NONE -> "", else an offset inside the string
@@ -280,7 +284,13 @@ const char *evo_evm_op_name(const void *blob, const evo_evm_info *info, uint16_t
     return "";
 }
 
-/* The op table: every listed op must be one this build can run. */
+static uint16_t evm_op_id_at(const evm_ctx *c, uint32_t k)
+{
+    return evm_rd16(c->b + c->info->ops_off + (uint64_t)k * EVO_EVM_OP_BYTES);
+}
+
+/* The op table: sorted by id (so ids are unique and lookups are binary
+ * searches, whatever its length), and every op one this build can run. */
 static evo_status evm_check_ops(const evm_ctx *c)
 {
     for (uint32_t k = 0; k < c->info->n_ops; k++) {
@@ -293,11 +303,10 @@ static evo_status evm_check_ops(const evm_ctx *c)
         if (evm_rd16(r + 2) != 0)
             return evo_error_set(c->err, EVO_ERR_PARSE,
                                  ".evm: op table entry %u has non-zero reserved bits", (unsigned)k);
-        for (uint32_t j = 0; j < k; j++)
-            if (evm_rd16(c->b + c->info->ops_off + (uint64_t)j * EVO_EVM_OP_BYTES) == id)
-                return evo_error_set(c->err, EVO_ERR_PARSE,
-                                     ".evm: op id %u is listed twice in the op table",
-                                     (unsigned)id);
+        if (k > 0 && evm_op_id_at(c, k - 1) >= id)
+            return evo_error_set(c->err, EVO_ERR_PARSE,
+                                 ".evm: op table entry %u (id %u) is out of order or repeated",
+                                 (unsigned)k, (unsigned)id);
         const evo_op_def *op = evo_op_by_id(id);
         if (op == NULL || op->eval == NULL || op->infer == NULL)
             return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
@@ -314,9 +323,17 @@ static evo_status evm_check_ops(const evm_ctx *c)
 
 static bool evm_op_listed(const evm_ctx *c, uint16_t id)
 {
-    for (uint32_t k = 0; k < c->info->n_ops; k++)
-        if (evm_rd16(c->b + c->info->ops_off + (uint64_t)k * EVO_EVM_OP_BYTES) == id)
+    uint32_t lo = 0, hi = c->info->n_ops;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        uint16_t v = evm_op_id_at(c, mid);
+        if (v == id)
             return true;
+        if (v < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return false;
 }
 
@@ -402,51 +419,61 @@ static evo_status evm_decode_tensors(const evm_ctx *c)
     return EVO_OK;
 }
 
-/* Graph inputs and outputs: the first entries of the index pool. */
+static bool evm_bit(const unsigned char *bits, int32_t t)
+{
+    return (bits[t / 8] >> (t % 8)) & 1u;
+}
+
+static void evm_set_bit(unsigned char *bits, int32_t t)
+{
+    bits[t / 8] |= (unsigned char)(1u << (t % 8));
+}
+
+/* Graph inputs and outputs: the first entries of the index pool. Each is
+ * listed once, flagged as what it is, and every flagged tensor is listed
+ * (counted, so the check is linear in the table sizes). */
 static evo_status evm_check_bindings(const evm_ctx *c)
 {
     const evo_evm_info *in = c->info;
     for (uint32_t k = 0; k < in->n_inputs + in->n_outputs; k++) {
         bool is_in = k < in->n_inputs;
         uint32_t pos = is_in ? k : k - in->n_inputs;
+        const char *what = is_in ? "input" : "output";
         int32_t t = c->indices[k];
         if (t < 0 || (uint32_t)t >= in->n_tensors)
-            return evo_error_set(
-                c->err, EVO_ERR_PARSE, ".evm: graph %s %u refers to tensor %ld of %u",
-                is_in ? "input" : "output", (unsigned)pos, (long)t, (unsigned)in->n_tensors);
+            return evo_error_set(c->err, EVO_ERR_PARSE,
+                                 ".evm: graph %s %u refers to tensor %ld of %u", what,
+                                 (unsigned)pos, (long)t, (unsigned)in->n_tensors);
         uint32_t want = is_in ? EVO_PT_INPUT : EVO_PT_OUTPUT;
         if (!(c->tensors[t].flags & want))
             return evo_error_set(
                 c->err, EVO_ERR_PARSE,
-                ".evm: graph %s %u is tensor %ld '%s', which is not flagged as one",
-                is_in ? "input" : "output", (unsigned)pos, (long)t, c->tensors[t].name);
-        if (is_in)
-            c->defined[t / 8] |= (unsigned char)(1u << (t % 8));
+                ".evm: graph %s %u is tensor %ld '%s', which is not flagged as one", what,
+                (unsigned)pos, (long)t, c->tensors[t].name);
+        unsigned char *bits = is_in ? c->defined : c->listed;
+        if (evm_bit(bits, t))
+            return evo_error_set(c->err, EVO_ERR_PARSE,
+                                 ".evm: tensor %ld '%s' is listed twice as a graph %s", (long)t,
+                                 c->tensors[t].name, what);
+        evm_set_bit(bits, t);
     }
-    /* The flags and the lists agree both ways. */
+    uint32_t n_in = 0, n_out = 0;
     for (uint32_t t = 0; t < in->n_tensors; t++) {
-        for (int pass = 0; pass < 2; pass++) {
-            uint32_t flag = pass == 0 ? EVO_PT_INPUT : EVO_PT_OUTPUT;
-            if (!(c->tensors[t].flags & flag))
-                continue;
-            const int32_t *list = c->indices + (pass == 0 ? 0 : in->n_inputs);
-            uint32_t n = pass == 0 ? in->n_inputs : in->n_outputs;
-            bool found = false;
-            for (uint32_t k = 0; k < n && !found; k++)
-                found = list[k] == (int32_t)t;
-            if (!found)
-                return evo_error_set(c->err, EVO_ERR_PARSE,
-                                     ".evm: tensor %u '%s' is flagged as a graph %s but not listed",
-                                     (unsigned)t, c->tensors[t].name,
-                                     pass == 0 ? "input" : "output");
-        }
+        n_in += (c->tensors[t].flags & EVO_PT_INPUT) != 0;
+        n_out += (c->tensors[t].flags & EVO_PT_OUTPUT) != 0;
     }
+    if (n_in != in->n_inputs || n_out != in->n_outputs)
+        return evo_error_set(c->err, EVO_ERR_PARSE,
+                             ".evm: %u tensors are flagged as graph inputs and %u as outputs, but "
+                             "%u and %u are listed",
+                             (unsigned)n_in, (unsigned)n_out, (unsigned)in->n_inputs,
+                             (unsigned)in->n_outputs);
     return EVO_OK;
 }
 
 static bool evm_is_defined(const evm_ctx *c, int32_t t)
 {
-    return (c->tensors[t].flags & EVO_PT_CONST) || (c->defined[t / 8] >> (t % 8)) & 1u;
+    return (c->tensors[t].flags & EVO_PT_CONST) || evm_bit(c->defined, t);
 }
 
 /* Decode node k's record and check everything but its shapes. */
@@ -626,7 +653,7 @@ static evo_status evm_reinfer_node(const evm_ctx *c, uint32_t k)
     }
     for (int32_t i = 0; i < n->n_out; i++)
         if (n->out[i] >= 0)
-            c->defined[n->out[i] / 8] |= (unsigned char)(1u << (n->out[i] % 8));
+            evm_set_bit(c->defined, n->out[i]);
     return EVO_OK;
 }
 
@@ -683,7 +710,8 @@ evo_status evo_evm_load(const void *blob, size_t len, const evo_evm_load_options
                  .indices = (int32_t *)(void *)(w + l.indices),
                  .views = (evo_tensor *)(void *)(w + l.views),
                  .ptrs = (evo_tensor **)(void *)(w + l.ptrs),
-                 .defined = w + l.defined};
+                 .defined = w + l.defined,
+                 .listed = w + l.listed};
     for (uint32_t i = 0; i < info.n_indices; i++)
         c.indices[i] = (int32_t)evm_rd32(b + info.indices_off + 4 * (uint64_t)i);
 

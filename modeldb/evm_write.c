@@ -229,6 +229,16 @@ static evo_status evmw_collect(evmw_state *s, bool names)
         s->weights += t->nbytes;
     }
     s->const_bytes = at;
+    /* The op table is sorted by id (the loader checks that ids ascend). */
+    for (uint32_t i = 1; i < s->n_ops; i++)
+        for (uint32_t j = i; j > 0 && s->op_ids[j - 1] > s->op_ids[j]; j--) {
+            uint16_t id = s->op_ids[j];
+            uint32_t nm = s->op_name[j];
+            s->op_ids[j] = s->op_ids[j - 1];
+            s->op_name[j] = s->op_name[j - 1];
+            s->op_ids[j - 1] = id;
+            s->op_name[j - 1] = nm;
+        }
     return EVO_OK;
 }
 

@@ -629,6 +629,52 @@ static void test_bad_op_id(void **state)
     free(b);
 }
 
+static void test_op_table_order(void **state)
+{
+    fixture *f = *state;
+    evo_evm_info in;
+    unsigned char *b = mutable_copy(f, &in);
+    assert_true(in.n_ops >= 2);
+    unsigned char tmp[EVO_EVM_OP_BYTES];
+    memcpy(tmp, b + in.ops_off, sizeof tmp); /* swap entries 0 and 1 */
+    memcpy(b + in.ops_off, b + in.ops_off + EVO_EVM_OP_BYTES, sizeof tmp);
+    memcpy(b + in.ops_off + EVO_EVM_OP_BYTES, tmp, sizeof tmp);
+    redigest(b, f->len);
+    expect_reject(b, f->len, EVO_ERR_PARSE, "out of order or repeated");
+    free(b);
+}
+
+static void test_bindings(void **state)
+{
+    fixture *f = *state;
+    const evo_program *p = f->prog;
+    evo_evm_info in;
+    unsigned char *b;
+    assert_int_equal(p->n_inputs, 1);
+    assert_int_equal(p->n_outputs, 1);
+    /* the output binding points at the input */
+    b = mutable_copy(f, &in);
+    put32(b + in.indices_off + 4, (uint32_t)p->inputs[0]);
+    redigest(b, f->len);
+    expect_reject(b, f->len, EVO_ERR_PARSE, "not flagged as one");
+    free(b);
+    /* a tensor flagged as an output that is not listed */
+    b = mutable_copy(f, &in);
+    int32_t other = p->nodes[0].out[0];
+    put16(tensor_rec(b, &in, other) + 6, EVO_PT_OUTPUT);
+    redigest(b, f->len);
+    expect_reject(b, f->len, EVO_ERR_PARSE, "flagged as graph inputs");
+    free(b);
+    /* an output listed twice (two outputs, both the same tensor) */
+    b = mutable_copy(f, &in);
+    put32(b + 96, 2); /* n_outputs */
+    put32(b + in.indices_off + 4 * 1, (uint32_t)p->outputs[0]);
+    put32(b + in.indices_off + 4 * 2, (uint32_t)p->outputs[0]);
+    redigest(b, f->len);
+    expect_reject(b, f->len, EVO_ERR_PARSE, "listed twice");
+    free(b);
+}
+
 static void test_params(void **state)
 {
     fixture *f = *state;
@@ -760,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_digest),         cmocka_unit_test(test_buffers),
         cmocka_unit_test(test_tensor_offsets), cmocka_unit_test(test_tensor_shapes),
         cmocka_unit_test(test_node_indices),   cmocka_unit_test(test_bad_op_id),
+        cmocka_unit_test(test_op_table_order), cmocka_unit_test(test_bindings),
         cmocka_unit_test(test_params),         cmocka_unit_test(test_scratch),
         cmocka_unit_test(test_strings),        cmocka_unit_test(test_flip_every_table_byte),
     };
