@@ -671,6 +671,14 @@ evo_status evo_evm_load(const void *blob, size_t len, const evo_evm_load_options
     if (!(flags & EVO_EVM_SKIP_DIGEST) && (opt == NULL || opt->sha256 == NULL))
         return evo_error_set(err, EVO_ERR_INVALID_ARG,
                              ".evm: no SHA-256 function given; pass one or EVO_EVM_SKIP_DIGEST");
+    /* Weights and params are stored as little-endian memory images. */
+    const union {
+        uint16_t u;
+        unsigned char b[2];
+    } probe = {.u = 1};
+    if (probe.b[0] != 1)
+        return evo_error_set(err, EVO_ERR_UNSUPPORTED,
+                             ".evm: weights and params are little-endian; this host is not");
     if ((uintptr_t)blob % EVO_EVM_MIN_ALIGN != 0)
         return evo_error_set(err, EVO_ERR_INVALID_ARG,
                              ".evm: the blob must start at an address aligned to %u bytes",
