@@ -465,6 +465,8 @@ static void insp_evm_text(const char *path, const cli_evm *e, const insp_evm_fac
         (unsigned long long)p->activation_lower_bound,
         p->activation_lower_bound ? (double)p->activation_bytes / (double)p->activation_lower_bound
                                   : 1.0);
+    printf("loader work: %zu bytes (program tables, on this host)\n",
+           evo_evm_work_size(&e->info));
     printf("compute:     %.4f GFLOPs, %.1f M multiply-adds\n", (double)f->flops / 1e9,
            (double)f->flops / 2e6);
     printf("Conv/Gemm/MatMul: %.4f GFLOPs, %.1f M multiply-adds\n", (double)f->mm_flops / 1e9,
@@ -532,6 +534,7 @@ static cJSON *insp_evm_json(const char *path, const cli_evm *e, const insp_evm_f
     cJSON_AddNumberToObject(tot, "arena_bytes", (double)f->arena_bytes);
     cJSON_AddNumberToObject(tot, "activation_bytes", (double)p->activation_bytes);
     cJSON_AddNumberToObject(tot, "activation_lower_bound", (double)p->activation_lower_bound);
+    cJSON_AddNumberToObject(tot, "loader_work_bytes", (double)evo_evm_work_size(&e->info));
     cJSON_AddNumberToObject(tot, "flops", (double)f->flops);
     cJSON_AddNumberToObject(tot, "macs", (double)f->flops / 2);
     cJSON_AddNumberToObject(tot, "conv_gemm_matmul_flops", (double)f->mm_flops);
