@@ -184,8 +184,14 @@ evo_status evo_evm_read_header(const void *blob, size_t len, evo_evm_info *info,
 
 /* ---------------------------------------------------------------- work buffer */
 
+/* A node's arena bytes [start, end), for the overlap check. */
+typedef struct evm_span {
+    uint64_t start, end;
+    uint32_t write; /* an output or the scratch */
+} evm_span;
+
 typedef struct evm_work_layout {
-    size_t tensors, nodes, indices, views, ptrs, defined, listed, total;
+    size_t tensors, nodes, indices, views, ptrs, spans, defined, listed, total;
 } evm_work_layout;
 
 static bool evm_add(size_t *acc, size_t n, size_t elem, size_t align)
@@ -218,6 +224,9 @@ static bool evm_work_layout_of(const evo_evm_info *info, evm_work_layout *l)
     l->ptrs = evm_align_up(at, 8);
     if (!evm_add(&at, info->max_node_io, sizeof(evo_tensor *), 8))
         return false;
+    l->spans = evm_align_up(at, 8);
+    if (!evm_add(&at, (size_t)info->max_node_io + 1, sizeof(evm_span), 8))
+        return false;
     l->defined = at;
     if (!evm_add(&at, ((size_t)info->n_tensors + 7) / 8, 1, 1))
         return false;
@@ -247,6 +256,7 @@ typedef struct evm_ctx {
     int32_t *indices;
     evo_tensor *views; /* max_node_io views for re-inference */
     evo_tensor **ptrs;
+    evm_span *spans;        /* max_node_io + 1 */
     unsigned char *defined; /* bit per tensor: written by a graph input or an earlier node */
     unsigned char *listed;  /* bit per tensor: listed as a graph output */
 } evm_ctx;
@@ -590,6 +600,93 @@ static evo_status evm_decode_node(const evm_ctx *c, uint32_t k)
     return EVO_OK;
 }
 
+static bool evm_span_less(const evm_span *a, const evm_span *b)
+{
+    return a->start < b->start || (a->start == b->start && a->end < b->end);
+}
+
+/* Heapsort by start: no recursion, no allocation, O(n log n) whatever n. */
+static void evm_sort_spans(evm_span *v, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        for (size_t r = i;;) {
+            size_t c = 2 * r + 1;
+            if (c >= n)
+                break;
+            if (c + 1 < n && evm_span_less(&v[c], &v[c + 1]))
+                c++;
+            if (!evm_span_less(&v[r], &v[c]))
+                break;
+            evm_span t = v[r];
+            v[r] = v[c];
+            v[c] = t;
+            r = c;
+        }
+    for (size_t end = n; end-- > 1;) {
+        evm_span t = v[0];
+        v[0] = v[end];
+        v[end] = t;
+        for (size_t r = 0;;) {
+            size_t c = 2 * r + 1;
+            if (c >= end)
+                break;
+            if (c + 1 < end && evm_span_less(&v[c], &v[c + 1]))
+                c++;
+            if (!evm_span_less(&v[r], &v[c]))
+                break;
+            t = v[r];
+            v[r] = v[c];
+            v[c] = t;
+            r = c;
+        }
+    }
+}
+
+/* What node k writes (outputs, scratch) must not overlap anything else it
+ * touches in the arena; inputs may share bytes with each other. The one
+ * exception is the planner's in-place reuse: an EVO_OP_INPLACE op's output 0
+ * exactly on input 0. (Tensors of different steps share bytes by design;
+ * that is the memory plan.) */
+static evo_status evm_check_node_overlap(const evm_ctx *c, uint32_t k)
+{
+    const evo_prog_node *n = &c->nodes[k];
+    int32_t alias = -1; /* input 0's tensor when output 0 sits exactly on it */
+    if ((n->op->flags & EVO_OP_INPLACE) && n->n_in > 0 && n->n_out > 0 && n->in[0] >= 0 &&
+        n->out[0] >= 0) {
+        const evo_prog_tensor *a = &c->tensors[n->in[0]], *b = &c->tensors[n->out[0]];
+        if (!((a->flags | b->flags) & EVO_PT_CONST) && a->arena_offset == b->arena_offset &&
+            a->nbytes == b->nbytes)
+            alias = n->in[0];
+    }
+    size_t m = 0;
+    for (int32_t i = 0; i < n->n_in + n->n_out; i++) {
+        bool write = i >= n->n_in;
+        int32_t t = write ? n->out[i - n->n_in] : n->in[i];
+        if (t < 0 || (c->tensors[t].flags & EVO_PT_CONST) || c->tensors[t].nbytes == 0 ||
+            (!write && t == alias))
+            continue;
+        const evo_prog_tensor *pt = &c->tensors[t];
+        c->spans[m++] = (evm_span){pt->arena_offset, pt->arena_offset + pt->nbytes, write};
+    }
+    if (n->scratch_bytes > 0)
+        c->spans[m++] = (evm_span){n->scratch_offset, n->scratch_offset + n->scratch_bytes, 1};
+    evm_sort_spans(c->spans, m);
+    uint64_t end_any = 0, end_write = 0;
+    for (size_t i = 0; i < m; i++) {
+        const evm_span *sp = &c->spans[i];
+        if (sp->start < (sp->write ? end_any : end_write))
+            return evo_error_set(c->err, EVO_ERR_PARSE,
+                                 ".evm: node %u '%s' (%s): the arena bytes it writes at %llu "
+                                 "overlap other tensors or scratch of the same node",
+                                 (unsigned)k, n->name, n->op->name, (unsigned long long)sp->start);
+        if (sp->end > end_any)
+            end_any = sp->end;
+        if (sp->write && sp->end > end_write)
+            end_write = sp->end;
+    }
+    return EVO_OK;
+}
+
 /* Node k's op re-infers its outputs from the stored inputs; they must be
  * exactly the stored ones, and its scratch need must fit. */
 static evo_status evm_reinfer_node(const evm_ctx *c, uint32_t k)
@@ -718,6 +815,7 @@ evo_status evo_evm_load(const void *blob, size_t len, const evo_evm_load_options
                  .indices = (int32_t *)(void *)(w + l.indices),
                  .views = (evo_tensor *)(void *)(w + l.views),
                  .ptrs = (evo_tensor **)(void *)(w + l.ptrs),
+                 .spans = (evm_span *)(void *)(w + l.spans),
                  .defined = w + l.defined,
                  .listed = w + l.listed};
     for (uint32_t i = 0; i < info.n_indices; i++)
@@ -727,7 +825,9 @@ evo_status evo_evm_load(const void *blob, size_t len, const evo_evm_load_options
         (st = evm_check_bindings(&c)) != EVO_OK)
         return st;
     for (uint32_t k = 0; k < info.n_nodes; k++)
-        if ((st = evm_decode_node(&c, k)) != EVO_OK || (st = evm_reinfer_node(&c, k)) != EVO_OK)
+        if ((st = evm_decode_node(&c, k)) != EVO_OK ||
+            (st = evm_check_node_overlap(&c, k)) != EVO_OK ||
+            (st = evm_reinfer_node(&c, k)) != EVO_OK)
             return st;
     for (uint32_t k = 0; k < info.n_outputs; k++) {
         int32_t t = c.indices[info.n_inputs + k];

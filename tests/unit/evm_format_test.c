@@ -524,12 +524,13 @@ static void test_tensor_shapes(void **state)
     redigest(b, f->len);
     expect_reject(b, f->len, EVO_ERR_UNSUPPORTED, "element type 200");
     free(b);
-    /* a consistent but wrong shape: [1,10] stored as [1,5] with its size.
-     * Only re-inference can tell: Softmax gives [1,10]. */
+    /* a consistent but wrong shape: [1,10] stored as [2,5] (same size, so
+     * Softmax's in-place plan still holds). Only re-inference can tell. */
     b = mutable_copy(f, &in);
     assert_int_equal(p->tensors[out].shape.rank, 2);
+    assert_int_equal(p->tensors[out].shape.dims[1], 10);
+    put32(tensor_rec(b, &in, out) + 8, 2);
     put32(tensor_rec(b, &in, out) + 12, 5);
-    put64(tensor_rec(b, &in, out) + 48, 20);
     redigest(b, f->len);
     expect_reject(b, f->len, EVO_ERR_PARSE, "by inference");
     free(b);
@@ -675,6 +676,41 @@ static void test_bindings(void **state)
     free(b);
 }
 
+static void test_overlap(void **state)
+{
+    fixture *f = *state;
+    const evo_program *p = f->prog;
+    const evo_prog_node *g = &p->nodes[0], *relu = &p->nodes[1];
+    assert_string_equal(g->op->name, "Gemm");
+    assert_string_equal(relu->op->name, "Relu");
+    /* the plan runs Relu in place: accepted (the round trip loads it) */
+    assert_true(p->tensors[relu->in[0]].arena_offset == p->tensors[relu->out[0]].arena_offset);
+    uint64_t x_off = p->tensors[g->in[0]].arena_offset;
+    evo_evm_info in;
+    unsigned char *b;
+    /* Gemm's scratch moved so that it runs into its input or output */
+    b = mutable_copy(f, &in);
+    assert_true(g->scratch_offset != 64 && 64 + g->scratch_bytes <= p->activation_bytes);
+    put64(node_rec(b, &in, 0) + 24, 64);
+    redigest(b, f->len);
+    expect_reject(b, f->len, EVO_ERR_PARSE, "overlap");
+    free(b);
+    /* Gemm's output on its input (Gemm is not in-place) */
+    b = mutable_copy(f, &in);
+    put64(tensor_rec(b, &in, g->out[0]) + 40, x_off);
+    redigest(b, f->len);
+    expect_reject(b, f->len, EVO_ERR_PARSE, "overlap");
+    free(b);
+    /* Relu's output half-way into its input: not the exact in-place alias */
+    b = mutable_copy(f, &in);
+    assert_true(p->tensors[relu->in[0]].nbytes >= 128);
+    uint64_t r_off = p->tensors[relu->in[0]].arena_offset;
+    put64(tensor_rec(b, &in, relu->out[0]) + 40, r_off >= 64 ? r_off - 64 : r_off + 64);
+    redigest(b, f->len);
+    expect_reject(b, f->len, EVO_ERR_PARSE, "overlap");
+    free(b);
+}
+
 static void test_params(void **state)
 {
     fixture *f = *state;
@@ -800,15 +836,25 @@ static void test_flip_every_table_byte(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_strip_names),
-        cmocka_unit_test(test_bad_magic),      cmocka_unit_test(test_bad_version),
-        cmocka_unit_test(test_truncated),      cmocka_unit_test(test_header_fields),
-        cmocka_unit_test(test_digest),         cmocka_unit_test(test_buffers),
-        cmocka_unit_test(test_tensor_offsets), cmocka_unit_test(test_tensor_shapes),
-        cmocka_unit_test(test_node_indices),   cmocka_unit_test(test_bad_op_id),
-        cmocka_unit_test(test_op_table_order), cmocka_unit_test(test_bindings),
-        cmocka_unit_test(test_params),         cmocka_unit_test(test_scratch),
-        cmocka_unit_test(test_strings),        cmocka_unit_test(test_flip_every_table_byte),
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_strip_names),
+        cmocka_unit_test(test_bad_magic),
+        cmocka_unit_test(test_bad_version),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_header_fields),
+        cmocka_unit_test(test_digest),
+        cmocka_unit_test(test_buffers),
+        cmocka_unit_test(test_tensor_offsets),
+        cmocka_unit_test(test_tensor_shapes),
+        cmocka_unit_test(test_node_indices),
+        cmocka_unit_test(test_bad_op_id),
+        cmocka_unit_test(test_op_table_order),
+        cmocka_unit_test(test_bindings),
+        cmocka_unit_test(test_overlap),
+        cmocka_unit_test(test_params),
+        cmocka_unit_test(test_scratch),
+        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_flip_every_table_byte),
     };
     return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }
