@@ -25,14 +25,14 @@ typedef struct ptu_tensor {
     size_t nbytes;
 } ptu_tensor;
 
-static void ptu_tensor_free(ptu_tensor *t)
+static inline void ptu_tensor_free(ptu_tensor *t)
 {
     free(t->t.data);
     memset(t, 0, sizeof *t);
 }
 
 /* Read a serialized onnx.TensorProto (test_data_set_0/input_0.pb). */
-static bool ptu_read_pb(const char *path, ptu_tensor *out)
+static inline bool ptu_read_pb(const char *path, ptu_tensor *out)
 {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
@@ -62,7 +62,7 @@ static bool ptu_read_pb(const char *path, ptu_tensor *out)
 
 /* Run graph g with inputs looked up by name in `feeds` (n_feeds); outputs
  * come back in graph-output order, named, in *outs (n = g->n_outputs). */
-static evo_status ptu_run(const evo_graph *g, const ptu_tensor *feeds, int n_feeds,
+static inline evo_status ptu_run(const evo_graph *g, const ptu_tensor *feeds, int n_feeds,
                           ptu_tensor **outs, double *ms)
 {
     evo_program *p = NULL;
@@ -122,7 +122,7 @@ static evo_status ptu_run(const evo_graph *g, const ptu_tensor *feeds, int n_fee
 }
 
 /* Elementwise |a - b| <= atol + rtol * |b| over float32 tensors. */
-static bool ptu_close(const ptu_tensor *a, const ptu_tensor *b, double rtol, double atol)
+static inline bool ptu_close(const ptu_tensor *a, const ptu_tensor *b, double rtol, double atol)
 {
     if (a->t.dtype != b->t.dtype || !evo_shape_equal(&a->t.shape, &b->t.shape) ||
         a->nbytes != b->nbytes) {
@@ -144,7 +144,7 @@ static bool ptu_close(const ptu_tensor *a, const ptu_tensor *b, double rtol, dou
     return true;
 }
 
-static void ptu_free_outs(ptu_tensor *outs, int n)
+static inline void ptu_free_outs(ptu_tensor *outs, int n)
 {
     if (outs == NULL)
         return;
@@ -154,12 +154,12 @@ static void ptu_free_outs(ptu_tensor *outs, int n)
 }
 
 /* The zoo model directory, or NULL when the shared data is absent. */
-static const char *ptu_models_dir(void)
+static inline const char *ptu_models_dir(void)
 {
     static char dir[1024];
     snprintf(dir, sizeof dir, "%s/models", EVO_SHARED_DIR);
     FILE *f;
-    char probe[1100];
+    char probe[8192];
     snprintf(probe, sizeof probe, "%s/resnet18/model.onnx", dir);
     if ((f = fopen(probe, "rb")) == NULL)
         return NULL;
@@ -168,19 +168,19 @@ static const char *ptu_models_dir(void)
 }
 
 /* Names of the model directories under dir (sorted); returns the count. */
-static int ptu_cmp_names(const void *a, const void *b)
+static inline int ptu_cmp_names(const void *a, const void *b)
 {
     return strcmp((const char *)a, (const char *)b);
 }
 
-static int ptu_list_models(const char *dir, char names[][64], int cap)
+static inline int ptu_list_models(const char *dir, char names[][64], int cap)
 {
     DIR *d = opendir(dir);
     int n = 0;
     if (d == NULL)
         return 0;
     for (struct dirent *e; (e = readdir(d)) != NULL && n < cap;) {
-        char probe[1400];
+        char probe[8192];
         snprintf(probe, sizeof probe, "%s/%s/model.onnx", dir, e->d_name);
         FILE *f = fopen(probe, "rb");
         if (e->d_name[0] == '.' || f == NULL || strlen(e->d_name) >= 64)
@@ -195,9 +195,9 @@ static int ptu_list_models(const char *dir, char names[][64], int cap)
 
 /* Import a zoo model and read its reference input (fed under the graph
  * input's name). */
-static evo_graph *ptu_load_zoo(const char *dir, const char *model, ptu_tensor *input)
+static inline evo_graph *ptu_load_zoo(const char *dir, const char *model, ptu_tensor *input)
 {
-    char path[1400];
+    char path[8192];
     snprintf(path, sizeof path, "%s/%s/model.onnx", dir, model);
     evo_graph *g = NULL;
     evo_error err = {0};
