@@ -39,7 +39,7 @@ typedef struct export_ctx {
     evo_error *err;
     void **pool; /* every allocation, freed at the end */
     size_t n_pool, cap_pool;
-    bool *used;  /* per value: read by a written node or a graph output */
+    bool *used; /* per value: read by a written node or a graph output */
     int64_t default_opset;
     unsigned name_counter;
     Onnx__NodeProto **nodes;
@@ -133,8 +133,7 @@ static Onnx__TensorProto *export_tensor(export_ctx *c, const char *name, const e
     return tp;
 }
 
-static Onnx__ValueInfoProto *export_value_info(export_ctx *c, const char *name,
-                                               const evo_value *v)
+static Onnx__ValueInfoProto *export_value_info(export_ctx *c, const char *name, const evo_value *v)
 {
     Onnx__ValueInfoProto *vi = export_alloc(c, sizeof *vi);
     Onnx__TypeProto *tp = export_alloc(c, sizeof *tp);
@@ -152,8 +151,7 @@ static Onnx__ValueInfoProto *export_value_info(export_ctx *c, const char *name,
         tt->has_elem_type = 1;
         tt->elem_type = (int32_t)v->t.dtype;
     }
-    if (!(v->flags & EVO_VALUE_HAS_SHAPE) || v->t.shape.rank < 0 ||
-        v->t.shape.rank > EVO_MAX_RANK)
+    if (!(v->flags & EVO_VALUE_HAS_SHAPE) || v->t.shape.rank < 0 || v->t.shape.rank > EVO_MAX_RANK)
         return vi; /* shape unknown: leave it out */
     Onnx__TensorShapeProto *sp = export_alloc(c, sizeof *sp);
     int32_t rank = v->t.shape.rank;
@@ -292,8 +290,8 @@ static const down_rule export_down_rules[] = {
 #define EXPORT_N_DOWN (sizeof export_down_rules / sizeof export_down_rules[0])
 
 /* The attribute made from constant input value v by rule r. */
-static evo_status export_down_attr(export_ctx *c, const evo_node *n, const down_rule *r,
-                                   int32_t v, Onnx__AttributeProto **out)
+static evo_status export_down_attr(export_ctx *c, const evo_node *n, const down_rule *r, int32_t v,
+                                   Onnx__AttributeProto **out)
 {
     const evo_value *val = &c->g->values[v];
     int64_t numel = evo_shape_numel(&val->t.shape);
@@ -579,8 +577,8 @@ static evo_status export_node(export_ctx *c, int32_t i)
     for (int32_t k = 1; legacy && k < n->n_inputs && k < 8; k++) {
         if (down[k] == NULL || n->inputs[k] < 0)
             continue;
-        if ((rv = export_down_attr(c, n, down[k], n->inputs[k],
-                                   &np->attribute[np->n_attribute])) != EVO_OK)
+        if ((rv = export_down_attr(c, n, down[k], n->inputs[k], &np->attribute[np->n_attribute])) !=
+            EVO_OK)
             return rv;
         np->n_attribute++;
     }
@@ -674,8 +672,8 @@ static evo_status export_model(export_ctx *c, Onnx__ModelProto *m, Onnx__GraphPr
             continue;
         Onnx__TensorProto *tp = export_tensor(c, val->name, &val->t);
         if (tp == NULL || !export_push((void ***)&c->inits, &c->n_inits, &c->cap_inits, tp))
-            return evo_error_set(c->err, EVO_ERR_NOMEM, "%s: cannot write constant '%s'",
-                                 c->file, val->name);
+            return evo_error_set(c->err, EVO_ERR_NOMEM, "%s: cannot write constant '%s'", c->file,
+                                 val->name);
     }
     gp->initializer = c->inits;
     gp->n_initializer = c->n_inits;

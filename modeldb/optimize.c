@@ -86,8 +86,8 @@ evo_status evo_pass_new_const(evo_pass_ctx *c, const char *base, const char *suf
     free(name);
     if (rv != EVO_OK) {
         free(data);
-        return evo_error_set(c->err, rv, "%s: cannot add constant for '%s' (%s)",
-                             evo_pass_file(g), base, evo_strerror(rv));
+        return evo_error_set(c->err, rv, "%s: cannot add constant for '%s' (%s)", evo_pass_file(g),
+                             base, evo_strerror(rv));
     }
     evo_value_set_const(g, v, dtype, shape, data);
     *out = v;
@@ -99,8 +99,8 @@ bool evo_pass_const_scalar_f32(const evo_graph *g, int32_t v, float *out)
     if (v < 0 || v >= g->n_values)
         return false;
     const evo_value *val = &g->values[v];
-    if (!(val->flags & EVO_VALUE_CONST) || val->t.data == NULL ||
-        val->t.dtype != EVO_DT_FLOAT32 || evo_shape_numel(&val->t.shape) != 1)
+    if (!(val->flags & EVO_VALUE_CONST) || val->t.data == NULL || val->t.dtype != EVO_DT_FLOAT32 ||
+        evo_shape_numel(&val->t.shape) != 1)
         return false;
     *out = *(const float *)val->t.data;
     return true;
@@ -264,8 +264,8 @@ evo_status evo_graph_optimize(evo_graph *g, const evo_optimize_options *opt,
                              file);
     for (int32_t i = 0; i < g->n_values; i++) {
         const evo_value *v = &g->values[i];
-        bool used = (v->flags & (EVO_VALUE_INPUT | EVO_VALUE_OUTPUT | EVO_VALUE_CONST)) ||
-                    v->producer >= 0;
+        bool used =
+            (v->flags & (EVO_VALUE_INPUT | EVO_VALUE_OUTPUT | EVO_VALUE_CONST)) || v->producer >= 0;
         uint32_t need = EVO_VALUE_HAS_TYPE | EVO_VALUE_HAS_SHAPE;
         if (used && (v->flags & need) != need)
             return evo_error_set(err, EVO_ERR_INVALID_ARG,

@@ -30,8 +30,8 @@ static const float *bnfold_const_f32(const evo_graph *g, int32_t v, int64_t nume
     if (v < 0 || v >= g->n_values)
         return NULL;
     const evo_value *val = &g->values[v];
-    if (!(val->flags & EVO_VALUE_CONST) || val->t.data == NULL ||
-        val->t.dtype != EVO_DT_FLOAT32 || evo_shape_numel(&val->t.shape) != numel)
+    if (!(val->flags & EVO_VALUE_CONST) || val->t.data == NULL || val->t.dtype != EVO_DT_FLOAT32 ||
+        evo_shape_numel(&val->t.shape) != numel)
         return NULL;
     return val->t.data;
 }

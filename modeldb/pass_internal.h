@@ -70,7 +70,7 @@ evo_status evo_pass_dead_code(evo_pass_ctx *c, int32_t *count);
  * kept. Dim names of inputs are kept. The result is validated. */
 evo_status evo_graph_extract(evo_graph *g, const int32_t *nodes, int32_t n_nodes,
                              const int32_t *inputs, int32_t n_inputs, const int32_t *outputs,
-                             int32_t n_outputs, bool move_consts, const char *name,
-                             evo_graph **out, evo_error *err);
+                             int32_t n_outputs, bool move_consts, const char *name, evo_graph **out,
+                             evo_error *err);
 
 #endif /* EVO_MODELDB_PASS_INTERNAL_H */

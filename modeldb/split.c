@@ -188,9 +188,8 @@ static evo_status split_copy_node(split_copy *s, int32_t i)
             rv = split_map_value(s, n->outputs[k], &idx[n->n_inputs + k]);
     }
     int32_t ni = -1;
-    if (rv == EVO_OK && evo_graph_add_node(s->ng, n->op_type, n->domain, n->name, idx,
-                                           n->n_inputs, idx + n->n_inputs, n->n_outputs,
-                                           &ni) != EVO_OK)
+    if (rv == EVO_OK && evo_graph_add_node(s->ng, n->op_type, n->domain, n->name, idx, n->n_inputs,
+                                           idx + n->n_inputs, n->n_outputs, &ni) != EVO_OK)
         rv = split_nomem(s->g, s->err);
     free(idx);
     if (rv != EVO_OK)
@@ -213,8 +212,8 @@ static evo_status split_copy_node(split_copy *s, int32_t i)
 
 evo_status evo_graph_extract(evo_graph *g, const int32_t *nodes, int32_t n_nodes,
                              const int32_t *inputs, int32_t n_inputs, const int32_t *outputs,
-                             int32_t n_outputs, bool move_consts, const char *name,
-                             evo_graph **out, evo_error *err)
+                             int32_t n_outputs, bool move_consts, const char *name, evo_graph **out,
+                             evo_error *err)
 {
     *out = NULL;
     split_copy s = {.g = g, .move_consts = move_consts, .err = err};
@@ -237,8 +236,10 @@ evo_status evo_graph_extract(evo_graph *g, const int32_t *nodes, int32_t n_nodes
     for (int32_t k = 0; k < n_inputs && rv == EVO_OK; k++) {
         int32_t v = inputs[k], nv;
         if (v < 0 || v >= g->n_values || (g->values[v].flags & EVO_VALUE_CONST)) {
-            rv = evo_error_set(err, EVO_ERR_INTERNAL, "%s: stage input #%d is not a tensor a "
-                               "caller can feed", split_file(g), (int)k);
+            rv = evo_error_set(err, EVO_ERR_INTERNAL,
+                               "%s: stage input #%d is not a tensor a "
+                               "caller can feed",
+                               split_file(g), (int)k);
             break;
         }
         if (s.map[v] >= 0) {
@@ -271,8 +272,8 @@ evo_status evo_graph_extract(evo_graph *g, const int32_t *nodes, int32_t n_nodes
     for (int32_t k = 0; k < n_outputs && rv == EVO_OK; k++) {
         int32_t v = outputs[k], nv;
         if (v < 0 || v >= g->n_values) {
-            rv = evo_error_set(err, EVO_ERR_INTERNAL, "%s: output #%d out of range",
-                               split_file(g), (int)k);
+            rv = evo_error_set(err, EVO_ERR_INTERNAL, "%s: output #%d out of range", split_file(g),
+                               (int)k);
             break;
         }
         if ((rv = split_map_value(&s, v, &nv)) != EVO_OK)
@@ -342,8 +343,8 @@ static void split_sort_by_seq(int32_t *vals, int32_t n, const int64_t *seq, spli
         vals[k] = tmp[k].value;
 }
 
-static evo_status split_set_names(const evo_graph *g, const int32_t *vals, int32_t n,
-                                  char ***names, int32_t *count)
+static evo_status split_set_names(const evo_graph *g, const int32_t *vals, int32_t n, char ***names,
+                                  int32_t *count)
 {
     char **p = calloc((size_t)n + 1, sizeof *p);
     if (p == NULL)
@@ -512,8 +513,8 @@ evo_status evo_split_plan_finish(const evo_graph *g, evo_split_plan *plan, evo_e
             const evo_node *nd = &g->nodes[st->nodes[j]];
             for (int32_t x = 0; x < nd->n_inputs; x++) {
                 int32_t v = nd->inputs[x];
-                if (v < 0 || w.mark[v] == s || (g->values[v].flags & (EVO_VALUE_CONST |
-                                                                     EVO_VALUE_INPUT)))
+                if (v < 0 || w.mark[v] == s ||
+                    (g->values[v].flags & (EVO_VALUE_CONST | EVO_VALUE_INPUT)))
                     continue;
                 if (w.stage_of[g->values[v].producer] < s) {
                     w.list[n++] = v;
@@ -628,8 +629,7 @@ evo_status evo_split_plan_from_ranges(const evo_graph *g, const int32_t *starts,
                              "%s: a split needs between 1 and %d stage starts", file,
                              (int)g->n_order);
     if (starts[0] != 0)
-        return evo_error_set(err, EVO_ERR_INVALID_ARG, "%s: the first stage must start at 0",
-                             file);
+        return evo_error_set(err, EVO_ERR_INVALID_ARG, "%s: the first stage must start at 0", file);
     for (size_t k = 1; k < n_starts; k++)
         if (starts[k] <= starts[k - 1] || starts[k] >= g->n_order)
             return evo_error_set(err, EVO_ERR_INVALID_ARG,
@@ -648,8 +648,8 @@ evo_status evo_split_plan_from_ranges(const evo_graph *g, const int32_t *starts,
                 st->nodes[st->n_nodes++] = g->order[k];
         if (st->n_nodes == 0)
             rv = evo_error_set(err, EVO_ERR_INVALID_ARG,
-                               "%s: stage %zu (order positions %d..%d) has no node that runs",
-                               file, s, (int)starts[s], (int)end - 1);
+                               "%s: stage %zu (order positions %d..%d) has no node that runs", file,
+                               s, (int)starts[s], (int)end - 1);
     }
     free(needed);
     if (rv == EVO_OK)
@@ -678,8 +678,8 @@ evo_status evo_split_plan_from_cuts(const evo_graph *g, const char *const *cuts,
     if (g->order == NULL && g->n_nodes > 0)
         return evo_error_set(err, EVO_ERR_INVALID_ARG, "%s: the graph is not validated", file);
     if (n_cuts > (size_t)g->n_nodes || (n_cuts > 0 && cuts == NULL))
-        return evo_error_set(err, EVO_ERR_INVALID_ARG, "%s: %zu cuts for a graph of %d nodes",
-                             file, n_cuts, (int)g->n_nodes);
+        return evo_error_set(err, EVO_ERR_INVALID_ARG, "%s: %zu cuts for a graph of %d nodes", file,
+                             n_cuts, (int)g->n_nodes);
     split_cut *cv = calloc(n_cuts + 1, sizeof *cv);
     int32_t *order_pos = malloc(((size_t)g->n_nodes + 1) * sizeof *order_pos);
     int32_t *stage_of = malloc(((size_t)g->n_nodes + 1) * sizeof *stage_of);
@@ -716,14 +716,13 @@ evo_status evo_split_plan_from_cuts(const evo_graph *g, const char *const *cuts,
             goto out;
         }
         if (is_cut[v]) {
-            rv = evo_error_set(err, EVO_ERR_INVALID_ARG, "%s: cut tensor '%s' is given twice",
-                               file, name);
+            rv = evo_error_set(err, EVO_ERR_INVALID_ARG, "%s: cut tensor '%s' is given twice", file,
+                               name);
             goto out;
         }
         if (!needed[val->producer]) {
             rv = evo_error_set(err, EVO_ERR_INVALID_ARG,
-                               "%s: cut tensor '%s' does not lead to any graph output", file,
-                               name);
+                               "%s: cut tensor '%s' does not lead to any graph output", file, name);
             goto out;
         }
         is_cut[v] = true;
@@ -835,16 +834,22 @@ evo_status evo_split_extract(const evo_graph *g, const evo_split_plan *plan, int
         rv = split_nomem(g, err);
     for (int32_t k = 0; k < st->n_inputs && rv == EVO_OK; k++)
         if ((in[k] = evo_graph_find_value(g, st->inputs[k])) < 0)
-            rv = evo_error_set(err, EVO_ERR_NOT_FOUND, "%s: stage %d input '%s' is not in the "
-                               "model", file, (int)stage, st->inputs[k]);
+            rv = evo_error_set(err, EVO_ERR_NOT_FOUND,
+                               "%s: stage %d input '%s' is not in the "
+                               "model",
+                               file, (int)stage, st->inputs[k]);
     for (int32_t k = 0; k < st->n_outputs && rv == EVO_OK; k++)
         if ((outs[k] = evo_graph_find_value(g, st->outputs[k])) < 0)
-            rv = evo_error_set(err, EVO_ERR_NOT_FOUND, "%s: stage %d output '%s' is not in the "
-                               "model", file, (int)stage, st->outputs[k]);
+            rv = evo_error_set(err, EVO_ERR_NOT_FOUND,
+                               "%s: stage %d output '%s' is not in the "
+                               "model",
+                               file, (int)stage, st->outputs[k]);
     for (int32_t k = 0; k < st->n_nodes && rv == EVO_OK; k++)
         if (st->nodes[k] < 0 || st->nodes[k] >= g->n_nodes)
-            rv = evo_error_set(err, EVO_ERR_INVALID_ARG, "%s: stage %d lists node index %d, "
-                               "which does not exist", file, (int)stage, (int)st->nodes[k]);
+            rv = evo_error_set(err, EVO_ERR_INVALID_ARG,
+                               "%s: stage %d lists node index %d, "
+                               "which does not exist",
+                               file, (int)stage, (int)st->nodes[k]);
     if (rv == EVO_OK) {
         const char *base = g->name && g->name[0] ? g->name : "graph";
         size_t len = strlen(base) + 32;

@@ -38,13 +38,13 @@ extern "C" {
 #endif
 
 typedef struct evo_split_stage {
-    int32_t *nodes;  /* node indices of the source graph, topological order */
+    int32_t *nodes; /* node indices of the source graph, topological order */
     int32_t n_nodes;
-    char **inputs;   /* tensor names: graph inputs first (graph order), then
-                      * tensors from earlier stages (in the order computed) */
+    char **inputs; /* tensor names: graph inputs first (graph order), then
+                    * tensors from earlier stages (in the order computed) */
     int32_t n_inputs;
-    char **outputs;  /* tensor names: graph outputs first (graph order), then
-                      * tensors later stages read (in the order computed) */
+    char **outputs; /* tensor names: graph outputs first (graph order), then
+                     * tensors later stages read (in the order computed) */
     int32_t n_outputs;
 } evo_split_stage;
 

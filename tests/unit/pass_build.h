@@ -48,7 +48,7 @@ static inline int32_t pb_input(evo_graph *g, const char *name, int rank, const i
 
 /* A float32 constant; vals NULL fills 0.1 * (i % 7) - 0.3 (varied, signed). */
 static inline int32_t pb_const(evo_graph *g, const char *name, int rank, const int32_t *dims,
-                        const float *vals)
+                               const float *vals)
 {
     int32_t v;
     assert_int_equal(evo_graph_add_value(g, name, &v), EVO_OK);
@@ -68,7 +68,7 @@ static inline int32_t pb_scalar(evo_graph *g, const char *name, float f)
 
 /* A node reading/writing tensors by name ("" = absent). */
 static inline int32_t pb_node(evo_graph *g, const char *op, const char *name, const char *const *in,
-                       int n_in, const char *const *out, int n_out)
+                              int n_in, const char *const *out, int n_out)
 {
     int32_t iv[8], ov[8];
     for (int k = 0; k < n_in; k++) {
@@ -107,7 +107,8 @@ static inline void pb_attr_i(evo_graph *g, int32_t node, const char *name, int64
     assert_int_equal(evo_node_add_attr(g, node, &a), EVO_OK);
 }
 
-static inline void pb_attr_ints(evo_graph *g, int32_t node, const char *name, const int64_t *v, int n)
+static inline void pb_attr_ints(evo_graph *g, int32_t node, const char *name, const int64_t *v,
+                                int n)
 {
     evo_attr a;
     memset(&a, 0, sizeof a);

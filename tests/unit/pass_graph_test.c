@@ -339,8 +339,8 @@ static evo_graph *pg_conv_act(void)
     } else if (strcmp(pg_act_op, "ClipMax") == 0) {
         pb_node(g, "Clip", "act", (const char *[]){"c", "", "hi"}, 3, (const char *[]){"y"}, 1);
     } else {
-        int32_t a = pb_node(g, pg_act_op, "act", (const char *[]){"c"}, 1,
-                            (const char *[]){"y"}, 1);
+        int32_t a =
+            pb_node(g, pg_act_op, "act", (const char *[]){"c"}, 1, (const char *[]){"y"}, 1);
         if (strcmp(pg_act_op, "LeakyRelu") == 0)
             pb_attr_f(g, a, "alpha", 0.2f);
     }
@@ -491,8 +491,8 @@ static evo_graph *pg_identities(void)
     pb_node(g, "Identity", "id1", (const char *[]){"x"}, 1, (const char *[]){"a"}, 1);
     pb_node(g, "Relu", "relu", (const char *[]){"a"}, 1, (const char *[]){"r"}, 1);
     pb_node(g, "Identity", "id2", (const char *[]){"r"}, 1, (const char *[]){"y"}, 1);
-    pb_node(g, "Dropout", "drop", (const char *[]){"x", "ratio"}, 2,
-            (const char *[]){"d", "mask"}, 2);
+    pb_node(g, "Dropout", "drop", (const char *[]){"x", "ratio"}, 2, (const char *[]){"d", "mask"},
+            2);
     pb_node(g, "Add", "add", (const char *[]){"r", "d"}, 2, (const char *[]){"z"}, 1);
     pb_output(g, "y");
     pb_output(g, "z");
@@ -553,8 +553,7 @@ static evo_graph *pg_dead_branch(void)
     pb_const(g, "w", 4, (int32_t[]){2, 2, 1, 1}, NULL);
     pb_const(g, "w_dead", 4, (int32_t[]){5, 2, 3, 3}, NULL);
     pb_node(g, "Conv", "conv", (const char *[]){"x", "w"}, 2, (const char *[]){"y"}, 1);
-    pb_node(g, "Conv", "dead_conv", (const char *[]){"x", "w_dead"}, 2,
-            (const char *[]){"dc"}, 1);
+    pb_node(g, "Conv", "dead_conv", (const char *[]){"x", "w_dead"}, 2, (const char *[]){"dc"}, 1);
     pb_node(g, "Add", "dead_add", (const char *[]){"dc", "dc"}, 2, (const char *[]){"dr"}, 1);
     pb_output(g, "y");
     pb_finish(g);

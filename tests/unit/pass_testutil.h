@@ -63,7 +63,7 @@ static inline bool ptu_read_pb(const char *path, ptu_tensor *out)
 /* Run graph g with inputs looked up by name in `feeds` (n_feeds); outputs
  * come back in graph-output order, named, in *outs (n = g->n_outputs). */
 static inline evo_status ptu_run(const evo_graph *g, const ptu_tensor *feeds, int n_feeds,
-                          ptu_tensor **outs, double *ms)
+                                 ptu_tensor **outs, double *ms)
 {
     evo_program *p = NULL;
     evo_error err = {0};

@@ -69,16 +69,16 @@ static void test_zoo_optimize(void **state)
         printf("%-20s nodes %4d -> %4d  bn %2d  act %2d  identity %2d  dead %2d  "
                "run %.2f ms -> %.2f ms\n",
                names[m], (int)nodes_before, (int)g1->n_nodes, (int)rep.batchnorms_folded,
-               (int)rep.activations_fused, (int)rep.identities_removed,
-               (int)rep.dead_nodes_removed, ms0, ms1);
+               (int)rep.activations_fused, (int)rep.identities_removed, (int)rep.dead_nodes_removed,
+               ms0, ms1);
         total_fused += rep.activations_fused;
         total_bn += rep.batchnorms_folded;
 
         /* Idempotent: nothing left to do, and the graph still runs. */
         evo_optimize_report rep2;
         assert_int_equal(evo_graph_optimize(g1, NULL, &rep2, &err), EVO_OK);
-        assert_int_equal(rep2.batchnorms_folded + rep2.activations_fused +
-                             rep2.identities_removed + rep2.dead_nodes_removed,
+        assert_int_equal(rep2.batchnorms_folded + rep2.activations_fused + rep2.identities_removed +
+                             rep2.dead_nodes_removed,
                          0);
         ptu_free_outs(o0, g0->n_outputs);
         ptu_free_outs(o1, g1->n_outputs);

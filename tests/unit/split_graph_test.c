@@ -136,8 +136,8 @@ static void test_cut_errors(void **state)
     /* two outputs of one node cannot be two cuts */
     g = pb_new(13);
     pb_input(g, "x", 2, (int32_t[]){2, 4});
-    int32_t s = pb_node(g, "Split", "split", (const char *[]){"x"}, 1,
-                        (const char *[]){"p", "q"}, 2);
+    int32_t s =
+        pb_node(g, "Split", "split", (const char *[]){"x"}, 1, (const char *[]){"p", "q"}, 2);
     pb_attr_i(g, s, "axis", 1);
     pb_node(g, "Add", "add", (const char *[]){"p", "q"}, 2, (const char *[]){"y"}, 1);
     pb_output(g, "y");
@@ -364,8 +364,8 @@ static void test_export_attrs(void **state)
     (void)state;
     evo_graph *g = pb_new(13);
     pb_input(g, "x", 4, (int32_t[]){1, 1, 5, 5});
-    int32_t p = pb_node(g, "AveragePool", "pool", (const char *[]){"x"}, 1,
-                        (const char *[]){"y"}, 1);
+    int32_t p =
+        pb_node(g, "AveragePool", "pool", (const char *[]){"x"}, 1, (const char *[]){"y"}, 1);
     pb_attr_ints(g, p, "kernel_shape", (int64_t[]){3, 3}, 2);
     pb_attr_ints(g, p, "pads", (int64_t[]){1, 1, 1, 1}, 4);
     pb_attr_i(g, p, "count_include_pad", 1);
@@ -428,12 +428,9 @@ static void test_export_attrs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cuts_stages),
-        cmocka_unit_test(test_cut_errors),
-        cmocka_unit_test(test_plan_from_nodes),
-        cmocka_unit_test(test_export_fused),
-        cmocka_unit_test(test_export_old_opset),
-        cmocka_unit_test(test_export_attrs),
+        cmocka_unit_test(test_cuts_stages),      cmocka_unit_test(test_cut_errors),
+        cmocka_unit_test(test_plan_from_nodes),  cmocka_unit_test(test_export_fused),
+        cmocka_unit_test(test_export_old_opset), cmocka_unit_test(test_export_attrs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
