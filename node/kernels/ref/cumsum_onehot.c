@@ -214,8 +214,8 @@ static evo_status co_infer_onehot(const evo_kctx *c)
                              "shape)");
     int64_t d = co_read_i64(depth, 0);
     if (d < 1 || d > EVO_MAX_DIM)
-        return evo_error_set(c->err, EVO_ERR_SHAPE, "OneHot: depth %lld is not in 1..%d",
-                             (long long)d, EVO_MAX_DIM);
+        return evo_error_set(c->err, EVO_ERR_SHAPE, "OneHot: depth %lld is not in 1..%lld",
+                             (long long)d, (long long)EVO_MAX_DIM);
     int32_t r = ind->shape.rank;
     if (r + 1 > EVO_MAX_RANK)
         return evo_error_set(c->err, EVO_ERR_LIMIT, "OneHot: output rank %d exceeds %d",
