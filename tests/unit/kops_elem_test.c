@@ -98,6 +98,12 @@ static void test_activations(void **state)
     evo_tensor *inm[1] = {&tm};
     assert_int_equal(kelem_run("Mish", NULL, inm, 1, &tmo, NULL), EVO_OK);
     kelem_expect_f32(mo, (float[]){0.8650984f, -0.3034014f, 100}, 3, 1e-6f);
+    /* Swish alpha 2: x / (1 + e^(-2x)) */
+    g = kelem_graph("Swish", 1, 24);
+    kelem_attr_float(g, "alpha", 2.0f);
+    assert_int_equal(kelem_run("Swish", g, inm, 1, &tmo, NULL), EVO_OK);
+    kelem_expect_f32(mo, (float[]){0.8807971f, -0.1192029f, 100}, 3, 1e-6f);
+    evo_graph_free(g);
     /* bad: Celu alpha 0, non-finite Shrink bias */
     evo_error err = {0};
     g = kelem_graph("Celu", 1, 12);

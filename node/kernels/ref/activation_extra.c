@@ -1,5 +1,5 @@
 /*
- * More float32 activations: Celu, Mish, ThresholdedRelu and Shrink.
+ * More float32 activations: Celu, Mish, ThresholdedRelu, Shrink and Swish.
  *
  *   Celu(x)            = max(0, x) + min(0, alpha (exp(x / alpha) - 1))
  *   Mish(x)            = x tanh(softplus(x))
@@ -106,3 +106,17 @@ static const evo_elem_unary_fn actx_shrink_table[EVO_DT_COUNT_] = {
     [EVO_DT_FLOAT32] = actx_shrink_f32,
 };
 EVO_ELEM_UNARY_OP(Shrink, 108, actx_shrink_table, actx_parse_shrink, EVO_ELEM_COST_CHEAP)
+
+/* ---------------------------------------------------------------- Swish */
+
+/* Swish(x) = x sigmoid(alpha x) (opset 24), alpha default 1. */
+static evo_status actx_parse_swish(const evo_node *node, void *params, evo_error *err)
+{
+    return actx_get_float(node, "alpha", 1.0f, &((actx_params *)params)->alpha, err);
+}
+
+EVO_ELEM_UNARY_KERNEL(actx_swish_f32, float, float, actx_params, x / (1.0f + expf(-P->alpha * x)))
+static const evo_elem_unary_fn actx_swish_table[EVO_DT_COUNT_] = {
+    [EVO_DT_FLOAT32] = actx_swish_f32,
+};
+EVO_ELEM_UNARY_OP(Swish, 133, actx_swish_table, actx_parse_swish, EVO_ELEM_COST_TRANSC)
