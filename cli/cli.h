@@ -29,6 +29,8 @@ typedef struct cli_command {
 extern const cli_command cli_cmd_inspect;
 extern const cli_command cli_cmd_run;
 extern const cli_command cli_cmd_check;
+extern const cli_command cli_cmd_model;   /* cli/cmd_model.c */
+extern const cli_command cli_cmd_profile; /* cli/cmd_profile.c */
 
 /* ---------------------------------------------------------------- messages */
 

@@ -17,6 +17,8 @@ static const cli_command *const main_commands[] = {
     &cli_cmd_check,
     &cli_cmd_split,
     &cli_cmd_export,
+    &cli_cmd_model,
+    &cli_cmd_profile,
 };
 #define MAIN_N_COMMANDS (sizeof main_commands / sizeof main_commands[0])
 

@@ -19,7 +19,7 @@ else
 fi
 
 echo "== evo inspect $model"
-"$evo" inspect "$dir/model.onnx" | head -40
+"$evo" inspect "$dir/model.onnx" | sed -n "1,30p"
 echo
 echo "== evo run $model (reference input, 20 repeats)"
 "$evo" run "$dir/model.onnx" --input "$dir/test_data_set_0/input_0.pb" --repeat 20
