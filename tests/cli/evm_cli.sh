@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # evo compile and the .evm branch of run/check/inspect on examples/models/
-# tiny_mlp: same outputs as the ONNX file (bitwise), inspect's facts (arena,
+# tiny_mlp: same outputs as the ONNX file (bitwise with --no-optimize; the
+# optimized default fuses Relu into Gemm and passes check), inspect's facts (arena,
 # weights, op histogram, a digest that is the SHA-256 of bytes [40, end)),
 # --strip-names, a test dir holding model.evm, usage errors, and corrupted
 # files (digest, truncation, version) failing with a clear message, never a
@@ -21,10 +22,25 @@ run() {
   [ "$rc" -lt 128 ] || bad "crashed ($rc): $*: $(cat "$t/err")"
 }
 
-run "$EVO" compile "$src/model.onnx" -o "$t/m.evm"
+run "$EVO" compile "$src/model.onnx" -o "$t/m.evm" --no-optimize
 [ "$rc" -eq 0 ] || bad "compile exited $rc: $(cat "$t/err")"
 grep -q "^wrote $t/m.evm: [0-9]* bytes" "$t/out" || bad "compile summary: $(cat "$t/out")"
+grep -q "^optimized" "$t/out" && bad "--no-optimize still optimized: $(cat "$t/out")"
 [ "$(head -c 4 "$t/m.evm")" = "EVOM" ] || bad "magic is not EVOM"
+
+# the default runs the graph passes: Relu fused into the first Gemm
+run "$EVO" compile "$src/model.onnx" -o "$t/o.evm"
+[ "$rc" -eq 0 ] || bad "optimized compile exited $rc: $(cat "$t/err")"
+grep -q "^optimized: 0 BatchNormalization folded, 1 activations fused" "$t/out" ||
+  bad "optimized compile summary: $(cat "$t/out")"
+run "$EVO" inspect "$t/o.evm" --json
+python3 -c 'import json,sys; h=json.load(open(sys.argv[1]))["op_histogram"]; assert h == {"Gemm": 2, "Softmax": 1}, h' \
+  "$t/out" || bad "optimized histogram: $(head -c 300 "$t/out")"
+mkdir -p "$t/dir/o"
+cp "$t/o.evm" "$t/dir/o/model.evm"
+ln -s "$src/test_data_set_0" "$t/dir/o/test_data_set_0"
+run "$EVO" check "$t/dir/o"
+[ "$rc" -eq 0 ] && grep -qx "PASS o" "$t/out" || bad "check of the optimized .evm: $(cat "$t/out" "$t/err")"
 
 # same outputs as the ONNX path, bitwise, on the reference input and on random input
 for how in "--input $src/test_data_set_0/input_0.pb" "--seed 7"; do
@@ -62,7 +78,7 @@ assert d['inputs'][0]['name'] == 'x' and d['inputs'][0]['shape'] == [1, 64]
 PY
 
 # --strip-names: smaller, no names, same outputs
-run "$EVO" compile "$src/model.onnx" -o "$t/s.evm" --strip-names
+run "$EVO" compile "$src/model.onnx" -o "$t/s.evm" --strip-names --no-optimize
 [ "$rc" -eq 0 ] || bad "compile --strip-names exited $rc"
 [ "$(stat -c %s "$t/s.evm")" -lt "$(stat -c %s "$t/m.evm")" ] || bad "stripped file is not smaller"
 run "$EVO" inspect "$t/s.evm"

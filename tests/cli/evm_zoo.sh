@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Every model in ../shared/models compiled to .evm: `evo check` passes on a test
-# dir that holds model.evm (instead of model.onnx) next to the reference data;
-# the .evm's outputs are bitwise equal to the ONNX path's (the same kernels
-# run on the same plan); the planned activation area is at most 1.10x the
+# Every model in ../shared/models compiled to .evm (with the graph passes, as
+# `evo compile` does by default): `evo check` passes on a test dir that holds
+# model.evm (instead of model.onnx) next to the reference data. Compiled with
+# --no-optimize, the .evm's outputs are bitwise equal to the ONNX path's (the
+# same kernels run on the same plan). The planned activation area is at most 1.10x the
 # lower bound; and the file is at most 2% larger than the raw weights plus
 # 8 KiB for the tables (header, tensor and node records, params, names).
 # Prints one line of figures per model.
@@ -25,6 +26,8 @@ for src in "$zoo"/*/; do
   mkdir -p "$d"
   "$EVO" -q compile "$src/model.onnx" -o "$d/model.evm" >"$t/out" 2>"$t/err" ||
     { bad "$name: compile exited $?: $(cat "$t/err")"; continue; }
+  "$EVO" -q compile "$src/model.onnx" -o "$t/$name.plain.evm" --no-optimize >"$t/out" 2>"$t/err" ||
+    { bad "$name: compile --no-optimize exited $?: $(cat "$t/err")"; continue; }
   for set in "$src"/test_data_set_*; do ln -s "$set" "$d/$(basename "$set")"; done
 
   # evo check on the compiled model against ONNX Runtime's reference outputs
@@ -36,14 +39,14 @@ for src in "$zoo"/*/; do
   for f in "$src"/test_data_set_0/input_*.pb; do ins+=(--input "$f"); done
   "$EVO" -q run "$src/model.onnx" "${ins[@]}" --output-dir "$t/$name.onnx.out" >/dev/null 2>"$t/err" ||
     bad "$name: run of model.onnx: $(cat "$t/err")"
-  "$EVO" -q run "$d/model.evm" "${ins[@]}" --output-dir "$t/$name.evm.out" >/dev/null 2>"$t/err" ||
+  "$EVO" -q run "$t/$name.plain.evm" "${ins[@]}" --output-dir "$t/$name.evm.out" >/dev/null 2>"$t/err" ||
     bad "$name: run of model.evm: $(cat "$t/err")"
   n_out=0
   for f in "$t/$name.onnx.out"/output_*.pb; do
     [ -f "$f" ] || continue
     n_out=$((n_out + 1))
     cmp -s "$f" "$t/$name.evm.out/$(basename "$f")" ||
-      bad "$name: $(basename "$f") differs between model.onnx and model.evm"
+      bad "$name: $(basename "$f") differs between model.onnx and its --no-optimize .evm"
   done
   [ "$n_out" -gt 0 ] || bad "$name: no outputs were written"
 
