@@ -11,11 +11,17 @@
  * an aligned offset; nodes must name a registered op listed in the op table,
  * with an arity the op accepts, params no longer than EVO_PARAMS_MAX, every
  * input/output index in range, no output that is a constant or a graph
- * input, and scratch inside the activation area. Finally each node's op
- * re-infers its outputs from the stored inputs (constants with their data),
- * which must give exactly the stored dtypes and shapes, and the op's scratch
- * need must fit the stored scratch size. Kernels trust infer; this makes a
- * loaded program as safe to run as a freshly compiled one.
+ * input, scratch inside the activation area, and nothing the node writes
+ * overlapping the other arena bytes it touches (but for the planner's exact
+ * in-place alias). Finally each node's op re-infers its outputs from the
+ * stored inputs (constants with their data), which must give exactly the
+ * stored dtypes and shapes, and the op's scratch need must fit the stored
+ * scratch size. Kernels trust infer; this makes a loaded program as safe to
+ * run as a freshly compiled one -- provided each op's infer validates its
+ * params too (they are file data here, not parse output).
+ *
+ * Every check is linear (or n log n) in the table sizes, so a hostile count
+ * cannot stall a device either.
  *
  * Format details: docs/format.md.
  */
