@@ -10,7 +10,8 @@
 
 extern const evo_op_def evo_op_Conv;
 
-static const evo_kernel_path kc_paths[] = {EVO_KPATH_REFERENCE, EVO_KPATH_PORTABLE, EVO_KPATH_AUTO};
+static const evo_kernel_path kc_paths[] = {EVO_KPATH_REFERENCE, EVO_KPATH_PORTABLE, EVO_KPATH_AVX2,
+                                           EVO_KPATH_AUTO};
 
 /* Run Conv with the given node on x/w/b under every kernel path and compare
  * with want (shape checked too). */
@@ -269,7 +270,7 @@ static void test_conv_fused_activation(void **state)
         assert_int_equal(kc_infer(&evo_op_Conv, params, in, 3, &ty, &err), EVO_OK);
         float y[5];
         ty.data = y;
-        for (size_t p = 0; p < 3; p++) {
+        for (size_t p = 0; p < 4; p++) {
             evo_kernels_force_path(kc_paths[p]);
             assert_int_equal(kc_eval(&evo_op_Conv, params, in, 3, &ty), EVO_OK);
             kc_expect_close(y, cases[i].want, 5, 1e-6f, "fused activation");
@@ -367,8 +368,8 @@ static bool conv_random_case(uint64_t *rng, int forced_kind)
     ty.data = want;
     evo_kernels_force_path(EVO_KPATH_REFERENCE);
     assert_int_equal(kc_eval(&evo_op_Conv, params, in, 3, &ty), EVO_OK);
-    const evo_kernel_path fast[2] = {EVO_KPATH_PORTABLE, EVO_KPATH_AUTO};
-    for (int p = 0; p < 2; p++) {
+    const evo_kernel_path fast[3] = {EVO_KPATH_PORTABLE, EVO_KPATH_AVX2, EVO_KPATH_AUTO};
+    for (int p = 0; p < 3; p++) {
         evo_kernels_force_path(fast[p]);
         for (size_t i = 0; i < ny; i++)
             got[i] = NAN;
@@ -437,8 +438,8 @@ static void conv_big_case(int64_t c, int64_t m, int64_t group, int32_t h, int32_
     ty.data = want;
     evo_kernels_force_path(EVO_KPATH_REFERENCE);
     assert_int_equal(kc_eval(&evo_op_Conv, params, in, 3, &ty), EVO_OK);
-    const evo_kernel_path fast[2] = {EVO_KPATH_PORTABLE, EVO_KPATH_AUTO};
-    for (int p = 0; p < 2; p++) {
+    const evo_kernel_path fast[3] = {EVO_KPATH_PORTABLE, EVO_KPATH_AVX2, EVO_KPATH_AUTO};
+    for (int p = 0; p < 3; p++) {
         evo_kernels_force_path(fast[p]);
         ty.data = got;
         assert_int_equal(kc_eval(&evo_op_Conv, params, in, 3, &ty), EVO_OK);
