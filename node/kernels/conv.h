@@ -95,11 +95,12 @@ void evo_conv_transpose_fast(const evo_conv_geom *g, const float *x, const float
                              size_t scratch_bytes);
 
 /* Depthwise row kernel (x86/dwconv_avx2.c): for t in [0, n),
- *   out[t] += sum_{r < rows, q < kw} w[r * kw + q] * in[r * in_row + t * stride + q * dil]
- * for stride 1 or 2. */
+ *   out[t] = act(bias + sum_{r < rows, q < kw} w[r * kw + q] * in[r * in_row + t * stride + q *
+ * dil]) for stride 1 or 2, where act is applied only if it is Relu or Clip. */
 #if defined(EVO_HAVE_X86)
 void evo_dwconv_rows_avx2(float *out, int64_t n, const float *in, int64_t in_row, const float *w,
-                          int64_t rows, int64_t kw, int64_t stride, int64_t dil);
+                          int64_t rows, int64_t kw, int64_t stride, int64_t dil, float bias,
+                          const evo_act *act);
 #endif
 
 #ifdef __cplusplus

@@ -80,6 +80,26 @@ static bool conv_is_pointwise(const evo_conv_geom *g)
 
 /* ---------------------------------------------------------------- depthwise */
 
+/* Copy n floats. The rows copied here are often a handful of floats, where
+ * a libc memcpy call costs more than the copy: fixed-size pieces inline. */
+static inline void conv_copy(float *d, const float *s, int64_t n)
+{
+    for (; n >= 8; n -= 8, d += 8, s += 8)
+        memcpy(d, s, 8 * sizeof(float));
+    if (n & 4) {
+        memcpy(d, s, 4 * sizeof(float));
+        d += 4;
+        s += 4;
+    }
+    if (n & 2) {
+        memcpy(d, s, 2 * sizeof(float));
+        d += 2;
+        s += 2;
+    }
+    if (n & 1)
+        *d = *s;
+}
+
 static void conv_dw_rows_portable(float *out, int64_t n, const float *in, int64_t in_row,
                                   const float *w, int64_t rows, int64_t kw, int64_t stride,
                                   int64_t dil)
@@ -103,11 +123,64 @@ static int64_t conv_dw_plane(const evo_conv_geom *g)
     return (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]);
 }
 
+/* Narrow outputs run as one flat row over the whole padded plane (see
+ * conv_depthwise): the length of one output row in that flat run, or 0 when
+ * the plane is not narrow or the strides do not allow it. */
+static int64_t conv_dw_flat_row(const evo_conv_geom *g)
+{
+    const int64_t pw_n = g->in[2] + g->pad_b[2] + g->pad_e[2];
+    const int64_t sw = g->stride[2], ow_n = g->out[2];
+    if (g->out[1] < 2 || (g->stride[1] * pw_n) % sw != 0)
+        return 0;
+    if (!(ow_n < 16 || (sw == 1 && ow_n < 32)))
+        return 0;
+    return g->stride[1] * pw_n / sw;
+}
+
+/* Floats of scratch the depthwise path needs: the padded plane (if there is
+ * padding), then the flat output rows (if narrow). */
+static int64_t conv_dw_scratch_floats(const evo_conv_geom *g, int64_t *flat_off)
+{
+    int64_t n = conv_dw_plane(g) == g->in_size ? 0 : (conv_dw_plane(g) + 15) / 16 * 16;
+    *flat_off = n;
+    const int64_t row = conv_dw_flat_row(g);
+    if (row > 0)
+        n += (g->out[1] - 1) * row + g->out[2];
+    return n;
+}
+
+/* out[t] = bias + taps for t < n, then the activation. */
+static void conv_dw_run(float *out, int64_t n, const float *in, int64_t in_row, const float *w,
+                        int64_t rows, int64_t kw, int64_t stride, int64_t dil, float bias,
+                        const evo_act *act)
+{
+#if defined(EVO_HAVE_X86)
+    if (evo_cpu_use_avx2() && (stride == 1 || stride == 2)) {
+        evo_dwconv_rows_avx2(out, n, in, in_row, w, rows, kw, stride, dil, bias, act);
+        if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
+            evo_act_apply(act, out, (size_t)n);
+        return;
+    }
+#endif
+    for (int64_t t = 0; t < n; t++)
+        out[t] = bias;
+    conv_dw_rows_portable(out, n, in, in_row, w, rows, kw, stride, dil);
+    if (act->kind != EVO_ACT_NONE)
+        evo_act_apply(act, out, (size_t)n);
+}
+
 /* Each channel is first copied into a zero-padded plane in scratch (one
  * cheap pass), so that every output is an interior output: the row kernel
- * then runs over whole rows with no bounds checks and no scalar borders. */
+ * then runs over whole rows with no bounds checks and no scalar borders.
+ * Narrow planes (the late layers of mobile networks, keyword-spotting
+ * spectrograms) would make the row kernel run many short, masked rows; there
+ * the whole plane is one flat run instead: output t of the run reads input
+ * t * sw of the padded plane (plus the tap offsets), so with an output row
+ * length of sh * padded width / sw every run position maps to a window, the
+ * valid ones being the first ow_n of each row. The few extra outputs per row
+ * are cheaper than short rows, and the run never reads past the plane. */
 static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *w,
-                           const float *bias, const evo_act *act, float *y, float *plane)
+                           const float *bias, const evo_act *act, float *y, float *scratch)
 {
     const int64_t ih_n = g->in[1], iw_n = g->in[2], oh_n = g->out[1], ow_n = g->out[2];
     const int64_t kh = g->k[1], kw = g->k[2], sh = g->stride[1], sw = g->stride[2];
@@ -115,9 +188,11 @@ static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *
     const int64_t pw_n = iw_n + pw + g->pad_e[2]; /* padded row length */
     const int64_t ph_n = ih_n + ph + g->pad_e[1];
     const bool padded = conv_dw_plane(g) != g->in_size;
-#if defined(EVO_HAVE_X86)
-    const bool use_avx2 = evo_cpu_use_avx2() && (sw == 1 || sw == 2);
-#endif
+    const int64_t flat_row = conv_dw_flat_row(g);
+    int64_t flat_off;
+    conv_dw_scratch_floats(g, &flat_off);
+    float *plane = scratch, *flat = scratch + flat_off;
+    const int64_t flat_n = (oh_n - 1) * flat_row + ow_n;
     if (padded)
         memset(plane, 0, (size_t)(ph_n * pw_n) * sizeof(float));
     for (int64_t n = 0; n < g->n; n++)
@@ -126,27 +201,21 @@ static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *
             if (padded) {
                 /* Borders stay zero from the memset above. */
                 for (int64_t ih = 0; ih < ih_n; ih++)
-                    memcpy(plane + (ih + ph) * pw_n + pw, xc + ih * iw_n,
-                           (size_t)iw_n * sizeof(float));
+                    conv_copy(plane + (ih + ph) * pw_n + pw, xc + ih * iw_n, iw_n);
                 xc = plane;
             }
             const float *wc = w + ch * kh * kw;
             float *yc = y + (n * g->m + ch) * g->out_size;
             const float b = bias != NULL ? bias[ch] : 0.0f;
-            for (int64_t oh = 0; oh < oh_n; oh++) {
-                float *yr = yc + oh * ow_n;
-                const float *in = xc + oh * sh * pw_n;
-                for (int64_t ow = 0; ow < ow_n; ow++)
-                    yr[ow] = b;
-#if defined(EVO_HAVE_X86)
-                if (use_avx2)
-                    evo_dwconv_rows_avx2(yr, ow_n, in, dh * pw_n, wc, kh, kw, sw, dw);
-                else
-#endif
-                    conv_dw_rows_portable(yr, ow_n, in, dh * pw_n, wc, kh, kw, sw, dw);
-                if (act->kind != EVO_ACT_NONE)
-                    evo_act_apply(act, yr, (size_t)ow_n);
+            if (flat_row > 0) {
+                conv_dw_run(flat, flat_n, xc, dh * pw_n, wc, kh, kw, sw, dw, b, act);
+                for (int64_t oh = 0; oh < oh_n; oh++)
+                    conv_copy(yc + oh * ow_n, flat + oh * flat_row, ow_n);
+                continue;
             }
+            for (int64_t oh = 0; oh < oh_n; oh++)
+                conv_dw_run(yc + oh * ow_n, ow_n, xc + oh * sh * pw_n, dh * pw_n, wc, kh, kw, sw,
+                            dw, b, act);
         }
 }
 
@@ -201,8 +270,11 @@ static void conv_im2col(const evo_conv_geom *g, const float *x, int64_t p0, int6
 
 size_t evo_conv_fast_scratch(const evo_conv_geom *g)
 {
-    if (conv_is_depthwise(g)) /* a padded plane, unless there is no padding */
-        return conv_dw_plane(g) == g->in_size ? 0 : (size_t)conv_dw_plane(g) * sizeof(float) + 64;
+    if (conv_is_depthwise(g)) { /* a padded plane and flat rows, if needed */
+        int64_t flat_off;
+        const int64_t n = conv_dw_scratch_floats(g, &flat_off);
+        return n == 0 ? 0 : (size_t)n * sizeof(float) + 64;
+    }
     if (conv_is_pointwise(g))
         return evo_sgemm_scratch_bytes(g->mg, g->out_size, g->cg);
     const int64_t k = g->cg * g->k_size;
