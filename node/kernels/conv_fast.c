@@ -78,6 +78,16 @@ static bool conv_is_pointwise(const evo_conv_geom *g)
     return true;
 }
 
+/* Im2col chunks hold whole output rows when a row fits, so that the fast
+ * im2col below can work row by row. */
+static int64_t conv_im2col_cols(const evo_conv_geom *g, int64_t k)
+{
+    int64_t np = conv_chunk_cols(k, g->out_size);
+    if (np < g->out_size && np >= g->out[2])
+        np = np / g->out[2] * g->out[2];
+    return np;
+}
+
 /* ---------------------------------------------------------------- depthwise */
 
 /* Copy n floats. The rows copied here are often a handful of floats, where
@@ -98,6 +108,15 @@ static inline void conv_copy(float *d, const float *s, int64_t n)
     }
     if (n & 1)
         *d = *s;
+}
+
+/* Zero n floats, inline like conv_copy. */
+static inline void conv_zero(float *d, int64_t n)
+{
+    static const float zeros[8];
+    for (; n >= 8; n -= 8, d += 8)
+        memcpy(d, zeros, 8 * sizeof(float));
+    conv_copy(d, zeros, n);
 }
 
 static void conv_dw_rows_portable(float *out, int64_t n, const float *in, int64_t in_row,
@@ -268,6 +287,46 @@ static void conv_im2col(const evo_conv_geom *g, const float *x, int64_t p0, int6
     }
 }
 
+/* conv_im2col for the common case, 2-D (or 1-D) with a chunk of whole output
+ * rows: the in-bounds output columns of a kernel column depend only on that
+ * column, so they are found once per im2col row instead of once per output
+ * row, and short runs are copied inline. False if the case does not apply. */
+static bool conv_im2col_rows(const evo_conv_geom *g, const float *x, int64_t p0, int64_t np,
+                             float *col)
+{
+    const int64_t o2n = g->out[2];
+    if (g->in[0] != 1 || g->k[0] != 1 || p0 % o2n != 0 || np % o2n != 0)
+        return false;
+    const int64_t r0 = p0 / o2n, nrows = np / o2n, s1 = g->stride[1], s2 = g->stride[2];
+    float *row = col;
+    for (int64_t c = 0; c < g->cg; c++) {
+        const float *xc = x + c * g->in_size;
+        for (int64_t k1 = 0; k1 < g->k[1]; k1++)
+            for (int64_t k2 = 0; k2 < g->k[2]; k2++, row += np) {
+                const int64_t base = k2 * g->dil[2] - g->pad_b[2];
+                int64_t lo, hi;
+                conv_valid_run(base, s2, g->in[2], o2n, &lo, &hi);
+                float *dst = row;
+                for (int64_t r = 0; r < nrows; r++, dst += o2n) {
+                    const int64_t i1 = (r0 + r) * s1 - g->pad_b[1] + k1 * g->dil[1];
+                    if (i1 < 0 || i1 >= g->in[1]) {
+                        conv_zero(dst, o2n);
+                        continue;
+                    }
+                    const float *src = xc + i1 * g->in[2] + base;
+                    conv_zero(dst, lo);
+                    if (s2 == 1)
+                        conv_copy(dst + lo, src + lo, hi - lo);
+                    else
+                        for (int64_t t = lo; t < hi; t++)
+                            dst[t] = src[t * s2];
+                    conv_zero(dst + hi, o2n - hi);
+                }
+            }
+    }
+    return true;
+}
+
 size_t evo_conv_fast_scratch(const evo_conv_geom *g)
 {
     if (conv_is_depthwise(g)) { /* a padded plane and flat rows, if needed */
@@ -278,7 +337,7 @@ size_t evo_conv_fast_scratch(const evo_conv_geom *g)
     if (conv_is_pointwise(g))
         return evo_sgemm_scratch_bytes(g->mg, g->out_size, g->cg);
     const int64_t k = g->cg * g->k_size;
-    const int64_t np = conv_chunk_cols(k, g->out_size);
+    const int64_t np = conv_im2col_cols(g, k);
     return (size_t)(k * np) * sizeof(float) + 64 + evo_sgemm_scratch_bytes(g->mg, np, k);
 }
 
@@ -291,7 +350,7 @@ void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const
     }
     const bool pointwise = conv_is_pointwise(g);
     const int64_t k = g->cg * g->k_size;
-    const int64_t np_max = pointwise ? g->out_size : conv_chunk_cols(k, g->out_size);
+    const int64_t np_max = pointwise ? g->out_size : conv_im2col_cols(g, k);
     float *col = conv_align64(scratch);
     void *gemm_scratch = pointwise ? scratch : (void *)(col + k * np_max);
     size_t gemm_bytes = pointwise
@@ -326,7 +385,8 @@ void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const
             }
             for (int64_t p0 = 0; p0 < g->out_size; p0 += np_max) {
                 const int64_t np = conv_min(np_max, g->out_size - p0);
-                conv_im2col(g, xg, p0, np, col);
+                if (!conv_im2col_rows(g, xg, p0, np, col))
+                    conv_im2col(g, xg, p0, np, col);
                 ga.n = np;
                 ga.b = col;
                 ga.ldb = np;

@@ -279,20 +279,25 @@ static void gemm_row_times_bt(const evo_sgemm_args *g, int64_t i)
 }
 
 /* A micro-kernel and the block sizes around it. */
+typedef void (*gemm_direct_fn)(int64_t kc, const float *a, int64_t lda, const float *pb, float *c,
+                               int64_t ldc, int64_t mr, int64_t nr, const evo_sgemm_tail *t);
+
 typedef struct gemm_impl {
     evo_sgemm_ukernel fn;
-    int64_t mr, nr, mc; /* mc: a multiple of mr */
+    int64_t mr, nr, mc;    /* mc: a multiple of mr */
+    gemm_direct_fn direct; /* reads non-transposed A in place; NULL: always pack A */
 } gemm_impl;
 
 static gemm_impl gemm_select(void)
 {
 #if defined(EVO_HAVE_X86)
     if (evo_cpu_use_avx512())
-        return (gemm_impl){evo_sgemm_ukernel_avx512, EVO_SGEMM_MR_AVX512, EVO_SGEMM_NR_AVX512, 128};
+        return (gemm_impl){evo_sgemm_ukernel_avx512, EVO_SGEMM_MR_AVX512, EVO_SGEMM_NR_AVX512, 128,
+                           evo_sgemm_ukernel_avx512_direct};
     if (evo_cpu_use_avx2())
-        return (gemm_impl){evo_sgemm_ukernel_avx2, GEMM_MR, GEMM_NR, GEMM_MC};
+        return (gemm_impl){evo_sgemm_ukernel_avx2, GEMM_MR, GEMM_NR, GEMM_MC, NULL};
 #endif
-    return (gemm_impl){evo_sgemm_ukernel_portable, GEMM_MR, GEMM_NR, GEMM_MC};
+    return (gemm_impl){evo_sgemm_ukernel_portable, GEMM_MR, GEMM_NR, GEMM_MC, NULL};
 }
 
 /* Scratch of one implementation: packed A block, then the packed B panel on
@@ -309,10 +314,10 @@ size_t evo_sgemm_scratch_bytes(int64_t m, int64_t n, int64_t k)
 {
     /* Enough for every implementation: the path may be forced after the
      * executor sized the scratch. */
-    gemm_impl p = {evo_sgemm_ukernel_portable, GEMM_MR, GEMM_NR, GEMM_MC};
+    gemm_impl p = {evo_sgemm_ukernel_portable, GEMM_MR, GEMM_NR, GEMM_MC, NULL};
     size_t bytes = gemm_impl_scratch(&p, m, n, k);
 #if defined(EVO_HAVE_X86)
-    gemm_impl w = {evo_sgemm_ukernel_avx512, EVO_SGEMM_MR_AVX512, EVO_SGEMM_NR_AVX512, 128};
+    gemm_impl w = {evo_sgemm_ukernel_avx512, EVO_SGEMM_MR_AVX512, EVO_SGEMM_NR_AVX512, 128, NULL};
     const size_t wb = gemm_impl_scratch(&w, m, n, k);
     if (wb > bytes)
         bytes = wb;
@@ -349,6 +354,7 @@ void evo_sgemm(const evo_sgemm_args *g, void *scratch, size_t scratch_bytes)
 
     /* Relu and Clip run in the micro-kernel; other activations after it. */
     const evo_gemm_epilogue *e = g->epi;
+    const bool direct_a = im.direct != NULL && !g->trans_a;
     const int32_t act = e != NULL ? e->act.kind : EVO_ACT_NONE;
     const bool act_in_kernel = act == EVO_ACT_RELU || act == EVO_ACT_CLIP;
     const evo_act late_act = {act_in_kernel ? EVO_ACT_NONE : act, e != NULL ? e->act.a : 0.0f,
@@ -370,7 +376,8 @@ void evo_sgemm(const evo_sgemm_args *g, void *scratch, size_t scratch_bytes)
             gemm_pack_b(g, pc, jc, kc, nc, NR, pb);
             for (int64_t ic = 0; ic < m; ic += im.mc) {
                 const int64_t mc = gemm_min(im.mc, m - ic);
-                gemm_pack_a(g, ic, pc, mc, kc, MR, pa);
+                if (!direct_a)
+                    gemm_pack_a(g, ic, pc, mc, kc, MR, pa);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = gemm_min(NR, nc - jr);
                     t.bias_col = last && bias_col != NULL ? bias_col + jc + jr : NULL;
@@ -378,7 +385,11 @@ void evo_sgemm(const evo_sgemm_args *g, void *scratch, size_t scratch_bytes)
                         const int64_t mr = gemm_min(MR, mc - ir);
                         float *ct = g->c + (ic + ir) * g->ldc + jc + jr;
                         t.bias_row = last && bias_row != NULL ? bias_row + ic + ir : NULL;
-                        im.fn(kc, pa + ir * kc, pb + jr * kc, ct, g->ldc, mr, nr, &t);
+                        if (direct_a)
+                            im.direct(kc, g->a + (ic + ir) * g->lda + pc, g->lda, pb + jr * kc, ct,
+                                      g->ldc, mr, nr, &t);
+                        else
+                            im.fn(kc, pa + ir * kc, pb + jr * kc, ct, g->ldc, mr, nr, &t);
                         if (last && late_act.kind != EVO_ACT_NONE)
                             for (int64_t i = 0; i < mr; i++)
                                 evo_act_apply(&late_act, ct + i * g->ldc, (size_t)nr);

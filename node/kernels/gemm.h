@@ -123,6 +123,11 @@ void evo_sgemm_ukernel_avx2(int64_t kc, const float *pa, const float *pb, float 
                             int64_t mr, int64_t nr, const evo_sgemm_tail *t);
 void evo_sgemm_ukernel_avx512(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
                               int64_t mr, int64_t nr, const evo_sgemm_tail *t);
+/* The same with A read in place: row i of the tile is a + i * lda (rows
+ * i < mr only), element k at a[i * lda + k]. */
+void evo_sgemm_ukernel_avx512_direct(int64_t kc, const float *a, int64_t lda, const float *pb,
+                                     float *c, int64_t ldc, int64_t mr, int64_t nr,
+                                     const evo_sgemm_tail *t);
 #endif
 
 #ifdef __cplusplus

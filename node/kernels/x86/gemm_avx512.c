@@ -7,8 +7,11 @@
  * (the right edge, or a narrow matrix) runs a half kernel with 8
  * accumulators, so narrow products do not pay for the empty half. Stores
  * apply the tail (alpha, beta, bias, Relu/Clip) and are masked to the tile's
- * mr x nr part. This file is built with -mavx2 -mfma; the AVX-512 functions
- * carry a target attribute and run only after evo_cpu_use_avx512().
+ * mr x nr part. The _direct entry reads A in place (row-major with leading
+ * dimension lda) instead of packed: packing A is a transposing copy as
+ * large as the weights, which costs as much as the product itself when
+ * the matrix has few columns (late, small feature maps). This file is built with -mavx2 -mfma; the
+ * AVX-512 functions carry a target attribute and run only after evo_cpu_use_avx512().
  */
 #include <immintrin.h>
 
@@ -45,7 +48,7 @@ AVX512_FN static inline __m512 avx512_brow(const evo_sgemm_tail *t, int64_t r)
 
 #define AVX512_STEP2(r, x, y)                                                                      \
     do {                                                                                           \
-        const __m512 av = _mm512_set1_ps(pa[r]);                                                   \
+        const __m512 av = _mm512_set1_ps(pa[o##r]);                                                \
         x = _mm512_fmadd_ps(av, b0, x);                                                            \
         y = _mm512_fmadd_ps(av, b1, y);                                                            \
     } while (0)
@@ -62,7 +65,7 @@ AVX512_FN static inline __m512 avx512_brow(const evo_sgemm_tail *t, int64_t r)
 
 #define AVX512_STEP1(r, x)                                                                         \
     do {                                                                                           \
-        x = _mm512_fmadd_ps(_mm512_set1_ps(pa[r]), b0, x);                                         \
+        x = _mm512_fmadd_ps(_mm512_set1_ps(pa[o##r]), b0, x);                                      \
     } while (0)
 
 #define AVX512_STORE1(r, x)                                                                        \
@@ -71,14 +74,26 @@ AVX512_FN static inline __m512 avx512_brow(const evo_sgemm_tail *t, int64_t r)
             avx512_store(c + (r)*ldc, x, m0, t->bias_col, avx512_brow(t, r), t);                   \
     } while (0)
 
+/* Element (r, k) of the A panel is pa[r * rs + k * ks]: packed A has rs 1,
+ * ks 8; A read in place (row-major, not packed) has rs lda, ks 1. Rows at
+ * or beyond mr read row mr - 1 instead (their results are not stored), so
+ * unpacked A is never read past its last row. */
+#define AVX512_OFFSETS                                                                             \
+    const int64_t o0 = 0, o1 = (mr > 1 ? 1 : 0) * rs, o2 = (mr > 2 ? 2 : mr - 1) * rs;             \
+    const int64_t o3 = (mr > 3 ? 3 : mr - 1) * rs, o4 = (mr > 4 ? 4 : mr - 1) * rs;                \
+    const int64_t o5 = (mr > 5 ? 5 : mr - 1) * rs, o6 = (mr > 6 ? 6 : mr - 1) * rs;                \
+    const int64_t o7 = (mr > 7 ? 7 : mr - 1) * rs
+
 /* nr <= 16: only the first 16 columns of each packed B row matter. */
-AVX512_FN static void avx512_half(int64_t kc, const float *pa, const float *pb, float *c,
-                                  int64_t ldc, int64_t mr, int64_t nr, const evo_sgemm_tail *t)
+AVX512_FN static void avx512_half(int64_t kc, const float *pa, int64_t rs, int64_t ks,
+                                  const float *pb, float *c, int64_t ldc, int64_t mr, int64_t nr,
+                                  const evo_sgemm_tail *t)
 {
+    AVX512_OFFSETS;
     __m512 x0 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps(), x2 = _mm512_setzero_ps();
     __m512 x3 = _mm512_setzero_ps(), x4 = _mm512_setzero_ps(), x5 = _mm512_setzero_ps();
     __m512 x6 = _mm512_setzero_ps(), x7 = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; k++, pa += 8, pb += 32) {
+    for (int64_t k = 0; k < kc; k++, pa += ks, pb += 32) {
         const __m512 b0 = _mm512_load_ps(pb);
         AVX512_STEP1(0, x0);
         AVX512_STEP1(1, x1);
@@ -100,14 +115,15 @@ AVX512_FN static void avx512_half(int64_t kc, const float *pa, const float *pb, 
     AVX512_STORE1(7, x7);
 }
 
-AVX512_FN void evo_sgemm_ukernel_avx512(int64_t kc, const float *pa, const float *pb, float *c,
-                                        int64_t ldc, int64_t mr, int64_t nr,
-                                        const evo_sgemm_tail *t)
+AVX512_FN static void avx512_full(int64_t kc, const float *pa, int64_t rs, int64_t ks,
+                                  const float *pb, float *c, int64_t ldc, int64_t mr, int64_t nr,
+                                  const evo_sgemm_tail *t)
 {
     if (nr <= 16) {
-        avx512_half(kc, pa, pb, c, ldc, mr, nr, t);
+        avx512_half(kc, pa, rs, ks, pb, c, ldc, mr, nr, t);
         return;
     }
+    AVX512_OFFSETS;
     __m512 x0 = _mm512_setzero_ps(), y0 = _mm512_setzero_ps();
     __m512 x1 = _mm512_setzero_ps(), y1 = _mm512_setzero_ps();
     __m512 x2 = _mm512_setzero_ps(), y2 = _mm512_setzero_ps();
@@ -116,7 +132,7 @@ AVX512_FN void evo_sgemm_ukernel_avx512(int64_t kc, const float *pa, const float
     __m512 x5 = _mm512_setzero_ps(), y5 = _mm512_setzero_ps();
     __m512 x6 = _mm512_setzero_ps(), y6 = _mm512_setzero_ps();
     __m512 x7 = _mm512_setzero_ps(), y7 = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; k++, pa += 8, pb += 32) {
+    for (int64_t k = 0; k < kc; k++, pa += ks, pb += 32) {
         /* Packed B strips start on 64-byte boundaries (see gemm.c). */
         const __m512 b0 = _mm512_load_ps(pb);
         const __m512 b1 = _mm512_load_ps(pb + 16);
@@ -139,4 +155,18 @@ AVX512_FN void evo_sgemm_ukernel_avx512(int64_t kc, const float *pa, const float
     AVX512_STORE2(5, x5, y5);
     AVX512_STORE2(6, x6, y6);
     AVX512_STORE2(7, x7, y7);
+}
+
+AVX512_FN void evo_sgemm_ukernel_avx512(int64_t kc, const float *pa, const float *pb, float *c,
+                                        int64_t ldc, int64_t mr, int64_t nr,
+                                        const evo_sgemm_tail *t)
+{
+    avx512_full(kc, pa, 1, EVO_SGEMM_MR_AVX512, pb, c, ldc, mr, nr, t);
+}
+
+AVX512_FN void evo_sgemm_ukernel_avx512_direct(int64_t kc, const float *a, int64_t lda,
+                                               const float *pb, float *c, int64_t ldc, int64_t mr,
+                                               int64_t nr, const evo_sgemm_tail *t)
+{
+    avx512_full(kc, a, lda, 1, pb, c, ldc, mr, nr, t);
 }
