@@ -327,6 +327,100 @@ static bool conv_im2col_rows(const evo_conv_geom *g, const float *x, int64_t p0,
     return true;
 }
 
+/* ---------------------------------------------------------------- implicit GEMM */
+
+/* Largest zero-padded input (one group) the implicit path copies: it is
+ * re-read once per 8 output channels, so it should stay in L2. */
+#ifndef CONV_IMPLICIT_BYTES
+#define CONV_IMPLICIT_BYTES ((int64_t)1 << 20)
+#endif
+
+/* Stride-1 2-D (or 1-D) convolutions, not depthwise, whose padded input
+ * fits CONV_IMPLICIT_BYTES: the AVX-512 implicit-GEMM path applies. */
+static bool conv_implicit_ok(const evo_conv_geom *g)
+{
+    if (g->in[0] != 1 || g->k[0] != 1 || g->stride[1] != 1 || g->stride[2] != 1 ||
+        conv_is_depthwise(g) || conv_is_pointwise(g))
+        return false;
+    const int64_t plane =
+        (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]);
+    return g->cg * plane <= CONV_IMPLICIT_BYTES / (int64_t)sizeof(float);
+}
+
+/* Scratch floats of the implicit path: the padded input of one group plus
+ * 32 floats of slack (the last tile reads up to 31 floats past the plane),
+ * then the K offsets. */
+static int64_t conv_implicit_floats(const evo_conv_geom *g)
+{
+    const int64_t plane =
+        (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]);
+    const int64_t k = g->cg * g->k_size;
+    return (g->cg * plane + 32 + 15) / 16 * 16 + (k + 15) / 16 * 16;
+}
+
+#if defined(EVO_HAVE_X86)
+/* Stride-1 convolution as an implicit GEMM (AVX-512): each group's input is
+ * copied once into a zero-padded buffer; output position t of the flat run
+ * over the padded plane (row t / pw, column t % pw, valid when the column is
+ * below ow) reads input t + offset(k) for reduction index k = (c, kh, kw),
+ * so a 32-wide tile of B is one unaligned load per k and there is no im2col
+ * matrix and no packing. Tiles of 8 channels x 32 flat positions go through
+ * a small buffer and their valid columns are copied to Y. */
+static void conv_implicit(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
+                          const evo_act *act, float *y, float *scratch)
+{
+    const int64_t ph = g->in[1] + g->pad_b[1] + g->pad_e[1];
+    const int64_t pw = g->in[2] + g->pad_b[2] + g->pad_e[2];
+    const int64_t plane = ph * pw, oh = g->out[1], ow = g->out[2];
+    const int64_t kk = g->cg * g->k_size, flat_n = (oh - 1) * pw + ow;
+    float *xpad = scratch;
+    int32_t *tab = (int32_t *)(scratch + (g->cg * plane + 32 + 15) / 16 * 16);
+    for (int64_t c = 0, k = 0; c < g->cg; c++)
+        for (int64_t kh = 0; kh < g->k[1]; kh++)
+            for (int64_t kw = 0; kw < g->k[2]; kw++, k++)
+                tab[k] = (int32_t)(c * plane + kh * g->dil[1] * pw + kw * g->dil[2]);
+    const bool act_in_kernel = act->kind == EVO_ACT_RELU || act->kind == EVO_ACT_CLIP;
+    evo_sgemm_tail t = {
+        .alpha = 1.0f, .act = act_in_kernel ? act->kind : EVO_ACT_NONE, .lo = act->a, .hi = act->b};
+    float tile[EVO_SGEMM_MR_AVX512 * EVO_SGEMM_NR_AVX512];
+    memset(xpad, 0, (size_t)(g->cg * plane + 32) * sizeof(float));
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t grp = 0; grp < g->group; grp++) {
+            const float *xg = x + (n * g->c + grp * g->cg) * g->in_size;
+            float *yg = y + (n * g->m + grp * g->mg) * g->out_size;
+            /* Borders stay zero from the memset above. */
+            for (int64_t c = 0; c < g->cg; c++)
+                for (int64_t ih = 0; ih < g->in[1]; ih++)
+                    conv_copy(xpad + c * plane + (ih + g->pad_b[1]) * pw + g->pad_b[2],
+                              xg + c * g->in_size + ih * g->in[2], g->in[2]);
+            const float *wg = w + grp * g->mg * kk;
+            for (int64_t m0 = 0; m0 < g->mg; m0 += EVO_SGEMM_MR_AVX512) {
+                const int64_t mr = conv_min(EVO_SGEMM_MR_AVX512, g->mg - m0);
+                t.bias_row = bias != NULL ? bias + grp * g->mg + m0 : NULL;
+                for (int64_t t0 = 0; t0 < flat_n; t0 += EVO_SGEMM_NR_AVX512) {
+                    const int64_t nr = conv_min(EVO_SGEMM_NR_AVX512, flat_n - t0);
+                    evo_conv_implicit_avx512(kk, wg + m0 * kk, kk, xpad + t0, tab, tile,
+                                             EVO_SGEMM_NR_AVX512, mr, nr, &t);
+                    /* Valid columns of the tile, run by run along padded rows. */
+                    for (int64_t p = t0; p < t0 + nr;) {
+                        const int64_t r = p / pw, col = p % pw;
+                        const int64_t run = conv_min(pw - col, t0 + nr - p);
+                        if (col < ow) {
+                            const int64_t valid = conv_min(run, ow - col);
+                            for (int64_t i = 0; i < mr; i++)
+                                conv_copy(yg + (m0 + i) * g->out_size + r * ow + col,
+                                          tile + i * EVO_SGEMM_NR_AVX512 + (p - t0), valid);
+                        }
+                        p += run;
+                    }
+                }
+            }
+            if (!act_in_kernel && act->kind != EVO_ACT_NONE)
+                evo_act_apply(act, yg, (size_t)(g->mg * g->out_size));
+        }
+}
+#endif
+
 size_t evo_conv_fast_scratch(const evo_conv_geom *g)
 {
     if (conv_is_depthwise(g)) { /* a padded plane and flat rows, if needed */
@@ -338,7 +432,11 @@ size_t evo_conv_fast_scratch(const evo_conv_geom *g)
         return evo_sgemm_scratch_bytes(g->mg, g->out_size, g->cg);
     const int64_t k = g->cg * g->k_size;
     const int64_t np = conv_im2col_cols(g, k);
-    return (size_t)(k * np) * sizeof(float) + 64 + evo_sgemm_scratch_bytes(g->mg, np, k);
+    size_t bytes = (size_t)(k * np) * sizeof(float) + 64 + evo_sgemm_scratch_bytes(g->mg, np, k);
+    /* The implicit path may run instead (decided at run time). */
+    if (conv_implicit_ok(g) && (size_t)conv_implicit_floats(g) * sizeof(float) + 64 > bytes)
+        bytes = (size_t)conv_implicit_floats(g) * sizeof(float) + 64;
+    return bytes;
 }
 
 void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
@@ -348,6 +446,12 @@ void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const
         conv_depthwise(g, x, w, bias, act, y, conv_align64(scratch));
         return;
     }
+#if defined(EVO_HAVE_X86)
+    if (evo_cpu_use_avx512() && conv_implicit_ok(g)) {
+        conv_implicit(g, x, w, bias, act, y, conv_align64(scratch));
+        return;
+    }
+#endif
     const bool pointwise = conv_is_pointwise(g);
     const int64_t k = g->cg * g->k_size;
     const int64_t np_max = pointwise ? g->out_size : conv_im2col_cols(g, k);

@@ -401,7 +401,9 @@ static void test_conv_random_fast_vs_ref(void **state)
 
 /* Shapes that cross the fast paths' internal block boundaries: SGEMM K and M
  * blocks (K > 256, M > 120), several im2col chunks, AVX2 depthwise rows of
- * 32+ outputs at strides 1 and 2, a wide 1x1. */
+ * 32+ outputs at strides 1 and 2, a wide 1x1, the AVX-512 implicit GEMM of
+ * stride-1 convs (tiles spanning padded rows, groups, partial channel
+ * blocks) and the size limit that sends a conv back to im2col. */
 static void conv_big_case(int64_t c, int64_t m, int64_t group, int32_t h, int32_t w, int64_t k,
                           int64_t stride, int64_t pad)
 {
@@ -464,6 +466,9 @@ static void test_conv_block_boundaries(void **state)
     conv_big_case(8, 8, 8, 40, 77, 5, 1, 2);    /* depthwise 5x5 */
     conv_big_case(8, 8, 8, 40, 81, 5, 2, 2);    /* depthwise 5x5 stride 2 */
     conv_big_case(3, 20, 1, 50, 50, 7, 2, 3);   /* stem-like 7x7 stride 2 */
+    conv_big_case(16, 20, 2, 33, 33, 3, 1, 1);  /* implicit GEMM: groups, M % 8 != 0 */
+    conv_big_case(8, 8, 1, 9, 9, 3, 1, 0);      /* implicit GEMM without padding */
+    conv_big_case(64, 16, 1, 70, 70, 3, 1, 1);  /* padded input too large for implicit GEMM */
 }
 
 /* Run parse + infer on a node and expect `code` with a message. */
