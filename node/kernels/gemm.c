@@ -335,9 +335,16 @@ void evo_sgemm(const evo_sgemm_args *g, void *scratch, size_t scratch_bytes)
         return;
     }
     if (m == 1) {
-        if (g->trans_b)
+        bool done = false;
+#if defined(EVO_HAVE_X86)
+        if (g->trans_b && !g->trans_a && evo_cpu_use_avx512()) {
+            evo_sgemv_bt_avx512(n, k, g->a, g->b, g->ldb, g->c, g->alpha, g->beta);
+            done = true;
+        }
+#endif
+        if (!done && g->trans_b)
             gemm_row_times_bt(g, 0);
-        else
+        else if (!done)
             gemm_row_times_b(g, 0);
         if (g->epi != NULL)
             gemm_epilogue(g->epi, g->c, g->ldc, 0, 0, 1, n);

@@ -125,6 +125,10 @@ void evo_sgemm_ukernel_avx512(int64_t kc, const float *pa, const float *pb, floa
                               int64_t mr, int64_t nr, const evo_sgemm_tail *t);
 /* The same with A read in place: row i of the tile is a + i * lda (rows
  * i < mr only), element k at a[i * lda + k]. */
+/* c[j] = alpha * dot(a, row j of B) (+ beta * c[j] unless beta == 0) for
+ * j < n: one row of A times B^T, B row-major with leading dimension ldb. */
+void evo_sgemv_bt_avx512(int64_t n, int64_t k, const float *a, const float *b, int64_t ldb,
+                         float *c, float alpha, float beta);
 void evo_sgemm_ukernel_avx512_direct(int64_t kc, const float *a, int64_t lda, const float *pb,
                                      float *c, int64_t ldc, int64_t mr, int64_t nr,
                                      const evo_sgemm_tail *t);

@@ -170,3 +170,50 @@ AVX512_FN void evo_sgemm_ukernel_avx512_direct(int64_t kc, const float *a, int64
 {
     avx512_full(kc, a, lda, 1, pb, c, ldc, mr, nr, t);
 }
+
+/* Dot products of a with four rows of B at once: four accumulators hide the
+ * FMA latency and each load of a feeds four FMAs. Columns beyond 16 * (k /
+ * 16) use masked loads. */
+AVX512_FN void evo_sgemv_bt_avx512(int64_t n, int64_t k, const float *a, const float *b,
+                                   int64_t ldb, float *c, float alpha, float beta)
+{
+    const __mmask16 tail = (__mmask16)((1u << (k % 16)) - 1u);
+    const int64_t k16 = k / 16 * 16;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *b0 = b + j * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+        __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+        int64_t q = 0;
+        for (; q < k16; q += 16) {
+            const __m512 av = _mm512_loadu_ps(a + q);
+            s0 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b0 + q), s0);
+            s1 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b1 + q), s1);
+            s2 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b2 + q), s2);
+            s3 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b3 + q), s3);
+        }
+        if (tail != 0) {
+            const __m512 av = _mm512_maskz_loadu_ps(tail, a + q);
+            s0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(tail, b0 + q), s0);
+            s1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(tail, b1 + q), s1);
+            s2 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(tail, b2 + q), s2);
+            s3 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(tail, b3 + q), s3);
+        }
+        const float r[4] = {_mm512_reduce_add_ps(s0), _mm512_reduce_add_ps(s1),
+                            _mm512_reduce_add_ps(s2), _mm512_reduce_add_ps(s3)};
+        for (int i = 0; i < 4; i++)
+            c[j + i] = beta == 0.0f ? alpha * r[i] : alpha * r[i] + beta * c[j + i];
+    }
+    for (; j < n; j++) {
+        const float *bj = b + j * ldb;
+        __m512 s0 = _mm512_setzero_ps();
+        int64_t q = 0;
+        for (; q < k16; q += 16)
+            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + q), _mm512_loadu_ps(bj + q), s0);
+        if (tail != 0)
+            s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + q),
+                                 _mm512_maskz_loadu_ps(tail, bj + q), s0);
+        const float r = _mm512_reduce_add_ps(s0);
+        c[j] = beta == 0.0f ? alpha * r : alpha * r + beta * c[j];
+    }
+}
