@@ -104,14 +104,14 @@ void evo_dwconv_rows_avx2(float *out, int64_t n, const float *in, int64_t in_row
 #endif
 
 /* Implicit-GEMM conv kernel (x86/conv_implicit_avx512.c): for i < mr,
- * j < nr (mr <= 8, nr <= 32)
- *   c[i * ldc + j] = act(bias_row[i] + sum_{k < kk} a[i * lda + k] * x[tab[k] + j])
+ * j < nr (mr <= 8, nr <= 32), stride s of 1 or 2,
+ *   c[i * ldc + j] = act(bias_row[i] + sum_{k < kk} a[i * lda + k] * x[tab[k] + s * j])
  * with the tail's bias_row and Relu/Clip (alpha 1, beta 0, no column bias).
- * Reads x[tab[k] .. tab[k] + 32) whatever nr is. */
+ * Reads x[tab[k] .. tab[k] + 32 * s) whatever nr is. */
 #if defined(EVO_HAVE_X86)
 void evo_conv_implicit_avx512(int64_t kk, const float *a, int64_t lda, const float *x,
-                              const int32_t *tab, float *c, int64_t ldc, int64_t mr, int64_t nr,
-                              const evo_sgemm_tail *t);
+                              const int32_t *tab, int64_t stride, float *c, int64_t ldc, int64_t mr,
+                              int64_t nr, const evo_sgemm_tail *t);
 #endif
 
 #ifdef __cplusplus

@@ -335,12 +335,13 @@ static bool conv_im2col_rows(const evo_conv_geom *g, const float *x, int64_t p0,
 #define CONV_IMPLICIT_BYTES ((int64_t)1 << 20)
 #endif
 
-/* Stride-1 2-D (or 1-D) convolutions, not depthwise, whose padded input
- * fits CONV_IMPLICIT_BYTES: the AVX-512 implicit-GEMM path applies. */
+/* 2-D (or 1-D) convolutions with strides 1 or 2 (the same in both dims),
+ * not depthwise, whose padded input fits CONV_IMPLICIT_BYTES: the AVX-512
+ * implicit-GEMM path applies. */
 static bool conv_implicit_ok(const evo_conv_geom *g)
 {
-    if (g->in[0] != 1 || g->k[0] != 1 || g->stride[1] != 1 || g->stride[2] != 1 ||
-        conv_is_depthwise(g) || conv_is_pointwise(g))
+    if (g->in[0] != 1 || g->k[0] != 1 || g->stride[1] != g->stride[2] ||
+        (g->stride[2] != 1 && g->stride[2] != 2) || conv_is_depthwise(g) || conv_is_pointwise(g))
         return false;
     const int64_t plane =
         (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]);
@@ -348,24 +349,26 @@ static bool conv_implicit_ok(const evo_conv_geom *g)
 }
 
 /* Scratch floats of the implicit path: the padded input of one group plus
- * 32 floats of slack (the last tile reads up to 31 floats past the plane),
+ * 64 floats of slack (the last tile reads up to 63 floats past the plane),
  * then the K offsets. */
 static int64_t conv_implicit_floats(const evo_conv_geom *g)
 {
     const int64_t plane =
         (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]);
     const int64_t k = g->cg * g->k_size;
-    return (g->cg * plane + 32 + 15) / 16 * 16 + (k + 15) / 16 * 16;
+    return (g->cg * plane + 64 + 15) / 16 * 16 + (k + 15) / 16 * 16;
 }
 
 #if defined(EVO_HAVE_X86)
-/* Stride-1 convolution as an implicit GEMM (AVX-512): each group's input is
+/* Stride-1 or -2 convolution as an implicit GEMM (AVX-512): each group's input is
  * copied once into a zero-padded buffer; output position t of the flat run
  * over the padded plane (row t / pw, column t % pw, valid when the column is
  * below ow) reads input t + offset(k) for reduction index k = (c, kh, kw),
  * so a 32-wide tile of B is one unaligned load per k and there is no im2col
  * matrix and no packing. Tiles of 8 channels x 32 flat positions go through
- * a small buffer and their valid columns are copied to Y. */
+ * a small buffer and their valid columns are copied to Y. Stride 2 would
+ * waste half of such a flat run, so its tiles run along each output row
+ * instead (input 2 * column) and are stored straight into Y. */
 static void conv_implicit(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
                           const evo_act *act, float *y, float *scratch)
 {
@@ -374,7 +377,7 @@ static void conv_implicit(const evo_conv_geom *g, const float *x, const float *w
     const int64_t plane = ph * pw, oh = g->out[1], ow = g->out[2];
     const int64_t kk = g->cg * g->k_size, flat_n = (oh - 1) * pw + ow;
     float *xpad = scratch;
-    int32_t *tab = (int32_t *)(scratch + (g->cg * plane + 32 + 15) / 16 * 16);
+    int32_t *tab = (int32_t *)(scratch + (g->cg * plane + 64 + 15) / 16 * 16);
     for (int64_t c = 0, k = 0; c < g->cg; c++)
         for (int64_t kh = 0; kh < g->k[1]; kh++)
             for (int64_t kw = 0; kw < g->k[2]; kw++, k++)
@@ -383,7 +386,7 @@ static void conv_implicit(const evo_conv_geom *g, const float *x, const float *w
     evo_sgemm_tail t = {
         .alpha = 1.0f, .act = act_in_kernel ? act->kind : EVO_ACT_NONE, .lo = act->a, .hi = act->b};
     float tile[EVO_SGEMM_MR_AVX512 * EVO_SGEMM_NR_AVX512];
-    memset(xpad, 0, (size_t)(g->cg * plane + 32) * sizeof(float));
+    memset(xpad, 0, (size_t)(g->cg * plane + 64) * sizeof(float));
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t grp = 0; grp < g->group; grp++) {
             const float *xg = x + (n * g->c + grp * g->cg) * g->in_size;
@@ -396,10 +399,21 @@ static void conv_implicit(const evo_conv_geom *g, const float *x, const float *w
             const float *wg = w + grp * g->mg * kk;
             for (int64_t m0 = 0; m0 < g->mg; m0 += EVO_SGEMM_MR_AVX512) {
                 const int64_t mr = conv_min(EVO_SGEMM_MR_AVX512, g->mg - m0);
+                const float *wm = wg + m0 * kk;
+                float *ym = yg + m0 * g->out_size;
                 t.bias_row = bias != NULL ? bias + grp * g->mg + m0 : NULL;
+                if (g->stride[2] == 2) {
+                    /* Tiles along each output row, stored straight into Y. */
+                    for (int64_t r = 0; r < oh; r++)
+                        for (int64_t c0 = 0; c0 < ow; c0 += EVO_SGEMM_NR_AVX512)
+                            evo_conv_implicit_avx512(kk, wm, kk, xpad + 2 * r * pw + 2 * c0, tab, 2,
+                                                     ym + r * ow + c0, g->out_size, mr,
+                                                     conv_min(EVO_SGEMM_NR_AVX512, ow - c0), &t);
+                    continue;
+                }
                 for (int64_t t0 = 0; t0 < flat_n; t0 += EVO_SGEMM_NR_AVX512) {
                     const int64_t nr = conv_min(EVO_SGEMM_NR_AVX512, flat_n - t0);
-                    evo_conv_implicit_avx512(kk, wg + m0 * kk, kk, xpad + t0, tab, tile,
+                    evo_conv_implicit_avx512(kk, wm, kk, xpad + t0, tab, 1, tile,
                                              EVO_SGEMM_NR_AVX512, mr, nr, &t);
                     /* Valid columns of the tile, run by run along padded rows. */
                     for (int64_t p = t0; p < t0 + nr;) {
@@ -408,7 +422,7 @@ static void conv_implicit(const evo_conv_geom *g, const float *x, const float *w
                         if (col < ow) {
                             const int64_t valid = conv_min(run, ow - col);
                             for (int64_t i = 0; i < mr; i++)
-                                conv_copy(yg + (m0 + i) * g->out_size + r * ow + col,
+                                conv_copy(ym + i * g->out_size + r * ow + col,
                                           tile + i * EVO_SGEMM_NR_AVX512 + (p - t0), valid);
                         }
                         p += run;

@@ -468,6 +468,7 @@ static void test_conv_block_boundaries(void **state)
     conv_big_case(3, 20, 1, 50, 50, 7, 2, 3);   /* stem-like 7x7 stride 2 */
     conv_big_case(16, 20, 2, 33, 33, 3, 1, 1);  /* implicit GEMM: groups, M % 8 != 0 */
     conv_big_case(8, 8, 1, 9, 9, 3, 1, 0);      /* implicit GEMM without padding */
+    conv_big_case(6, 12, 2, 70, 75, 3, 2, 1);   /* implicit GEMM stride 2, rows of 38 */
     conv_big_case(64, 16, 1, 70, 70, 3, 1, 1);  /* padded input too large for implicit GEMM */
 }
 

@@ -6,7 +6,9 @@
  * index k), so no im2col matrix is built and nothing is packed. A (the
  * weights) is read in place, row i at a + i * lda. The 32 (or, for a tile at
  * most 16 wide, 16) columns are 32 consecutive flat positions of the padded
- * plane. The tail is the SGEMM one (bias, Relu/Clip, masked stores).
+ * plane. With stride 2 column j reads x[tab[k] + 2 j]: two loads and a
+ * two-source permute per 16 columns (the permute port is otherwise idle).
+ * The tail is the SGEMM one (bias, Relu/Clip, masked stores).
  */
 #include <immintrin.h>
 
@@ -60,11 +62,75 @@ IMPL_FN static inline void impl_store(float *c, __m512 v, __mmask16 m, __m512 br
             impl_store(c + (r)*ldc, x, m0, IMPL_BROW(r), t);                                       \
     } while (0)
 
+/* Stride 2: the even floats of x[0 .. 32), by one two-source permute. */
+#define IMPL_EVEN(p) _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps((p) + 16))
+
 IMPL_FN void evo_conv_implicit_avx512(int64_t kk, const float *a, int64_t lda, const float *x,
-                                      const int32_t *tab, float *c, int64_t ldc, int64_t mr,
-                                      int64_t nr, const evo_sgemm_tail *t)
+                                      const int32_t *tab, int64_t stride, float *c, int64_t ldc,
+                                      int64_t mr, int64_t nr, const evo_sgemm_tail *t)
 {
     IMPL_OFFSETS;
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    if (nr <= 16 && stride == 2) {
+        __m512 x0 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps(), x2 = _mm512_setzero_ps();
+        __m512 x3 = _mm512_setzero_ps(), x4 = _mm512_setzero_ps(), x5 = _mm512_setzero_ps();
+        __m512 x6 = _mm512_setzero_ps(), x7 = _mm512_setzero_ps();
+        for (int64_t k = 0; k < kk; k++) {
+            const __m512 b0 = IMPL_EVEN(x + tab[k]);
+            IMPL_STEP1(0, x0);
+            IMPL_STEP1(1, x1);
+            IMPL_STEP1(2, x2);
+            IMPL_STEP1(3, x3);
+            IMPL_STEP1(4, x4);
+            IMPL_STEP1(5, x5);
+            IMPL_STEP1(6, x6);
+            IMPL_STEP1(7, x7);
+        }
+        const __mmask16 m0 = (__mmask16)((1u << nr) - 1u);
+        IMPL_STORE1(0, x0);
+        IMPL_STORE1(1, x1);
+        IMPL_STORE1(2, x2);
+        IMPL_STORE1(3, x3);
+        IMPL_STORE1(4, x4);
+        IMPL_STORE1(5, x5);
+        IMPL_STORE1(6, x6);
+        IMPL_STORE1(7, x7);
+        return;
+    }
+    if (stride == 2) {
+        __m512 x0 = _mm512_setzero_ps(), y0 = _mm512_setzero_ps();
+        __m512 x1 = _mm512_setzero_ps(), y1 = _mm512_setzero_ps();
+        __m512 x2 = _mm512_setzero_ps(), y2 = _mm512_setzero_ps();
+        __m512 x3 = _mm512_setzero_ps(), y3 = _mm512_setzero_ps();
+        __m512 x4 = _mm512_setzero_ps(), y4 = _mm512_setzero_ps();
+        __m512 x5 = _mm512_setzero_ps(), y5 = _mm512_setzero_ps();
+        __m512 x6 = _mm512_setzero_ps(), y6 = _mm512_setzero_ps();
+        __m512 x7 = _mm512_setzero_ps(), y7 = _mm512_setzero_ps();
+        for (int64_t k = 0; k < kk; k++) {
+            const float *bp = x + tab[k];
+            const __m512 b0 = IMPL_EVEN(bp);
+            const __m512 b1 = IMPL_EVEN(bp + 32);
+            IMPL_STEP2(0, x0, y0);
+            IMPL_STEP2(1, x1, y1);
+            IMPL_STEP2(2, x2, y2);
+            IMPL_STEP2(3, x3, y3);
+            IMPL_STEP2(4, x4, y4);
+            IMPL_STEP2(5, x5, y5);
+            IMPL_STEP2(6, x6, y6);
+            IMPL_STEP2(7, x7, y7);
+        }
+        const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : (1u << (nr - 16)) - 1u);
+        IMPL_STORE2(0, x0, y0);
+        IMPL_STORE2(1, x1, y1);
+        IMPL_STORE2(2, x2, y2);
+        IMPL_STORE2(3, x3, y3);
+        IMPL_STORE2(4, x4, y4);
+        IMPL_STORE2(5, x5, y5);
+        IMPL_STORE2(6, x6, y6);
+        IMPL_STORE2(7, x7, y7);
+        return;
+    }
     if (nr <= 16) {
         __m512 x0 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps(), x2 = _mm512_setzero_ps();
         __m512 x3 = _mm512_setzero_ps(), x4 = _mm512_setzero_ps(), x5 = _mm512_setzero_ps();
