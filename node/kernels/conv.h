@@ -101,6 +101,16 @@ void evo_conv_transpose_fast(const evo_conv_geom *g, const float *x, const float
 void evo_dwconv_rows_avx2(float *out, int64_t n, const float *in, int64_t in_row, const float *w,
                           int64_t rows, int64_t kw, int64_t stride, int64_t dil, float bias,
                           const evo_act *act);
+/* The same with AVX-512F (x86/dwconv_avx512.c), and a whole plane of it:
+ * rows_out runs of n outputs, run r at out + r * out_row reading
+ * in + r * in_step (3x3 kernels keep the weights in registers). */
+void evo_dwconv_plane_avx512(float *out, int64_t rows_out, int64_t n, int64_t out_row,
+                             const float *in, int64_t in_step, int64_t in_row, const float *w,
+                             int64_t kh, int64_t kw, int64_t stride, int64_t dil, float bias,
+                             const evo_act *act);
+void evo_dwconv_rows_avx512(float *out, int64_t n, const float *in, int64_t in_row, const float *w,
+                            int64_t rows, int64_t kw, int64_t stride, int64_t dil, float bias,
+                            const evo_act *act);
 #endif
 
 /* Implicit-GEMM conv kernel (x86/conv_implicit_avx512.c): for i < mr,

@@ -175,7 +175,11 @@ static void conv_dw_run(float *out, int64_t n, const float *in, int64_t in_row, 
 {
 #if defined(EVO_HAVE_X86)
     if (evo_cpu_use_avx2() && (stride == 1 || stride == 2)) {
-        evo_dwconv_rows_avx2(out, n, in, in_row, w, rows, kw, stride, dil, bias, act);
+        if (evo_cpu_use_avx512())
+            evo_dwconv_plane_avx512(out, 1, n, n, in, 0, in_row, w, rows, kw, stride, dil, bias,
+                                    act);
+        else
+            evo_dwconv_rows_avx2(out, n, in, in_row, w, rows, kw, stride, dil, bias, act);
         if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
             evo_act_apply(act, out, (size_t)n);
         return;
@@ -232,6 +236,16 @@ static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *
                     conv_copy(yc + oh * ow_n, flat + oh * flat_row, ow_n);
                 continue;
             }
+#if defined(EVO_HAVE_X86)
+            if (evo_cpu_use_avx512() && (sw == 1 || sw == 2)) {
+                evo_dwconv_plane_avx512(yc, oh_n, ow_n, ow_n, xc, sh * pw_n, dh * pw_n, wc, kh, kw,
+                                        sw, dw, b, act);
+                if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU &&
+                    act->kind != EVO_ACT_CLIP)
+                    evo_act_apply(act, yc, (size_t)(oh_n * ow_n));
+                continue;
+            }
+#endif
             for (int64_t oh = 0; oh < oh_n; oh++)
                 conv_dw_run(yc + oh * ow_n, ow_n, xc + oh * sh * pw_n, dh * pw_n, wc, kh, kw, sw,
                             dw, b, act);
