@@ -342,17 +342,8 @@ evo_status evo_pt_plan_cloud_pair(const evo_pt_problem *p, const evo_pt_options 
         st = evo_error_set(err, EVO_ERR_NOMEM, "cloud planning: out of memory");
         goto done;
     }
-    /* single split points of the execution order, including all-cloud and
-     * all-edge */
-    for (int32_t P = 0; P <= n; P++) {
-        for (int32_t v = 0; v < n; v++)
-            in_s[v] = v < P;
-        if ((st = cloud_eval(p, e, c, in_s, order, &cand, err)) != EVO_OK)
-            goto done;
-        cloud_keep(out, &cand, obj, "single-split", &have);
-    }
     if (single_split_only)
-        goto finish;
+        goto splits;
     cloud_find_routes(p->topo, e, c, routes);
     for (int32_t r = 0; r < routes->n; r++) {
         for (int32_t x = 0; x < p->n_tensors; x++)
@@ -391,7 +382,16 @@ evo_status evo_pt_plan_cloud_pair(const evo_pt_problem *p, const evo_pt_options 
             cloud_keep(out, &cand, obj, "min-cut+penalty", &have);
         }
     }
-finish:
+splits:
+    /* single split points of the execution order, including all-cloud and
+     * all-edge (after the cuts, so that a tie keeps the cut) */
+    for (int32_t P = 0; P <= n; P++) {
+        for (int32_t v = 0; v < n; v++)
+            in_s[v] = v < P;
+        if ((st = cloud_eval(p, e, c, in_s, order, &cand, err)) != EVO_OK)
+            goto done;
+        cloud_keep(out, &cand, obj, "single-split", &have);
+    }
     out->kind = EVO_PT_CLOUD;
     /* Exact when the unconstrained cut was feasible over every route (or
      * never needed) and the objective is the cut's own (latency). */

@@ -35,11 +35,11 @@
 typedef struct cl_ctx {
     const evo_pt_problem *p;
     int32_t n, k;
-    double *dist; /* (n+1) x k x k: message time at boundary i */
-    double *send; /* (n+1) x k x k: slowest hop of that message */
-    double *csum; /* k x (n+1): prefix compute (us) per device */
-    int32_t *cinf; /* k x (n+1): prefix count of nodes that cannot run */
-    uint64_t *wsum; /* n+1 prefix weights */
+    double *dist;    /* (n+1) x k x k: message time at boundary i */
+    double *send;    /* (n+1) x k x k: slowest hop of that message */
+    double *csum;    /* k x (n+1): prefix compute (us) per device */
+    int32_t *cinf;   /* k x (n+1): prefix count of nodes that cannot run */
+    uint64_t *wsum;  /* n+1 prefix weights */
     uint64_t *arena; /* (n+1) x (n+1), 0 = not yet computed */
     uint8_t *arena_exact;
     int32_t *pos;
@@ -82,8 +82,8 @@ static evo_status cl_init(cl_ctx *c, const evo_pt_problem *p, evo_error *err)
     c->pos = malloc(n1 * sizeof *c->pos);
     pt_wire *wires = calloc(n1, sizeof *wires);
     int32_t *next = malloc(kk * sizeof *next);
-    if (!c->dist || !c->send || !c->csum || !c->cinf || !c->wsum || !c->arena ||
-        !c->arena_exact || !c->pos || !wires || !next) {
+    if (!c->dist || !c->send || !c->csum || !c->cinf || !c->wsum || !c->arena || !c->arena_exact ||
+        !c->pos || !wires || !next) {
         free(wires);
         free(next);
         return evo_error_set(err, EVO_ERR_NOMEM, "cluster planning: out of memory");
@@ -345,8 +345,11 @@ static evo_status cl_run(cl_ctx *c, cl_search *se)
                     }
                     if (v >= se->best)
                         continue; /* cannot beat a finished plan (costs only grow) */
-                    cl_state ns = {.used = s.used | (1u << d), .last = (int8_t)d, .val = v,
-                                   .par = par, .at = j};
+                    cl_state ns = {.used = s.used | (1u << d),
+                                   .last = (int8_t)d,
+                                   .val = v,
+                                   .par = par,
+                                   .at = j};
                     size_t key = (size_t)ns.used * (size_t)k + (size_t)d;
                     if (slot[j] == NULL) {
                         slot[j] = malloc(tab * sizeof *slot[j]);
@@ -457,8 +460,7 @@ static void cl_explain(cl_ctx *c, evo_pt_plan *out)
                      nd->name ? nd->name : "?", nd->op ? nd->op : "?",
                      pt_fmt_bytes(nd->weight_bytes, b1, sizeof b1),
                      pt_fmt_bytes(cl_arena(c, i, i + 1), b2, sizeof b2),
-                     p->topo->devices[best_d].name,
-                     pt_fmt_bytes(best_lack, (char[32]){0}, 32));
+                     p->topo->devices[best_d].name, pt_fmt_bytes(best_lack, (char[32]){0}, 32));
             return;
         }
     }
@@ -477,8 +479,8 @@ static void cl_explain(cl_ctx *c, evo_pt_plan *out)
              pt_fmt_bytes(c->wsum[c->n], b1, sizeof b1), pt_fmt_bytes(cap, b2, sizeof b2));
 }
 
-evo_status evo_pt_plan_cluster(const evo_pt_problem *p, const evo_pt_options *opt,
-                               evo_pt_plan *out, evo_error *err)
+evo_status evo_pt_plan_cluster(const evo_pt_problem *p, const evo_pt_options *opt, evo_pt_plan *out,
+                               evo_error *err)
 {
     memset(out, 0, sizeof *out);
     out->kind = EVO_PT_CLUSTER;
@@ -514,8 +516,7 @@ evo_status evo_pt_plan_cluster(const evo_pt_problem *p, const evo_pt_options *op
             if (c.arena_exact[idx])
                 continue;
             uint64_t a;
-            if ((st = pt_stage_arena_pos(p, NULL, c.pos, i, j - i, true, &a, NULL, err)) !=
-                EVO_OK)
+            if ((st = pt_stage_arena_pos(p, NULL, c.pos, i, j - i, true, &a, NULL, err)) != EVO_OK)
                 goto done;
             c.arena[idx] = a;
             c.arena_exact[idx] = 1;

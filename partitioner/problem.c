@@ -114,8 +114,7 @@ evo_status evo_pt_node_set(evo_pt_problem *p, int32_t k, const char *name, const
 {
     if (k < 0 || k >= p->n_nodes || n_in < 0 || n_out < 0 || (n_in > 0 && in == NULL) ||
         (n_out > 0 && out == NULL))
-        return evo_error_set(err, EVO_ERR_INVALID_ARG, "partition problem: bad node %d",
-                             (int)k);
+        return evo_error_set(err, EVO_ERR_INVALID_ARG, "partition problem: bad node %d", (int)k);
     evo_pt_node *n = &p->nodes[k];
     for (int32_t i = 0; i < n_out; i++)
         if (out[i] < 0 || out[i] >= p->n_tensors)
@@ -429,8 +428,8 @@ evo_status pt_stage_arena_pos(const evo_pt_problem *p, const int32_t *order, con
             bufs[nb++] = (evo_memplan_buf){n->scratch_bytes, s, s};
         int32_t ti = n->inplace_in;
         if (ti >= 0 && n->n_out > 0 && tb[ti] >= 0 && !in_live[ti] && !out_live[ti] &&
-            p->tensors[ti].bytes == p->tensors[n->out[0]].bytes &&
-            bufs[tb[ti]].last_step == s && tb[n->out[0]] >= 0)
+            p->tensors[ti].bytes == p->tensors[n->out[0]].bytes && bufs[tb[ti]].last_step == s &&
+            tb[n->out[0]] >= 0)
             al[na++] = (evo_memplan_alias){tb[n->out[0]], tb[ti]};
     }
     /* executor bookkeeping, laid out as exec.c does, plus alignment slack */
@@ -524,8 +523,7 @@ static bool pt_positions(const evo_pt_problem *p, const int32_t *order, int32_t 
 }
 
 evo_status evo_pt_stage_arena(const evo_pt_problem *p, const int32_t *order, int32_t start,
-                              int32_t len, uint64_t *exact, uint64_t *lower_bound,
-                              evo_error *err)
+                              int32_t len, uint64_t *exact, uint64_t *lower_bound, evo_error *err)
 {
     if (p == NULL || p->cons_off == NULL || start < 0 || len < 1 || start > p->n_nodes - len)
         return evo_error_set(err, EVO_ERR_INVALID_ARG, "stage arena: bad stage or problem");
@@ -608,8 +606,8 @@ evo_status pt_plan_alloc_use(evo_pt_plan *plan, int32_t n_devices, evo_error *er
 }
 
 /* Tensors alive at position P: indices into *out (malloc'd). */
-static evo_status pt_boundary(const evo_pt_problem *p, const int32_t *pos, int32_t P,
-                              int32_t **out, int32_t *n, pt_wire *w, evo_error *err)
+static evo_status pt_boundary(const evo_pt_problem *p, const int32_t *pos, int32_t P, int32_t **out,
+                              int32_t *n, pt_wire *w, evo_error *err)
 {
     *out = malloc((size_t)(p->n_tensors ? p->n_tensors : 1) * sizeof **out);
     *n = 0;

@@ -128,8 +128,8 @@ static void solve_devices(sbuf *b, const evo_pt_problem *p, const evo_pt_plan *p
     }
 }
 
-evo_status evo_pt_plan_auto(const evo_pt_problem *p, const evo_pt_options *opt,
-                            evo_pt_result *out, evo_error *err)
+evo_status evo_pt_plan_auto(const evo_pt_problem *p, const evo_pt_options *opt, evo_pt_result *out,
+                            evo_error *err)
 {
     memset(out, 0, sizeof *out);
     out->best = -1;
@@ -174,8 +174,9 @@ evo_status evo_pt_plan_auto(const evo_pt_problem *p, const evo_pt_options *opt,
         const evo_pt_plan *w = &out->plans[out->best];
         double v = evo_pt_plan_value(w, obj);
         double tr = solve_transfer_ms(w);
-        sb_printf(&b, "Chosen: %s, %s %.3f ms over %d stage%s (%.3f ms compute, %.3f ms "
-                      "transfers).",
+        sb_printf(&b,
+                  "Chosen: %s, %s %.3f ms over %d stage%s (%.3f ms compute, %.3f ms "
+                  "transfers).",
                   evo_pt_kind_name((evo_pt_kind)out->best), unit, v, (int)w->n_stages,
                   w->n_stages == 1 ? "" : "s", w->latency_ms - tr, tr);
         int runner = -1;
@@ -195,9 +196,10 @@ evo_status evo_pt_plan_auto(const evo_pt_problem *p, const evo_pt_options *opt,
             double rtr = solve_transfer_ms(&out->plans[runner]);
             double rcomp = out->plans[runner].latency_ms - rtr;
             if (obj == EVO_PT_LATENCY && rv > v * (1 + 1e-9))
-                sb_printf(&b, ": %s", (w->latency_ms - tr) < rcomp - 1e-9
-                                          ? "its devices compute faster"
-                                          : "it moves less data or over faster links");
+                sb_printf(&b, ": %s",
+                          (w->latency_ms - tr) < rcomp - 1e-9
+                              ? "its devices compute faster"
+                              : "it moves less data or over faster links");
             sb_printf(&b, ".");
         }
         for (int k = 0; k < EVO_PT_KIND_COUNT_; k++)

@@ -123,16 +123,16 @@ static evo_status topo_size(const cJSON *obj, const char *key, const char *file,
 }
 
 /* An optional non-negative number; *present tells whether it was given. */
-static evo_status topo_number(const cJSON *obj, const char *key, const char *file,
-                              const char *what, double *out, bool *present, evo_error *err)
+static evo_status topo_number(const cJSON *obj, const char *key, const char *file, const char *what,
+                              double *out, bool *present, evo_error *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     *present = v != NULL;
     if (v == NULL)
         return EVO_OK;
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0)
-        return evo_error_set(err, EVO_ERR_PARSE, "%s: %s: \"%s\" must be a number >= 0", file,
-                             what, key);
+        return evo_error_set(err, EVO_ERR_PARSE, "%s: %s: \"%s\" must be a number >= 0", file, what,
+                             key);
     *out = v->valuedouble;
     return EVO_OK;
 }
@@ -184,8 +184,7 @@ static evo_status topo_device(const cJSON *d, int32_t i, const char *file, evo_p
         return st;
     const cJSON *ov = cJSON_GetObjectItemCaseSensitive(d, "overhead");
     if (ov != NULL) {
-        if ((st = topo_size(d, "overhead", file, name, false, &dev->overhead_bytes, err)) !=
-            EVO_OK)
+        if ((st = topo_size(d, "overhead", file, name, false, &dev->overhead_bytes, err)) != EVO_OK)
             return st;
     } else {
         dev->overhead_bytes =
@@ -198,8 +197,7 @@ static evo_status topo_device(const cJSON *d, int32_t i, const char *file, evo_p
         dev->role = EVO_PT_ROLE_CLOUD;
     else
         return evo_error_set(err, EVO_ERR_PARSE,
-                             "%s: device '%s': \"role\" must be \"edge\" or \"cloud\"", file,
-                             name);
+                             "%s: device '%s': \"role\" must be \"edge\" or \"cloud\"", file, name);
     return EVO_OK;
 }
 
@@ -248,8 +246,8 @@ static evo_status topo_link(const cJSON *l, int32_t i, const char *file, evo_pt_
     for (int32_t j = 0; j < i; j++) {
         const evo_pt_link *o = &t->links[j];
         if ((o->a == link->a && o->b == link->b) || (o->a == link->b && o->b == link->a))
-            return evo_error_set(err, EVO_ERR_PARSE, "%s: the link %s-%s is listed twice", file,
-                                 a, b);
+            return evo_error_set(err, EVO_ERR_PARSE, "%s: the link %s-%s is listed twice", file, a,
+                                 b);
     }
     return EVO_OK;
 }
@@ -270,8 +268,9 @@ evo_status evo_pt_topology_parse(const char *json, size_t len, const char *name,
     int nd = cJSON_IsArray(devs) ? cJSON_GetArraySize(devs) : 0;
     int nl = cJSON_IsArray(links) ? cJSON_GetArraySize(links) : 0;
     if (!cJSON_IsObject(root) || nd == 0) {
-        st = evo_error_set(err, EVO_ERR_PARSE, "%s: expected an object with a non-empty "
-                                               "\"devices\" array",
+        st = evo_error_set(err, EVO_ERR_PARSE,
+                           "%s: expected an object with a non-empty "
+                           "\"devices\" array",
                            file);
         goto done;
     }
@@ -280,8 +279,8 @@ evo_status evo_pt_topology_parse(const char *json, size_t len, const char *name,
         goto done;
     }
     if (nd > EVO_PT_MAX_DEVICES) {
-        st = evo_error_set(err, EVO_ERR_LIMIT, "%s: %d devices; at most %d are supported", file,
-                           nd, EVO_PT_MAX_DEVICES);
+        st = evo_error_set(err, EVO_ERR_LIMIT, "%s: %d devices; at most %d are supported", file, nd,
+                           EVO_PT_MAX_DEVICES);
         goto done;
     }
     out->devices = calloc((size_t)nd, sizeof *out->devices);

@@ -123,8 +123,8 @@ typedef struct evo_pt_tensor {
 } evo_pt_tensor;
 
 typedef struct evo_pt_node {
-    char *name, *op;        /* owned; may be NULL */
-    int32_t *in, *out;      /* activation tensor indices (owned) */
+    char *name, *op;   /* owned; may be NULL */
+    int32_t *in, *out; /* activation tensor indices (owned) */
     int32_t n_in, n_out;
     uint64_t weight_bytes;  /* constant inputs */
     uint64_t scratch_bytes; /* arena scratch while it runs */
@@ -138,10 +138,10 @@ typedef struct evo_pt_node {
 typedef struct evo_pt_problem {
     const evo_pt_topology *topo; /* borrowed */
     int32_t n_nodes, n_tensors, n_devices;
-    evo_pt_node *nodes;   /* execution order (a topological order) */
+    evo_pt_node *nodes; /* execution order (a topological order) */
     evo_pt_tensor *tensors;
-    double *cost_us;      /* n_nodes x n_devices; INFINITY = cannot run there */
-    char *model_name;     /* owned; for plans */
+    double *cost_us;  /* n_nodes x n_devices; INFINITY = cannot run there */
+    char *model_name; /* owned; for plans */
     /* private, filled by evo_pt_problem_finalize */
     int32_t *cons_off, *cons; /* consumers of each tensor (CSR) */
     int32_t *last_use;        /* last consumer position, -1 none */
@@ -189,8 +189,8 @@ typedef struct evo_pt_hop {
     int32_t from, to; /* devices */
     evo_pt_encoding encoding;
     uint64_t wire_bytes;
-    double ms;        /* rtt/2 + wire bytes / bandwidth */
-    double send_ms;   /* wire bytes / bandwidth */
+    double ms;      /* rtt/2 + wire bytes / bandwidth */
+    double send_ms; /* wire bytes / bandwidth */
 } evo_pt_hop;
 
 typedef struct evo_pt_transfer {
@@ -215,9 +215,9 @@ typedef struct evo_pt_device_use {
 
 typedef struct evo_pt_plan {
     evo_pt_kind kind;
-    char method[32]; /* "enumeration", "min-cut", "single-split", "dp", "beam" */
-    bool exact;      /* optimal for its kind under the model above */
-    bool feasible;   /* fits every device and every message has a path */
+    char method[32];                /* "enumeration", "min-cut", "single-split", "dp", "beam" */
+    bool exact;                     /* optimal for its kind under the model above */
+    bool feasible;                  /* fits every device and every message has a path */
     char reason[EVO_ERROR_MSG_MAX]; /* why not feasible */
     evo_pt_stage *stages;
     int32_t n_stages;
@@ -247,8 +247,7 @@ evo_status evo_pt_evaluate(const evo_pt_problem *p, int32_t n_stages, const int3
  * execution order): the exact plan (exec bookkeeping + activations) and the
  * planner's lower bound with the same bookkeeping. */
 evo_status evo_pt_stage_arena(const evo_pt_problem *p, const int32_t *order, int32_t start,
-                              int32_t len, uint64_t *exact, uint64_t *lower_bound,
-                              evo_error *err);
+                              int32_t len, uint64_t *exact, uint64_t *lower_bound, evo_error *err);
 
 /* ---------------------------------------------------------------- planners */
 
@@ -273,8 +272,8 @@ evo_status evo_pt_plan_cloud(const evo_pt_problem *p, const evo_pt_options *opt,
 evo_status evo_pt_plan_cloud_pair(const evo_pt_problem *p, const evo_pt_options *opt, int32_t edge,
                                   int32_t cloud, bool single_split_only, evo_pt_plan *out,
                                   evo_error *err);
-evo_status evo_pt_plan_cluster(const evo_pt_problem *p, const evo_pt_options *opt,
-                               evo_pt_plan *out, evo_error *err);
+evo_status evo_pt_plan_cluster(const evo_pt_problem *p, const evo_pt_options *opt, evo_pt_plan *out,
+                               evo_error *err);
 
 /* All three kinds, best first by the objective (feasible before infeasible),
  * and an explanation: a table of each kind's latency, period and memory and
@@ -285,8 +284,8 @@ typedef struct evo_pt_result {
     char *explanation;                     /* owned, multi-line text */
 } evo_pt_result;
 
-evo_status evo_pt_plan_auto(const evo_pt_problem *p, const evo_pt_options *opt,
-                            evo_pt_result *out, evo_error *err);
+evo_status evo_pt_plan_auto(const evo_pt_problem *p, const evo_pt_options *opt, evo_pt_result *out,
+                            evo_error *err);
 void evo_pt_result_free(evo_pt_result *r);
 
 /* ---------------------------------------------------------------- models */

@@ -26,7 +26,10 @@ static uint32_t rnd(void)
     rng_state ^= rng_state << 17;
     return (uint32_t)(rng_state >> 11);
 }
-static int32_t rnd_in(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
+static int32_t rnd_in(int32_t lo, int32_t hi)
+{
+    return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1));
+}
 
 typedef struct inst {
     evo_pt_topology topo;
@@ -64,8 +67,11 @@ static void make_topo(inst *in, int32_t k, bool tight)
                 l->rtt_ms = (double)rnd_in(0, 20) / 4;
                 l->encoding = (evo_pt_encoding)(rnd() % 3);
             }
-    in->topo = (evo_pt_topology){.devices = in->dev, .n_devices = k, .links = in->link,
-                                 .n_links = nl, .source = rnd_in(0, k - 1),
+    in->topo = (evo_pt_topology){.devices = in->dev,
+                                 .n_devices = k,
+                                 .links = in->link,
+                                 .n_links = nl,
+                                 .source = rnd_in(0, k - 1),
                                  .sink = rnd_in(0, k - 1)};
 }
 
@@ -269,6 +275,8 @@ static void check_plan(const evo_pt_problem *p, const evo_pt_plan *pl)
     }
 }
 
+static int n_feasible, n_infeasible, n_multi_stage;
+
 static void run_cluster_case(int32_t n, int32_t k, bool chain, bool tight)
 {
     inst in;
@@ -285,6 +293,9 @@ static void run_cluster_case(int32_t n, int32_t k, bool chain, bool tight)
         assert_true(pl.exact);
         assert_string_equal(pl.method, "dp");
         if (obj == 0) {
+            n_feasible += pl.feasible;
+            n_infeasible += !pl.feasible;
+            n_multi_stage += pl.feasible && pl.n_stages > 1;
             assert_close(evo_pt_plan_value(&pl, EVO_PT_LATENCY), b.best_lat);
         } else {
             assert_close(evo_pt_plan_value(&pl, EVO_PT_THROUGHPUT), b.best_per);
@@ -328,6 +339,10 @@ static void test_cluster_dags(void **state)
         int32_t n = k == 4 ? rnd_in(1, 12) : rnd_in(1, 14);
         run_cluster_case(n, k, false, it % 2 == 1);
     }
+    /* the instances exercise every outcome */
+    printf("cluster cases: %d feasible (%d multi-stage), %d infeasible\n", n_feasible,
+           n_multi_stage, n_infeasible);
+    assert_true(n_feasible >= 40 && n_multi_stage >= 15 && n_infeasible >= 5);
 }
 
 static void test_cloud_dags(void **state)
@@ -369,12 +384,12 @@ static void test_cloud_dags(void **state)
 static void test_cloud_branchy_beats_single_split(void **state)
 {
     (void)state;
-    evo_pt_device dev[2] = {{.name = "edge", .memory_bytes = 1u << 30, .gflops = 1},
-                            {.name = "cloud", .memory_bytes = 1u << 30, .gflops = 1,
-                             .role = EVO_PT_ROLE_CLOUD}};
+    evo_pt_device dev[2] = {
+        {.name = "edge", .memory_bytes = 1u << 30, .gflops = 1},
+        {.name = "cloud", .memory_bytes = 1u << 30, .gflops = 1, .role = EVO_PT_ROLE_CLOUD}};
     evo_pt_link link = {.a = 0, .b = 1, .mbps = 8, .rtt_ms = 0}; /* 1 byte per us */
-    evo_pt_topology topo = {.devices = dev, .n_devices = 2, .links = &link, .n_links = 1,
-                            .source = 0, .sink = 0};
+    evo_pt_topology topo = {
+        .devices = dev, .n_devices = 2, .links = &link, .n_links = 1, .source = 0, .sink = 0};
     /* t0 (input, 100000 B) -> A -> t1 (100 B) -> B -> t2 (100000 B);
      * t0 -> C -> t3 (100 B); t2, t3 -> D -> t4 (10 B, the result).
      * Execution order A, B, C, D. A and C are cheap on the edge, B and D
@@ -459,15 +474,15 @@ static void test_missing_links(void **state)
     /* a - b - c in a line; a and c have no link: a message a -> c must go
      * over b; d is connected to nothing and can only hold whole plans that
      * neither take input from nor deliver to another device. */
-    evo_pt_device dev[4] = {{.name = "a", .memory_bytes = 1u << 30, .gflops = 1},
-                            {.name = "b", .memory_bytes = 1u << 30, .gflops = 1},
-                            {.name = "c", .memory_bytes = 1u << 30, .gflops = 100,
-                             .role = EVO_PT_ROLE_CLOUD},
-                            {.name = "d", .memory_bytes = 1u << 30, .gflops = 1000}};
+    evo_pt_device dev[4] = {
+        {.name = "a", .memory_bytes = 1u << 30, .gflops = 1},
+        {.name = "b", .memory_bytes = 1u << 30, .gflops = 1},
+        {.name = "c", .memory_bytes = 1u << 30, .gflops = 100, .role = EVO_PT_ROLE_CLOUD},
+        {.name = "d", .memory_bytes = 1u << 30, .gflops = 1000}};
     evo_pt_link link[2] = {{.a = 0, .b = 1, .mbps = 100, .rtt_ms = 1},
                            {.a = 1, .b = 2, .mbps = 100, .rtt_ms = 1}};
-    evo_pt_topology topo = {.devices = dev, .n_devices = 4, .links = link, .n_links = 2,
-                            .source = 0, .sink = 0};
+    evo_pt_topology topo = {
+        .devices = dev, .n_devices = 4, .links = link, .n_links = 2, .source = 0, .sink = 0};
     evo_pt_problem p;
     assert_int_equal(evo_pt_problem_init(&p, &topo, 1, 2, NULL), EVO_OK);
     int32_t in = 0, out = 1;
