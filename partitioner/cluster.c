@@ -165,6 +165,7 @@ typedef struct cl_state {
     uint32_t used;
     int8_t last;
     double val;
+    double sec;  /* latency so far: ranks beam states of equal period */
     int32_t par; /* index of the parent entry, -1 for the start */
     int32_t at;  /* boundary */
 } cl_state;
@@ -204,8 +205,10 @@ static bool cl_push(cl_pool *pl, const cl_state *s)
 
 static int cl_cmp_state(const void *a, const void *b)
 {
-    double x = ((const cl_state *)a)->val, y = ((const cl_state *)b)->val;
-    return x < y ? -1 : x > y ? 1 : 0;
+    const cl_state *x = a, *y = b;
+    if (x->val != y->val)
+        return x->val < y->val ? -1 : 1;
+    return x->sec < y->sec ? -1 : x->sec > y->sec ? 1 : 0;
 }
 
 /* Exact DP over dense (i, U, d) tables, or the beam search. Both fill
@@ -348,6 +351,7 @@ static evo_status cl_run(cl_ctx *c, cl_search *se)
                     cl_state ns = {.used = s.used | (1u << d),
                                    .last = (int8_t)d,
                                    .val = v,
+                                   .sec = s.sec + msg + comp,
                                    .par = par,
                                    .at = j};
                     size_t key = (size_t)ns.used * (size_t)k + (size_t)d;
@@ -382,7 +386,7 @@ static evo_status cl_run(cl_ctx *c, cl_search *se)
                         }
                         cl_state *o = &T->e[ix];
                         if (o->used == ns.used && o->last == ns.last) {
-                            if (v < o->val)
+                            if (v < o->val || (v == o->val && ns.sec < o->sec))
                                 *o = ns;
                             break;
                         }
