@@ -314,6 +314,18 @@ char *evo_pt_plan_to_dot(const evo_pt_problem *p, const evo_pt_plan *plan);
 /* An SVG timeline of one request: a row per device and per link used. */
 char *evo_pt_plan_timeline_svg(const evo_pt_problem *p, const evo_pt_plan *plan);
 
+/* ---------------------------------------------------------------- split */
+
+struct evo_split_plan;
+
+/* The split plan (evo/split.h) of a plan's stages for graph g, the inferred
+ * graph the plan was made from (same file, same dims): node_indices are
+ * mapped back to graph nodes and evo_split_plan_finish fills the stages'
+ * inputs and outputs. EVO_ERR_MISMATCH when the plan is for another model. */
+evo_status evo_pt_split_plan_from_json(const evo_graph *g, const char *json, size_t len,
+                                       const char *name, struct evo_split_plan *out,
+                                       evo_error *err);
+
 #ifdef __cplusplus
 }
 #endif
