@@ -97,7 +97,8 @@ int main(int argc, char **argv)
         bench_model *m = &models[nm];
         memset(m, 0, sizeof *m);
         snprintf(m->name, sizeof m->name, "%s", de->d_name);
-        if (evo_model_import(path, NULL, &m->g, &err) != EVO_OK ||
+        evo_import_options iopt = {.optimize = true};
+        if (evo_model_import(path, &iopt, &m->g, &err) != EVO_OK ||
             evo_program_build(m->g, NULL, &m->prog, &err) != EVO_OK) {
             fprintf(stderr, "skip %s: %s\n", de->d_name, err.msg);
             evo_graph_free(m->g);

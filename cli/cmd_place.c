@@ -280,7 +280,7 @@ static int place_main(int argc, char **argv)
         cli_error("place", "%s", err.msg);
         goto done;
     }
-    evo_import_options iopt = {.dims = pa.dims.items, .n_dims = pa.dims.n};
+    evo_import_options iopt = {.dims = pa.dims.items, .n_dims = pa.dims.n, .optimize = true};
     if (evo_model_import(pa.model, &iopt, &g, &err) != EVO_OK ||
         evo_program_build(g, NULL, &prog, &err) != EVO_OK) {
         cli_error("place", "%s", err.msg);

@@ -220,6 +220,12 @@ static evo_status split_run(const char *path, const char *dir, const split_cuts 
     evo_status rv = evo_model_import(path, opt, &g, err);
     if (rv != EVO_OK)
         return rv;
+    /* A plan from `evo place` is made for the optimized graph (default
+     * passes), so --plan always splits that graph. */
+    if (plan_path != NULL) {
+        optimize = true;
+        oo = NULL;
+    }
     if (optimize) {
         bool *known = calloc(cuts->n + 1, sizeof *known);
         if (known == NULL) {
@@ -322,7 +328,8 @@ static int split_main(int argc, char **argv)
         rc = cli_usage_error(a.cmd->name, "give either --cut or --plan, not both");
     if (rc < 0 && optimize && plan_path != NULL)
         rc = cli_usage_error(a.cmd->name,
-                             "--plan splits the model as `evo place` compiled it; drop --optimize");
+                             "--plan splits the model as `evo place` compiled it (with the default "
+                             "passes); drop --optimize");
     if (rc < 0 && (dir == NULL || dir[0] == '\0'))
         rc = cli_usage_error(a.cmd->name, "no output directory given (-o DIR)");
     if (rc < 0) {
