@@ -31,6 +31,7 @@ extern const cli_command cli_cmd_run;
 extern const cli_command cli_cmd_check;
 extern const cli_command cli_cmd_model;   /* cli/cmd_model.c */
 extern const cli_command cli_cmd_profile; /* cli/cmd_profile.c */
+extern const cli_command cli_cmd_place;   /* cli/cmd_place.c */
 extern const cli_command cli_cmd_compile; /* cli/cmd_compile.c */
 
 /* ---------------------------------------------------------------- messages */

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "evo/modeldb.h"
+#include "evo/partition.h"
 #include "evo/split.h"
 
 extern const cli_command cli_cmd_split;
@@ -23,6 +24,7 @@ bool cli_optimize_flag(cli_args *a, bool *optimize, evo_optimize_options *o);
 static const char split_usage[] =
     "usage: evo split MODEL.onnx --cut TENSOR[,TENSOR...] -o DIR [--optimize]\n"
     "                 [--dim NAME=VALUE]...\n"
+    "       evo split MODEL.onnx --plan PLAN.json -o DIR [--dim NAME=VALUE]...\n"
     "\n"
     "Cut the model into consecutive stages at the named tensors (each cut ends a\n"
     "stage; the last stage is the rest) and write DIR/stage_K.onnx for each stage\n"
@@ -32,6 +34,8 @@ static const char split_usage[] =
     "be used across a stage boundary.\n"
     "\n"
     "  --cut TENSOR[,...]  cut tensors (repeatable; order does not matter)\n"
+    "  --plan PLAN.json    the stages of a placement plan from `evo place` (one\n"
+    "                      model per stage; docs/placement.md)\n"
     "  -o, --output DIR    directory to write (created if missing)\n"
     "  --optimize          run the graph passes before splitting (cut tensors\n"
     "                      that a pass removes are reported); see evo export\n"
@@ -178,8 +182,37 @@ static evo_status split_write_text(const char *path, const char *text, evo_error
     return EVO_OK;
 }
 
+/* The split plan of a placement plan file (evo place -o). */
+static evo_status split_plan_file(const evo_graph *g, const char *plan_path, evo_split_plan *plan,
+                                  evo_error *err)
+{
+    FILE *f = fopen(plan_path, "rb");
+    if (f == NULL)
+        return evo_error_set(err, EVO_ERR_IO, "%s: cannot open (%s)", plan_path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    evo_status rv = EVO_OK;
+    do {
+        if (len == cap) {
+            char *nb = cap < (256u << 20) ? realloc(buf, cap = cap ? 2 * cap : 65536) : NULL;
+            if (nb == NULL) {
+                rv = evo_error_set(err, EVO_ERR_LIMIT, "%s: too large or out of memory", plan_path);
+                break;
+            }
+            buf = nb;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+    } while (n > 0);
+    fclose(f);
+    if (rv == EVO_OK)
+        rv = evo_pt_split_plan_from_json(g, buf, len, plan_path, plan, err);
+    free(buf);
+    return rv;
+}
+
 static evo_status split_run(const char *path, const char *dir, const split_cuts *cuts,
-                            const evo_import_options *opt, bool optimize,
+                            const char *plan_path, const evo_import_options *opt, bool optimize,
                             const evo_optimize_options *oo, evo_error *err)
 {
     evo_graph *g = NULL;
@@ -187,6 +220,12 @@ static evo_status split_run(const char *path, const char *dir, const split_cuts 
     evo_status rv = evo_model_import(path, opt, &g, err);
     if (rv != EVO_OK)
         return rv;
+    /* A plan from `evo place` is made for the optimized graph (default
+     * passes), so --plan always splits that graph. */
+    if (plan_path != NULL) {
+        optimize = true;
+        oo = NULL;
+    }
     if (optimize) {
         bool *known = calloc(cuts->n + 1, sizeof *known);
         if (known == NULL) {
@@ -205,7 +244,9 @@ static evo_status split_run(const char *path, const char *dir, const split_cuts 
                                    path, cuts->names[k]);
         free(known);
     }
-    if (rv == EVO_OK)
+    if (rv == EVO_OK && plan_path != NULL)
+        rv = split_plan_file(g, plan_path, &plan, err);
+    else if (rv == EVO_OK)
         rv = evo_split_plan_from_cuts(g, (const char *const *)cuts->names, cuts->n, &plan, err);
     if (rv == EVO_OK && mkdir(dir, 0777) != 0 && errno != EEXIST)
         rv = evo_error_set(err, EVO_ERR_IO, "%s: cannot create the directory (%s)", dir,
@@ -251,7 +292,7 @@ static int split_main(int argc, char **argv)
     cli_args_init(&a, &cli_cmd_split, argc, argv);
     cli_dims dims = {0};
     split_cuts cuts = {0};
-    const char *path = NULL, *dir = NULL;
+    const char *path = NULL, *dir = NULL, *plan_path = NULL;
     bool optimize = false;
     evo_optimize_options oo = {false, false, false, false};
     int rc = -1;
@@ -267,6 +308,8 @@ static int split_main(int argc, char **argv)
                 rc = CLI_EXIT_USAGE;
         } else if (cli_args_value(&a, "-o", &val) || cli_args_value(&a, "--output", &val)) {
             dir = val;
+        } else if (cli_args_value(&a, "--plan", &val)) {
+            plan_path = val;
         } else if (cli_optimize_flag(&a, &optimize, &oo)) {
             continue;
         } else if (a.failed) {
@@ -279,15 +322,21 @@ static int split_main(int argc, char **argv)
     }
     if (rc < 0 && path == NULL)
         rc = cli_usage_error(a.cmd->name, "no model given");
-    if (rc < 0 && cuts.n == 0)
-        rc = cli_usage_error(a.cmd->name, "no cut given (--cut TENSOR[,TENSOR...])");
+    if (rc < 0 && cuts.n == 0 && plan_path == NULL)
+        rc = cli_usage_error(a.cmd->name, "no cut given (--cut TENSOR[,TENSOR...] or --plan FILE)");
+    if (rc < 0 && cuts.n > 0 && plan_path != NULL)
+        rc = cli_usage_error(a.cmd->name, "give either --cut or --plan, not both");
+    if (rc < 0 && optimize && plan_path != NULL)
+        rc = cli_usage_error(a.cmd->name,
+                             "--plan splits the model as `evo place` compiled it (with the default "
+                             "passes); drop --optimize");
     if (rc < 0 && (dir == NULL || dir[0] == '\0'))
         rc = cli_usage_error(a.cmd->name, "no output directory given (-o DIR)");
     if (rc < 0) {
         evo_import_options opt = {.dims = dims.items, .n_dims = dims.n};
         evo_error err = {0};
         rc = CLI_EXIT_OK;
-        if (split_run(path, dir, &cuts, &opt, optimize, &oo, &err) != EVO_OK) {
+        if (split_run(path, dir, &cuts, plan_path, &opt, optimize, &oo, &err) != EVO_OK) {
             cli_error(a.cmd->name, "%s", err.msg);
             rc = CLI_EXIT_FAIL;
         }

@@ -19,6 +19,7 @@ static const cli_command *const main_commands[] = {
     &cli_cmd_export,
     &cli_cmd_model,
     &cli_cmd_profile,
+    &cli_cmd_place,
     &cli_cmd_compile,
 };
 #define MAIN_N_COMMANDS (sizeof main_commands / sizeof main_commands[0])
