@@ -42,15 +42,21 @@ ln -s "$src/test_data_set_0" "$t/dir/o/test_data_set_0"
 run "$EVO" check "$t/dir/o"
 [ "$rc" -eq 0 ] && grep -qx "PASS o" "$t/out" || bad "check of the optimized .evm: $(cat "$t/out" "$t/err")"
 
-# same outputs as the ONNX path, bitwise, on the reference input and on random input
+# same outputs as the ONNX path, bitwise, on the reference input and on
+# random input: m.evm against `run --no-optimize`, o.evm against `run`
 for how in "--input $src/test_data_set_0/input_0.pb" "--seed 7"; do
   # shellcheck disable=SC2086
-  run "$EVO" run "$src/model.onnx" $how --output-dir "$t/a"
+  run "$EVO" run "$src/model.onnx" $how --no-optimize --output-dir "$t/a"
   [ "$rc" -eq 0 ] || bad "run onnx ($how): $(cat "$t/err")"
   # shellcheck disable=SC2086
   run "$EVO" run "$t/m.evm" $how --output-dir "$t/b"
   [ "$rc" -eq 0 ] || bad "run evm ($how): $(cat "$t/err")"
   cmp -s "$t/a/output_0.pb" "$t/b/output_0.pb" || bad "outputs differ ($how)"
+  # shellcheck disable=SC2086
+  run "$EVO" run "$src/model.onnx" $how --output-dir "$t/a2"
+  # shellcheck disable=SC2086
+  run "$EVO" run "$t/o.evm" $how --output-dir "$t/b2"
+  cmp -s "$t/a2/output_0.pb" "$t/b2/output_0.pb" || bad "optimized outputs differ ($how)"
 done
 
 # inspect: text and JSON facts

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every model in ../shared/models compiled to .evm (with the graph passes, as
 # `evo compile` does by default): `evo check` passes on a test dir that holds
-# model.evm (instead of model.onnx) next to the reference data. Compiled with
-# --no-optimize, the .evm's outputs are bitwise equal to the ONNX path's (the
-# same kernels run on the same plan). The planned activation area is at most 1.10x the
+# model.evm (instead of model.onnx) next to the reference data. The .evm's
+# outputs are bitwise equal to `evo run model.onnx`'s, with the passes and
+# without (--no-optimize on both sides): the same kernels run on the same
+# plan. The planned activation area is at most 1.10x the
 # lower bound; and the file is at most 2% larger than the raw weights plus
 # 8 KiB for the tables (header, tensor and node records, params, names).
 # Prints one line of figures per model.
@@ -34,21 +35,26 @@ for src in "$zoo"/*/; do
   "$EVO" -q check "$d" >"$t/check" 2>&1 || bad "$name: check of model.evm: $(cat "$t/check")"
   grep -qx "PASS $name" "$t/check" || bad "$name: check of model.evm: $(cat "$t/check")"
 
-  # bitwise: the same inputs through model.onnx and model.evm
+  # bitwise: the same inputs through model.onnx and the .evm, with the graph
+  # passes (the default of both compile and run) and without
   ins=()
   for f in "$src"/test_data_set_0/input_*.pb; do ins+=(--input "$f"); done
-  "$EVO" -q run "$src/model.onnx" "${ins[@]}" --output-dir "$t/$name.onnx.out" >/dev/null 2>"$t/err" ||
-    bad "$name: run of model.onnx: $(cat "$t/err")"
-  "$EVO" -q run "$t/$name.plain.evm" "${ins[@]}" --output-dir "$t/$name.evm.out" >/dev/null 2>"$t/err" ||
-    bad "$name: run of model.evm: $(cat "$t/err")"
-  n_out=0
-  for f in "$t/$name.onnx.out"/output_*.pb; do
-    [ -f "$f" ] || continue
-    n_out=$((n_out + 1))
-    cmp -s "$f" "$t/$name.evm.out/$(basename "$f")" ||
-      bad "$name: $(basename "$f") differs between model.onnx and its --no-optimize .evm"
+  for variant in opt plain; do
+    evm="$d/model.evm" flag=()
+    [ "$variant" = plain ] && evm="$t/$name.plain.evm" flag=(--no-optimize)
+    "$EVO" -q run "$src/model.onnx" "${ins[@]}" "${flag[@]}" --output-dir "$t/$name.$variant.out-onnx" \
+      >/dev/null 2>"$t/err" || bad "$name: run of model.onnx ($variant): $(cat "$t/err")"
+    "$EVO" -q run "$evm" "${ins[@]}" --output-dir "$t/$name.$variant.out-evm" >/dev/null 2>"$t/err" ||
+      bad "$name: run of the .evm ($variant): $(cat "$t/err")"
+    n_out=0
+    for f in "$t/$name.$variant.out-onnx"/output_*.pb; do
+      [ -f "$f" ] || continue
+      n_out=$((n_out + 1))
+      cmp -s "$f" "$t/$name.$variant.out-evm/$(basename "$f")" ||
+        bad "$name: $(basename "$f") differs between model.onnx and the .evm ($variant)"
+    done
+    [ "$n_out" -gt 0 ] || bad "$name: no outputs were written ($variant)"
   done
-  [ "$n_out" -gt 0 ] || bad "$name: no outputs were written"
 
   # figures: file size vs weights, activation area vs its lower bound
   "$EVO" inspect "$d/model.evm" --json >"$t/$name.json" 2>"$t/err" ||
