@@ -242,11 +242,31 @@ static inline void pool_taps(int64_t start, int64_t k, int64_t d, int64_t n, int
 
 /* ---------------------------------------------------------------- infer */
 
+/* Params come from parse on the host, but a compact model (.evm) stores
+ * them as bytes a hostile file controls: infer re-checks every field the
+ * geometry divides by or indexes with. */
+static evo_status pool_check_params(const pool_params *p, const char *op, evo_error *err)
+{
+    if (p->n_sp < 1 || p->n_sp > POOL_MAX_SP || p->auto_pad < POOL_PAD_NOTSET ||
+        p->auto_pad > POOL_PAD_VALID || (p->ceil_mode & ~1) != 0 ||
+        (p->count_include_pad & ~1) != 0 || (p->storage_order & ~1) != 0)
+        return evo_error_set(err, EVO_ERR_INVALID_ARG, "%s: invalid pooling parameters", op);
+    for (int32_t j = 0; j < p->n_sp; j++)
+        if (p->kernel[j] < 1 || p->stride[j] < 1 || p->dilation[j] < 1 || p->pad_begin[j] < 0 ||
+            p->pad_end[j] < 0)
+            return evo_error_set(err, EVO_ERR_INVALID_ARG,
+                                 "%s: invalid kernel, stride, dilation or pad in spatial dim %d",
+                                 op, (int)j);
+    return EVO_OK;
+}
+
 static evo_status pool_infer_common(const evo_kctx *c, const evo_op_def *def, bool is_max)
 {
     const pool_params *p = c->params;
     evo_status rv = evo_op_check_arity(def, c);
     if (rv != EVO_OK)
+        return rv;
+    if ((rv = pool_check_params(p, def->name, c->err)) != EVO_OK)
         return rv;
     const evo_tensor *x = c->in[0];
     if ((rv = kpool_check_tensor(c, def->name, "X", x)) != EVO_OK)
