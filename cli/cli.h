@@ -31,6 +31,13 @@ extern const cli_command cli_cmd_run;
 extern const cli_command cli_cmd_check;
 extern const cli_command cli_cmd_model;   /* cli/cmd_model.c */
 extern const cli_command cli_cmd_profile; /* cli/cmd_profile.c */
+/* The coordinator and its clients (issue 8). */
+extern const cli_command cli_cmd_coordinator; /* cli/cmd_coordinator.c */
+extern const cli_command cli_cmd_node;        /* cli/cmd_node.c */
+extern const cli_command cli_cmd_devices;     /* cli/cmd_devices.c */
+extern const cli_command cli_cmd_deploy;      /* cli/cmd_deploy.c */
+extern const cli_command cli_cmd_infer;       /* cli/cmd_infer.c */
+extern const cli_command cli_cmd_status;      /* cli/cmd_status.c */
 
 /* ---------------------------------------------------------------- messages */
 
