@@ -398,9 +398,10 @@ static evo_status agent_run(evo_agent *a, const evo_msg *m, uint64_t t_recv_wall
     agent_stage *s = agent_find_stage_locked(a, digest);
     if (s == NULL) {
         pthread_mutex_unlock(&a->mu);
+        evo_error_set(e, EVO_ERR_NOT_FOUND, "node %s does not hold stage %.12s...", a->name,
+                      digest);
         cJSON_Delete(route);
-        return evo_error_set(e, EVO_ERR_NOT_FOUND, "node %s does not hold stage %.12s...",
-                             a->name, digest);
+        return EVO_ERR_NOT_FOUND;
     }
     evo_exec *x = &s->run.exec;
     const evo_program *p = s->run.sp.prog;

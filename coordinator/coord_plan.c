@@ -150,6 +150,75 @@ static evo_status plan_greedy(const plan_ctx *c, const coord_plan_dev *devs, con
     return EVO_OK;
 }
 
+/* Next permutation of ix[0..n) in lexicographic order; false after the last. */
+static bool plan_next_perm(int32_t *ix, size_t n)
+{
+    if (n < 2)
+        return false;
+    size_t i = n - 1;
+    while (i > 0 && ix[i - 1] >= ix[i])
+        i--;
+    if (i == 0)
+        return false;
+    size_t j = n - 1;
+    while (ix[j] <= ix[i - 1])
+        j--;
+    int32_t t = ix[i - 1];
+    ix[i - 1] = ix[j];
+    ix[j] = t;
+    for (size_t a = i, b = n - 1; a < b; a++, b--) {
+        t = ix[a];
+        ix[a] = ix[b];
+        ix[b] = t;
+    }
+    return true;
+}
+
+/* Greedy fill in the order of the devices by speed; when that strands a
+ * layer too big for the devices left, try the other orders (up to 6
+ * devices: 720 orders) and keep the one with the fewest stages, preferring
+ * orders that give work to faster devices. */
+static evo_status plan_fill(const plan_ctx *c, const coord_plan_dev *devs, const int32_t *order,
+                            size_t n_devs, int32_t *cuts, int32_t *devix, int32_t *n_st,
+                            evo_error *err)
+{
+    evo_status rv = plan_greedy(c, devs, order, n_devs, cuts, devix, n_st, err);
+    if (rv != EVO_ERR_LIMIT || n_devs > 6)
+        return rv;
+    int32_t *perm = malloc(n_devs * sizeof *perm);
+    int32_t *tc = malloc((n_devs + 1) * sizeof *tc), *td = malloc((n_devs + 1) * sizeof *td);
+    if (perm == NULL || tc == NULL || td == NULL) {
+        free(perm);
+        free(tc);
+        free(td);
+        return rv;
+    }
+    /* Permute positions of the speed order, so the first order tried after
+     * the failing one is still "fast first" as far as possible. */
+    for (size_t i = 0; i < n_devs; i++)
+        perm[i] = (int32_t)i;
+    int32_t best = INT32_MAX;
+    int32_t *ord = malloc(n_devs * sizeof *ord);
+    while (ord != NULL && plan_next_perm(perm, n_devs)) {
+        for (size_t i = 0; i < n_devs; i++)
+            ord[i] = order[perm[i]];
+        int32_t n = 0;
+        if (plan_greedy(c, devs, ord, n_devs, tc, td, &n, NULL) == EVO_OK && n < best) {
+            best = n;
+            memcpy(cuts, tc, (size_t)n * sizeof *cuts);
+            memcpy(devix, td, (size_t)n * sizeof *devix);
+            *n_st = n;
+        }
+    }
+    if (best != INT32_MAX)
+        rv = EVO_OK;
+    free(ord);
+    free(perm);
+    free(tc);
+    free(td);
+    return rv;
+}
+
 /* One stage per device, flops shared by calibrated speed. */
 static evo_status plan_balanced(const plan_ctx *c, const coord_plan_dev *devs,
                                 const int32_t *order, size_t n_devs, int32_t *cuts,
@@ -258,13 +327,13 @@ evo_status coord_plan(const evo_graph *g, const coord_plan_dev *devs, size_t n_d
             goto done;
         }
         if (n == 0)
-            rv = plan_greedy(&c, devs, order, n_devs, cuts, devix, &n, err);
+            rv = plan_fill(&c, devs, order, n_devs, cuts, devix, &n, err);
     } else {
         bool fits = false;
         rv = plan_balanced(&c, devs, order, n_devs, cuts, devix, &n, &fits, err);
         if (rv == EVO_OK && !fits) {
             EVO_LOGI("coordinator: the balanced split does not fit the budgets; filling by memory");
-            rv = plan_greedy(&c, devs, order, n_devs, cuts, devix, &n, err);
+            rv = plan_fill(&c, devs, order, n_devs, cuts, devix, &n, err);
         }
     }
     if (rv != EVO_OK)

@@ -1122,16 +1122,15 @@ static evo_status coord_recover(evo_coord *c, coord_model *m, const coord_route 
     snprintf(obj, sizeof obj, "%s", m->objective);
     pthread_mutex_unlock(&c->mu);
     evo_status rv = EVO_OK;
-    if (stale) {
-        /* Someone re-planned meanwhile: just retry. */
-    } else if (need || any_dead) {
-        EVO_LOGW("coordinator: re-planning %s on the remaining nodes", m->name);
+    (void)need;
+    if (!stale) {
+        /* A node died, restarted without its stage, or lost a message:
+         * placing and deploying again fixes each of these. */
+        EVO_LOGW("coordinator: re-planning %s on the %s nodes", m->name,
+                 any_dead ? "remaining" : "live");
         rv = coord_deploy(c, m, mode, obj, err);
         if (rv == EVO_OK)
             m->replans++;
-    } else {
-        rv = evo_error_set(err, EVO_ERR_IO,
-                           "%s: the request timed out but every stage node still answers", m->name);
     }
     pthread_mutex_unlock(&c->deploy_mu);
     return rv;
@@ -1656,9 +1655,20 @@ static void *coord_upkeep_main(void *arg)
         for (size_t i = 0; i < n_give && !c->stop; i++) {
             pthread_mutex_lock(&c->deploy_mu);
             evo_error e;
-            if (coord_sync_node(c, give[i], &e) != EVO_OK)
+            if (coord_sync_node(c, give[i], &e) != EVO_OK) {
+                /* It came back different (e.g. a smaller budget): re-plan
+                 * the models that used it instead of insisting. */
                 EVO_LOGW("coordinator: giving node %s its stages back: %s", give[i], e.msg);
-            else
+                pthread_mutex_lock(&c->mu);
+                coord_dev *d = coord_dev_find(c, give[i]);
+                if (d != NULL)
+                    d->give_back = false;
+                for (size_t k = 0; k < c->n_models; k++)
+                    for (int32_t s = 0; c->models[k]->st && s < c->models[k]->n_st; s++)
+                        if (strcmp(c->models[k]->st[s].dev, give[i]) == 0)
+                            c->models[k]->degraded = true;
+                pthread_mutex_unlock(&c->mu);
+            } else
                 EVO_LOGI("coordinator: node %s has its stages back", give[i]);
             pthread_mutex_unlock(&c->deploy_mu);
         }
