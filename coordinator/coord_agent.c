@@ -742,7 +742,8 @@ evo_status evo_agent_start(const evo_agent_options *opt, evo_agent **out, evo_er
         rv = agent_register(a, &e);
         if (rv == EVO_OK)
             break;
-        bool transient = e.code == EVO_ERR_IO;
+        /* Not there yet is worth waiting for; a refused handshake is not. */
+        bool transient = e.code == EVO_ERR_IO && strstr(e.msg, "TLS handshake") == NULL;
         if (!transient || attempt >= 60) {
             *err = e;
             evo_error_prefix(err, "node %s: registration with %s failed", a->name, a->coord_url);
