@@ -31,6 +31,7 @@ extern const cli_command cli_cmd_run;
 extern const cli_command cli_cmd_check;
 extern const cli_command cli_cmd_model;   /* cli/cmd_model.c */
 extern const cli_command cli_cmd_profile; /* cli/cmd_profile.c */
+extern const cli_command cli_cmd_place;   /* cli/cmd_place.c */
 /* The coordinator and its clients (issue 8). */
 extern const cli_command cli_cmd_coordinator; /* cli/cmd_coordinator.c */
 extern const cli_command cli_cmd_node;        /* cli/cmd_node.c */

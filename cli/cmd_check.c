@@ -24,7 +24,7 @@
 #include "model.h"
 
 static const char check_usage[] =
-    "usage: evo check DIR... [--rtol R] [--atol A] [--timeout SEC] [--json]\n"
+    "usage: evo check DIR... [--rtol R] [--atol A] [--timeout SEC] [--json] [--no-optimize]\n"
     "\n"
     "Run ONNX test directories (DIR/model.onnx and DIR/test_data_set_N/\n"
     "{input,output}_K.pb) and compare evo's outputs with the expected ones.\n"
@@ -38,6 +38,7 @@ static const char check_usage[] =
     "  --timeout SEC  limit per DIR; a DIR that takes longer FAILs (default 60,\n"
     "                 0 = no limit)\n"
     "  --json         one JSON object per line per DIR, then a summary object\n"
+    "  --no-optimize  skip the default graph passes (fusion, folding...)\n"
     "  -q, --quiet    no log messages;  -v, --verbose  info log messages\n"
     "\n"
     "Exit status 0 if nothing failed, 1 otherwise, 2 for a usage error.\n";
@@ -58,6 +59,7 @@ typedef struct check_result {
 
 typedef struct check_options {
     double rtol, atol, timeout_s;
+    bool no_optimize;
 } check_options;
 
 static check_kind check_kind_of(evo_status rv)
@@ -253,8 +255,10 @@ static void check_dir(const char *dir, const check_options *o, check_result *res
         }
         if (rv == EVO_OK && !check_same_shapes(&m, &s)) {
             cli_model_free(&m);
-            cli_model_options mopt = {
-                .inputs = s.in, .n_inputs = s.n_in, .input_paths = (const char *const *)s.in_paths};
+            cli_model_options mopt = {.inputs = s.in,
+                                      .n_inputs = s.n_in,
+                                      .input_paths = (const char *const *)s.in_paths,
+                                      .no_optimize = o->no_optimize};
             rv = cli_model_load(model_path, &mopt, &m, &err);
         }
         for (size_t i = 0; rv == EVO_OK && i < s.n_in; i++)
@@ -430,6 +434,8 @@ static int check_main(int argc, char **argv)
                 rc = CLI_EXIT_USAGE;
         } else if (cli_args_flag(&a, "--json")) {
             json = true;
+        } else if (cli_args_flag(&a, "--no-optimize")) {
+            o.no_optimize = true;
         } else if (a.failed) {
             rc = CLI_EXIT_USAGE;
         } else if (arg[0] != '-') {

@@ -15,7 +15,7 @@
 
 static const char run_usage[] =
     "usage: evo run MODEL [--input FILE]... [--dim NAME=VALUE]... [--output-dir DIR]\n"
-    "               [--repeat N] [--seed N] [--json]\n"
+    "               [--repeat N] [--seed N] [--json] [--no-optimize]\n"
     "\n"
     "Run a model (ONNX) on the CPU with one exactly sized arena.\n"
     "\n"
@@ -27,6 +27,8 @@ static const char run_usage[] =
     "  --output-dir DIR  write output_K.pb (onnx.TensorProto) for each output\n"
     "  --repeat N        run N times and report min/median/mean time (default 1)\n"
     "  --seed N          seed for random inputs (default 1)\n"
+    "  --no-optimize     skip the graph passes (BatchNorm folding, activation\n"
+    "                    fusion, Identity removal, dead code) that run by default\n"
     "  --json            print one JSON line instead of text\n"
     "  -q, --quiet       no log messages;  -v, --verbose  info log messages\n";
 
@@ -187,7 +189,7 @@ static int run_main(int argc, char **argv)
     const char **inputs = calloc((size_t)argc, sizeof *inputs); /* at most one per argument */
     size_t n_inputs = 0;
     int64_t repeat = 1, seed = 1;
-    bool json = false;
+    bool json = false, no_optimize = false;
     int rc = inputs ? -1 : CLI_EXIT_FAIL;
     for (const char *arg; rc < 0 && (arg = cli_args_next(&a)) != NULL;) {
         const char *val;
@@ -208,6 +210,8 @@ static int run_main(int argc, char **argv)
                 rc = CLI_EXIT_USAGE;
         } else if (cli_args_flag(&a, "--json")) {
             json = true;
+        } else if (cli_args_flag(&a, "--no-optimize")) {
+            no_optimize = true;
         } else if (a.failed) {
             rc = CLI_EXIT_USAGE;
         } else if (arg[0] != '-' && path == NULL) {
@@ -236,7 +240,8 @@ static int run_main(int argc, char **argv)
     for (size_t i = 0; i < n_inputs; i++)
         if (cli_tensor_read(inputs[i], &tensors[i], &err) != EVO_OK)
             goto fail;
-    cli_model_options mopt = {.dims = dims.items,
+    cli_model_options mopt = {.no_optimize = no_optimize,
+                              .dims = dims.items,
                               .n_dims = dims.n,
                               .inputs = tensors,
                               .n_inputs = n_inputs,

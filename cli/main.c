@@ -7,12 +7,19 @@
 
 #include "cli.h"
 
+/* Declared here rather than in cli.h: the split/export commands (issue 4). */
+extern const cli_command cli_cmd_split;
+extern const cli_command cli_cmd_export;
+
 static const cli_command *const main_commands[] = {
     &cli_cmd_inspect,
     &cli_cmd_run,
     &cli_cmd_check,
+    &cli_cmd_split,
+    &cli_cmd_export,
     &cli_cmd_model,
     &cli_cmd_profile,
+    &cli_cmd_place,
     &cli_cmd_coordinator,
     &cli_cmd_node,
     &cli_cmd_devices,

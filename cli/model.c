@@ -182,6 +182,8 @@ static evo_status model_load_onnx(const char *path, const cli_model_options *opt
     } else if (rv != EVO_OK) {
         return rv;
     }
+    if (!opt->no_optimize && (rv = evo_graph_optimize(m->graph, NULL, NULL, err)) != EVO_OK)
+        return rv;
     return evo_program_build(m->graph, NULL, &m->prog, err);
 }
 

@@ -25,6 +25,9 @@ typedef struct cli_model_options {
     const cli_tensor *inputs;
     size_t n_inputs;
     const char *const *input_paths;
+    /* Skip the graph passes (BatchNorm folding, activation fusion, Identity
+     * removal, dead code) that run by default, as ONNX Runtime's do. */
+    bool no_optimize;
 } cli_model_options;
 
 typedef struct cli_model {

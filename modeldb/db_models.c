@@ -568,6 +568,10 @@ static evo_status dbm_import_buffer(const char *path, const unsigned char *buf, 
         rv = evo_graph_bind_dims(g, opt->dims, opt->n_dims, err);
     if (rv == EVO_OK)
         rv = evo_graph_infer(g, opt, NULL, err);
+    /* Record the ops evo executes: the optimized graph, as `evo run`,
+     * `evo profile` and the partitioner see it. */
+    if (rv == EVO_OK)
+        rv = evo_graph_optimize(g, NULL, NULL, err);
     if (rv == EVO_OK)
         rv = evo_program_build(g, NULL, &p, err);
     if (rv != EVO_OK)

@@ -339,7 +339,9 @@ evo_status evo_model_import_ex(const char *path, const evo_import_options *opt, 
         return rv;
     if ((rv = evo_graph_bind_dims(g, opt ? opt->dims : NULL, opt ? opt->n_dims : 0, err)) !=
             EVO_OK ||
-        (rv = evo_graph_infer(g, opt, report, err)) != EVO_OK) {
+        (rv = evo_graph_infer(g, opt, report, err)) != EVO_OK ||
+        (opt != NULL && opt->optimize && !opt->allow_unsupported &&
+         (rv = evo_graph_optimize(g, NULL, NULL, err)) != EVO_OK)) {
         evo_graph_free(g);
         return rv;
     }

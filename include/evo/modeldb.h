@@ -42,6 +42,11 @@ typedef struct evo_import_options {
     /* Skip constant folding of non-shape subgraphs (debugging). Shape
      * subgraphs are always folded, since static shapes depend on them. */
     bool no_fold;
+    /* evo_model_import also runs evo_graph_optimize with default options,
+     * so the graph is the one evo executes (fused, BatchNorm folded). Every
+     * part that records or plans per-op facts (model database, partitioner)
+     * uses this, so op counts agree with what nodes run. */
+    bool optimize;
 } evo_import_options;
 
 /* Parse an ONNX file into a graph: values, nodes, attributes, initializers

@@ -95,11 +95,33 @@ void evo_conv_transpose_fast(const evo_conv_geom *g, const float *x, const float
                              size_t scratch_bytes);
 
 /* Depthwise row kernel (x86/dwconv_avx2.c): for t in [0, n),
- *   out[t] += sum_{r < rows, q < kw} w[r * kw + q] * in[r * in_row + t * stride + q * dil]
- * for stride 1 or 2. */
+ *   out[t] = act(bias + sum_{r < rows, q < kw} w[r * kw + q] * in[r * in_row + t * stride + q *
+ * dil]) for stride 1 or 2, where act is applied only if it is Relu or Clip. */
 #if defined(EVO_HAVE_X86)
 void evo_dwconv_rows_avx2(float *out, int64_t n, const float *in, int64_t in_row, const float *w,
-                          int64_t rows, int64_t kw, int64_t stride, int64_t dil);
+                          int64_t rows, int64_t kw, int64_t stride, int64_t dil, float bias,
+                          const evo_act *act);
+/* The same with AVX-512F (x86/dwconv_avx512.c), and a whole plane of it:
+ * rows_out runs of n outputs, run r at out + r * out_row reading
+ * in + r * in_step (3x3 kernels keep the weights in registers). */
+void evo_dwconv_plane_avx512(float *out, int64_t rows_out, int64_t n, int64_t out_row,
+                             const float *in, int64_t in_step, int64_t in_row, const float *w,
+                             int64_t kh, int64_t kw, int64_t stride, int64_t dil, float bias,
+                             const evo_act *act);
+void evo_dwconv_rows_avx512(float *out, int64_t n, const float *in, int64_t in_row, const float *w,
+                            int64_t rows, int64_t kw, int64_t stride, int64_t dil, float bias,
+                            const evo_act *act);
+#endif
+
+/* Implicit-GEMM conv kernel (x86/conv_implicit_avx512.c): for i < mr,
+ * j < nr (mr <= 8, nr <= 32), stride s of 1 or 2,
+ *   c[i * ldc + j] = act(bias_row[i] + sum_{k < kk} a[i * lda + k] * x[tab[k] + s * j])
+ * with the tail's bias_row and Relu/Clip (alpha 1, beta 0, no column bias).
+ * Reads x[tab[k] .. tab[k] + 32 * s) whatever nr is. */
+#if defined(EVO_HAVE_X86)
+void evo_conv_implicit_avx512(int64_t kk, const float *a, int64_t lda, const float *x,
+                              const int32_t *tab, int64_t stride, float *c, int64_t ldc, int64_t mr,
+                              int64_t nr, const evo_sgemm_tail *t);
 #endif
 
 #ifdef __cplusplus

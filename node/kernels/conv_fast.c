@@ -78,7 +78,46 @@ static bool conv_is_pointwise(const evo_conv_geom *g)
     return true;
 }
 
+/* Im2col chunks hold whole output rows when a row fits, so that the fast
+ * im2col below can work row by row. */
+static int64_t conv_im2col_cols(const evo_conv_geom *g, int64_t k)
+{
+    int64_t np = conv_chunk_cols(k, g->out_size);
+    if (np < g->out_size && np >= g->out[2])
+        np = np / g->out[2] * g->out[2];
+    return np;
+}
+
 /* ---------------------------------------------------------------- depthwise */
+
+/* Copy n floats. The rows copied here are often a handful of floats, where
+ * a libc memcpy call costs more than the copy: fixed-size pieces inline. */
+static inline void conv_copy(float *d, const float *s, int64_t n)
+{
+    for (; n >= 8; n -= 8, d += 8, s += 8)
+        memcpy(d, s, 8 * sizeof(float));
+    if (n & 4) {
+        memcpy(d, s, 4 * sizeof(float));
+        d += 4;
+        s += 4;
+    }
+    if (n & 2) {
+        memcpy(d, s, 2 * sizeof(float));
+        d += 2;
+        s += 2;
+    }
+    if (n & 1)
+        *d = *s;
+}
+
+/* Zero n floats, inline like conv_copy. */
+static inline void conv_zero(float *d, int64_t n)
+{
+    static const float zeros[8];
+    for (; n >= 8; n -= 8, d += 8)
+        memcpy(d, zeros, 8 * sizeof(float));
+    conv_copy(d, zeros, n);
+}
 
 static void conv_dw_rows_portable(float *out, int64_t n, const float *in, int64_t in_row,
                                   const float *w, int64_t rows, int64_t kw, int64_t stride,
@@ -103,11 +142,68 @@ static int64_t conv_dw_plane(const evo_conv_geom *g)
     return (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]);
 }
 
+/* Narrow outputs run as one flat row over the whole padded plane (see
+ * conv_depthwise): the length of one output row in that flat run, or 0 when
+ * the plane is not narrow or the strides do not allow it. */
+static int64_t conv_dw_flat_row(const evo_conv_geom *g)
+{
+    const int64_t pw_n = g->in[2] + g->pad_b[2] + g->pad_e[2];
+    const int64_t sw = g->stride[2], ow_n = g->out[2];
+    if (g->out[1] < 2 || (g->stride[1] * pw_n) % sw != 0)
+        return 0;
+    if (!(ow_n < 16 || (sw == 1 && ow_n < 32)))
+        return 0;
+    return g->stride[1] * pw_n / sw;
+}
+
+/* Floats of scratch the depthwise path needs: the padded plane (if there is
+ * padding), then the flat output rows (if narrow). */
+static int64_t conv_dw_scratch_floats(const evo_conv_geom *g, int64_t *flat_off)
+{
+    int64_t n = conv_dw_plane(g) == g->in_size ? 0 : (conv_dw_plane(g) + 15) / 16 * 16;
+    *flat_off = n;
+    const int64_t row = conv_dw_flat_row(g);
+    if (row > 0)
+        n += (g->out[1] - 1) * row + g->out[2];
+    return n;
+}
+
+/* out[t] = bias + taps for t < n, then the activation. */
+static void conv_dw_run(float *out, int64_t n, const float *in, int64_t in_row, const float *w,
+                        int64_t rows, int64_t kw, int64_t stride, int64_t dil, float bias,
+                        const evo_act *act)
+{
+#if defined(EVO_HAVE_X86)
+    if (evo_cpu_use_avx2() && (stride == 1 || stride == 2)) {
+        if (evo_cpu_use_avx512())
+            evo_dwconv_plane_avx512(out, 1, n, n, in, 0, in_row, w, rows, kw, stride, dil, bias,
+                                    act);
+        else
+            evo_dwconv_rows_avx2(out, n, in, in_row, w, rows, kw, stride, dil, bias, act);
+        if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
+            evo_act_apply(act, out, (size_t)n);
+        return;
+    }
+#endif
+    for (int64_t t = 0; t < n; t++)
+        out[t] = bias;
+    conv_dw_rows_portable(out, n, in, in_row, w, rows, kw, stride, dil);
+    if (act->kind != EVO_ACT_NONE)
+        evo_act_apply(act, out, (size_t)n);
+}
+
 /* Each channel is first copied into a zero-padded plane in scratch (one
  * cheap pass), so that every output is an interior output: the row kernel
- * then runs over whole rows with no bounds checks and no scalar borders. */
+ * then runs over whole rows with no bounds checks and no scalar borders.
+ * Narrow planes (the late layers of mobile networks, keyword-spotting
+ * spectrograms) would make the row kernel run many short, masked rows; there
+ * the whole plane is one flat run instead: output t of the run reads input
+ * t * sw of the padded plane (plus the tap offsets), so with an output row
+ * length of sh * padded width / sw every run position maps to a window, the
+ * valid ones being the first ow_n of each row. The few extra outputs per row
+ * are cheaper than short rows, and the run never reads past the plane. */
 static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *w,
-                           const float *bias, const evo_act *act, float *y, float *plane)
+                           const float *bias, const evo_act *act, float *y, float *scratch)
 {
     const int64_t ih_n = g->in[1], iw_n = g->in[2], oh_n = g->out[1], ow_n = g->out[2];
     const int64_t kh = g->k[1], kw = g->k[2], sh = g->stride[1], sw = g->stride[2];
@@ -115,9 +211,11 @@ static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *
     const int64_t pw_n = iw_n + pw + g->pad_e[2]; /* padded row length */
     const int64_t ph_n = ih_n + ph + g->pad_e[1];
     const bool padded = conv_dw_plane(g) != g->in_size;
-#if defined(EVO_HAVE_X86)
-    const bool use_avx2 = evo_cpu_use_avx2() && (sw == 1 || sw == 2);
-#endif
+    const int64_t flat_row = conv_dw_flat_row(g);
+    int64_t flat_off;
+    conv_dw_scratch_floats(g, &flat_off);
+    float *plane = scratch, *flat = scratch + flat_off;
+    const int64_t flat_n = (oh_n - 1) * flat_row + ow_n;
     if (padded)
         memset(plane, 0, (size_t)(ph_n * pw_n) * sizeof(float));
     for (int64_t n = 0; n < g->n; n++)
@@ -126,27 +224,31 @@ static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *
             if (padded) {
                 /* Borders stay zero from the memset above. */
                 for (int64_t ih = 0; ih < ih_n; ih++)
-                    memcpy(plane + (ih + ph) * pw_n + pw, xc + ih * iw_n,
-                           (size_t)iw_n * sizeof(float));
+                    conv_copy(plane + (ih + ph) * pw_n + pw, xc + ih * iw_n, iw_n);
                 xc = plane;
             }
             const float *wc = w + ch * kh * kw;
             float *yc = y + (n * g->m + ch) * g->out_size;
             const float b = bias != NULL ? bias[ch] : 0.0f;
-            for (int64_t oh = 0; oh < oh_n; oh++) {
-                float *yr = yc + oh * ow_n;
-                const float *in = xc + oh * sh * pw_n;
-                for (int64_t ow = 0; ow < ow_n; ow++)
-                    yr[ow] = b;
-#if defined(EVO_HAVE_X86)
-                if (use_avx2)
-                    evo_dwconv_rows_avx2(yr, ow_n, in, dh * pw_n, wc, kh, kw, sw, dw);
-                else
-#endif
-                    conv_dw_rows_portable(yr, ow_n, in, dh * pw_n, wc, kh, kw, sw, dw);
-                if (act->kind != EVO_ACT_NONE)
-                    evo_act_apply(act, yr, (size_t)ow_n);
+            if (flat_row > 0) {
+                conv_dw_run(flat, flat_n, xc, dh * pw_n, wc, kh, kw, sw, dw, b, act);
+                for (int64_t oh = 0; oh < oh_n; oh++)
+                    conv_copy(yc + oh * ow_n, flat + oh * flat_row, ow_n);
+                continue;
             }
+#if defined(EVO_HAVE_X86)
+            if (evo_cpu_use_avx512() && (sw == 1 || sw == 2)) {
+                evo_dwconv_plane_avx512(yc, oh_n, ow_n, ow_n, xc, sh * pw_n, dh * pw_n, wc, kh, kw,
+                                        sw, dw, b, act);
+                if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU &&
+                    act->kind != EVO_ACT_CLIP)
+                    evo_act_apply(act, yc, (size_t)(oh_n * ow_n));
+                continue;
+            }
+#endif
+            for (int64_t oh = 0; oh < oh_n; oh++)
+                conv_dw_run(yc + oh * ow_n, ow_n, xc + oh * sh * pw_n, dh * pw_n, wc, kh, kw, sw,
+                            dw, b, act);
         }
 }
 
@@ -199,15 +301,170 @@ static void conv_im2col(const evo_conv_geom *g, const float *x, int64_t p0, int6
     }
 }
 
+/* conv_im2col for the common case, 2-D (or 1-D) with a chunk of whole output
+ * rows: the in-bounds output columns of a kernel column depend only on that
+ * column, so they are found once per im2col row instead of once per output
+ * row, and short runs are copied inline. False if the case does not apply. */
+static bool conv_im2col_rows(const evo_conv_geom *g, const float *x, int64_t p0, int64_t np,
+                             float *col)
+{
+    const int64_t o2n = g->out[2];
+    if (g->in[0] != 1 || g->k[0] != 1 || p0 % o2n != 0 || np % o2n != 0)
+        return false;
+    const int64_t r0 = p0 / o2n, nrows = np / o2n, s1 = g->stride[1], s2 = g->stride[2];
+    float *row = col;
+    for (int64_t c = 0; c < g->cg; c++) {
+        const float *xc = x + c * g->in_size;
+        for (int64_t k1 = 0; k1 < g->k[1]; k1++)
+            for (int64_t k2 = 0; k2 < g->k[2]; k2++, row += np) {
+                const int64_t base = k2 * g->dil[2] - g->pad_b[2];
+                int64_t lo, hi;
+                conv_valid_run(base, s2, g->in[2], o2n, &lo, &hi);
+                float *dst = row;
+                for (int64_t r = 0; r < nrows; r++, dst += o2n) {
+                    const int64_t i1 = (r0 + r) * s1 - g->pad_b[1] + k1 * g->dil[1];
+                    if (i1 < 0 || i1 >= g->in[1]) {
+                        conv_zero(dst, o2n);
+                        continue;
+                    }
+                    const float *src = xc + i1 * g->in[2] + base;
+                    conv_zero(dst, lo);
+                    if (s2 == 1)
+                        conv_copy(dst + lo, src + lo, hi - lo);
+                    else
+                        for (int64_t t = lo; t < hi; t++)
+                            dst[t] = src[t * s2];
+                    conv_zero(dst + hi, o2n - hi);
+                }
+            }
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- implicit GEMM */
+
+/* Largest zero-padded input (one group) the implicit path copies: it is
+ * re-read once per 8 output channels, so it should stay in L2. */
+#ifndef CONV_IMPLICIT_BYTES
+#define CONV_IMPLICIT_BYTES ((int64_t)1 << 20)
+#endif
+
+/* 2-D (or 1-D) convolutions with strides 1 or 2 (the same in both dims),
+ * not depthwise, whose padded input fits CONV_IMPLICIT_BYTES: the AVX-512
+ * implicit-GEMM path applies. */
+static bool conv_implicit_ok(const evo_conv_geom *g)
+{
+    if (g->in[0] != 1 || g->k[0] != 1 || g->stride[1] != g->stride[2] ||
+        (g->stride[2] != 1 && g->stride[2] != 2) || conv_is_depthwise(g) || conv_is_pointwise(g))
+        return false;
+    const int64_t plane =
+        (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]);
+    return g->cg * plane <= CONV_IMPLICIT_BYTES / (int64_t)sizeof(float);
+}
+
+/* Scratch floats of the implicit path: the padded input of one group plus
+ * 64 floats of slack (the last tile reads up to 63 floats past the plane),
+ * then the K offsets. */
+static int64_t conv_implicit_floats(const evo_conv_geom *g)
+{
+    const int64_t plane =
+        (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]);
+    const int64_t k = g->cg * g->k_size;
+    return (g->cg * plane + 64 + 15) / 16 * 16 + (k + 15) / 16 * 16;
+}
+
+#if defined(EVO_HAVE_X86)
+/* Stride-1 or -2 convolution as an implicit GEMM (AVX-512): each group's input is
+ * copied once into a zero-padded buffer; output position t of the flat run
+ * over the padded plane (row t / pw, column t % pw, valid when the column is
+ * below ow) reads input t + offset(k) for reduction index k = (c, kh, kw),
+ * so a 32-wide tile of B is one unaligned load per k and there is no im2col
+ * matrix and no packing. Tiles of 8 channels x 32 flat positions go through
+ * a small buffer and their valid columns are copied to Y. Stride 2 would
+ * waste half of such a flat run, so its tiles run along each output row
+ * instead (input 2 * column) and are stored straight into Y. */
+static void conv_implicit(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
+                          const evo_act *act, float *y, float *scratch)
+{
+    const int64_t ph = g->in[1] + g->pad_b[1] + g->pad_e[1];
+    const int64_t pw = g->in[2] + g->pad_b[2] + g->pad_e[2];
+    const int64_t plane = ph * pw, oh = g->out[1], ow = g->out[2];
+    const int64_t kk = g->cg * g->k_size, flat_n = (oh - 1) * pw + ow;
+    float *xpad = scratch;
+    int32_t *tab = (int32_t *)(scratch + (g->cg * plane + 64 + 15) / 16 * 16);
+    for (int64_t c = 0, k = 0; c < g->cg; c++)
+        for (int64_t kh = 0; kh < g->k[1]; kh++)
+            for (int64_t kw = 0; kw < g->k[2]; kw++, k++)
+                tab[k] = (int32_t)(c * plane + kh * g->dil[1] * pw + kw * g->dil[2]);
+    const bool act_in_kernel = act->kind == EVO_ACT_RELU || act->kind == EVO_ACT_CLIP;
+    evo_sgemm_tail t = {
+        .alpha = 1.0f, .act = act_in_kernel ? act->kind : EVO_ACT_NONE, .lo = act->a, .hi = act->b};
+    float tile[EVO_SGEMM_MR_AVX512 * EVO_SGEMM_NR_AVX512];
+    memset(xpad, 0, (size_t)(g->cg * plane + 64) * sizeof(float));
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t grp = 0; grp < g->group; grp++) {
+            const float *xg = x + (n * g->c + grp * g->cg) * g->in_size;
+            float *yg = y + (n * g->m + grp * g->mg) * g->out_size;
+            /* Borders stay zero from the memset above. */
+            for (int64_t c = 0; c < g->cg; c++)
+                for (int64_t ih = 0; ih < g->in[1]; ih++)
+                    conv_copy(xpad + c * plane + (ih + g->pad_b[1]) * pw + g->pad_b[2],
+                              xg + c * g->in_size + ih * g->in[2], g->in[2]);
+            const float *wg = w + grp * g->mg * kk;
+            for (int64_t m0 = 0; m0 < g->mg; m0 += EVO_SGEMM_MR_AVX512) {
+                const int64_t mr = conv_min(EVO_SGEMM_MR_AVX512, g->mg - m0);
+                const float *wm = wg + m0 * kk;
+                float *ym = yg + m0 * g->out_size;
+                t.bias_row = bias != NULL ? bias + grp * g->mg + m0 : NULL;
+                if (g->stride[2] == 2) {
+                    /* Tiles along each output row, stored straight into Y. */
+                    for (int64_t r = 0; r < oh; r++)
+                        for (int64_t c0 = 0; c0 < ow; c0 += EVO_SGEMM_NR_AVX512)
+                            evo_conv_implicit_avx512(kk, wm, kk, xpad + 2 * r * pw + 2 * c0, tab, 2,
+                                                     ym + r * ow + c0, g->out_size, mr,
+                                                     conv_min(EVO_SGEMM_NR_AVX512, ow - c0), &t);
+                    continue;
+                }
+                for (int64_t t0 = 0; t0 < flat_n; t0 += EVO_SGEMM_NR_AVX512) {
+                    const int64_t nr = conv_min(EVO_SGEMM_NR_AVX512, flat_n - t0);
+                    evo_conv_implicit_avx512(kk, wm, kk, xpad + t0, tab, 1, tile,
+                                             EVO_SGEMM_NR_AVX512, mr, nr, &t);
+                    /* Valid columns of the tile, run by run along padded rows. */
+                    for (int64_t p = t0; p < t0 + nr;) {
+                        const int64_t r = p / pw, col = p % pw;
+                        const int64_t run = conv_min(pw - col, t0 + nr - p);
+                        if (col < ow) {
+                            const int64_t valid = conv_min(run, ow - col);
+                            for (int64_t i = 0; i < mr; i++)
+                                conv_copy(ym + i * g->out_size + r * ow + col,
+                                          tile + i * EVO_SGEMM_NR_AVX512 + (p - t0), valid);
+                        }
+                        p += run;
+                    }
+                }
+            }
+            if (!act_in_kernel && act->kind != EVO_ACT_NONE)
+                evo_act_apply(act, yg, (size_t)(g->mg * g->out_size));
+        }
+}
+#endif
+
 size_t evo_conv_fast_scratch(const evo_conv_geom *g)
 {
-    if (conv_is_depthwise(g)) /* a padded plane, unless there is no padding */
-        return conv_dw_plane(g) == g->in_size ? 0 : (size_t)conv_dw_plane(g) * sizeof(float) + 64;
+    if (conv_is_depthwise(g)) { /* a padded plane and flat rows, if needed */
+        int64_t flat_off;
+        const int64_t n = conv_dw_scratch_floats(g, &flat_off);
+        return n == 0 ? 0 : (size_t)n * sizeof(float) + 64;
+    }
     if (conv_is_pointwise(g))
         return evo_sgemm_scratch_bytes(g->mg, g->out_size, g->cg);
     const int64_t k = g->cg * g->k_size;
-    const int64_t np = conv_chunk_cols(k, g->out_size);
-    return (size_t)(k * np) * sizeof(float) + 64 + evo_sgemm_scratch_bytes(g->mg, np, k);
+    const int64_t np = conv_im2col_cols(g, k);
+    size_t bytes = (size_t)(k * np) * sizeof(float) + 64 + evo_sgemm_scratch_bytes(g->mg, np, k);
+    /* The implicit path may run instead (decided at run time). */
+    if (conv_implicit_ok(g) && (size_t)conv_implicit_floats(g) * sizeof(float) + 64 > bytes)
+        bytes = (size_t)conv_implicit_floats(g) * sizeof(float) + 64;
+    return bytes;
 }
 
 void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
@@ -217,9 +474,15 @@ void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const
         conv_depthwise(g, x, w, bias, act, y, conv_align64(scratch));
         return;
     }
+#if defined(EVO_HAVE_X86)
+    if (evo_cpu_use_avx512() && conv_implicit_ok(g)) {
+        conv_implicit(g, x, w, bias, act, y, conv_align64(scratch));
+        return;
+    }
+#endif
     const bool pointwise = conv_is_pointwise(g);
     const int64_t k = g->cg * g->k_size;
-    const int64_t np_max = pointwise ? g->out_size : conv_chunk_cols(k, g->out_size);
+    const int64_t np_max = pointwise ? g->out_size : conv_im2col_cols(g, k);
     float *col = conv_align64(scratch);
     void *gemm_scratch = pointwise ? scratch : (void *)(col + k * np_max);
     size_t gemm_bytes = pointwise
@@ -254,7 +517,8 @@ void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const
             }
             for (int64_t p0 = 0; p0 < g->out_size; p0 += np_max) {
                 const int64_t np = conv_min(np_max, g->out_size - p0);
-                conv_im2col(g, xg, p0, np, col);
+                if (!conv_im2col_rows(g, xg, p0, np, col))
+                    conv_im2col(g, xg, p0, np, col);
                 ga.n = np;
                 ga.b = col;
                 ga.ldb = np;

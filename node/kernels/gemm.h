@@ -10,10 +10,11 @@
  * op(A) is M x K, op(B) is K x N, C is M x N.
  *
  * Implementation: Goto-style cache blocking (KC x NC panels of B, MC x KC
- * blocks of A, packed into the caller's scratch) around a 6x16 register-
- * blocked micro-kernel: AVX2+FMA when the CPU has it (cpu.h), portable C
- * otherwise. Bias and activation are applied to each tile right after its
- * last K block, while it is still in cache. Single-threaded; no allocation.
+ * blocks of A, packed into the caller's scratch) around a register-blocked
+ * micro-kernel: 8x32 AVX-512F or 6x16 AVX2+FMA when the CPU has them
+ * (cpu.h), 6x16 portable C otherwise. Bias and Relu/Clip are applied by the
+ * micro-kernel as it stores a tile after its last K block. Single-threaded;
+ * no allocation.
  */
 #ifndef EVO_KERNELS_GEMM_H
 #define EVO_KERNELS_GEMM_H
@@ -90,21 +91,47 @@ void evo_sgemm(const evo_sgemm_args *g, void *scratch, size_t scratch_bytes);
 
 /* ---------------------------------------------------------------- micro-kernels */
 
-/* Register-block shape shared by the packing code and every micro-kernel. */
+/* Register-block shape of the portable and AVX2 micro-kernels. */
 #define EVO_SGEMM_MR 6
 #define EVO_SGEMM_NR 16
+/* Register-block shape of the AVX-512 micro-kernel (8 rows x 2 zmm). */
+#define EVO_SGEMM_MR_AVX512 8
+#define EVO_SGEMM_NR_AVX512 32
 
-/* A micro-kernel: C[0..MR)[0..NR) = alpha * sum_k pa[k][i] * pb[k][j]
- * (+ beta * C when beta != 0). pa holds kc columns of MR floats (packed A),
- * pb kc rows of NR floats (packed B). */
+/* What a micro-kernel does with its tile after the products. act is
+ * EVO_ACT_NONE, EVO_ACT_RELU or EVO_ACT_CLIP (lo, hi); the other
+ * activations are applied by the driver afterwards. */
+typedef struct evo_sgemm_tail {
+    float alpha, beta;     /* beta == 0: C is not read */
+    const float *bias_row; /* bias of the tile's first row (one per row), or NULL */
+    const float *bias_col; /* bias of the tile's first column (one per column), or NULL */
+    int32_t act;           /* evo_act_kind: NONE, RELU or CLIP */
+    float lo, hi;          /* CLIP bounds */
+} evo_sgemm_tail;
+
+/* A micro-kernel: for i < mr, j < nr (mr <= its MR, nr <= its NR)
+ *   C[i][j] = act(alpha * sum_k pa[k][i] * pb[k][j] + beta * C[i][j] + bias)
+ * pa holds kc columns of MR floats (packed A), pb kc rows of NR floats
+ * (packed B, 64-byte aligned). Only the mr x nr part of C is accessed. */
 typedef void (*evo_sgemm_ukernel)(int64_t kc, const float *pa, const float *pb, float *c,
-                                  int64_t ldc, float alpha, float beta);
+                                  int64_t ldc, int64_t mr, int64_t nr, const evo_sgemm_tail *t);
 
 void evo_sgemm_ukernel_portable(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
-                                float alpha, float beta);
+                                int64_t mr, int64_t nr, const evo_sgemm_tail *t);
 #if defined(EVO_HAVE_X86)
 void evo_sgemm_ukernel_avx2(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
-                            float alpha, float beta);
+                            int64_t mr, int64_t nr, const evo_sgemm_tail *t);
+void evo_sgemm_ukernel_avx512(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
+                              int64_t mr, int64_t nr, const evo_sgemm_tail *t);
+/* The same with A read in place: row i of the tile is a + i * lda (rows
+ * i < mr only), element k at a[i * lda + k]. */
+/* c[j] = alpha * dot(a, row j of B) (+ beta * c[j] unless beta == 0) for
+ * j < n: one row of A times B^T, B row-major with leading dimension ldb. */
+void evo_sgemv_bt_avx512(int64_t n, int64_t k, const float *a, const float *b, int64_t ldb,
+                         float *c, float alpha, float beta);
+void evo_sgemm_ukernel_avx512_direct(int64_t kc, const float *a, int64_t lda, const float *pb,
+                                     float *c, int64_t ldc, int64_t mr, int64_t nr,
+                                     const evo_sgemm_tail *t);
 #endif
 
 #ifdef __cplusplus

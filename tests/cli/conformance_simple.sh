@@ -3,4 +3,4 @@
 set -u
 dir="$EVO_SHARED/onnx-tests/simple"
 [ -d "$dir" ] || { echo "skip: $dir is absent"; exit 77; }
-exec bash "$EVO_SRC/tests/conformance/run_suite.sh" simple 6 "$dir"/*/
+exec bash "$EVO_SRC/tests/conformance/run_suite.sh" simple 7 "$dir"/*/

@@ -32,7 +32,7 @@ printf '\x32\x03abc' >> "$tmp/mlp2.onnx"
 
 # ---- model add / list / show / rm
 expect 0 "$EVO" model add "$MLP" --db "$db"
-has "added tiny_mlp version 1: 4 ops"
+has "added tiny_mlp version 1: 3 ops"
 expect 0 "$EVO" model add "$MLP" --db "$db"
 has "unchanged: tiny_mlp version 1"
 expect 0 "$EVO" model add "$tmp/mlp2.onnx" --name tiny_mlp --db "$db"
@@ -44,7 +44,7 @@ m = json.load(open(sys.argv[1]))
 assert m["name"] == "mlp4" and m["version"] == 1 and m["existed"] is False, m
 assert m["inputs"] == [{"name": "x", "dtype": "float32", "shape": [4, 64]}], m["inputs"]
 assert m["import_options"] == {"dims": {"batch": 4}}
-assert m["flops"] == 4 * (4096 + 32 + 640 + 40) and m["n_ops"] == 4
+assert m["flops"] == 4 * (4096 + 640 + 40) and m["n_ops"] == 3
 assert len(m["sha256"]) == 64
 EOF
 expect 0 "$EVO" model list --db "$db"
@@ -61,9 +61,9 @@ expect 0 "$EVO" model show tiny_mlp --version 1 --db "$db" --json
 python3 - "$tmp/out" <<'EOF' || fail "model show --json"
 import json, sys
 m = json.load(open(sys.argv[1]))
-assert m["version"] == 1 and len(m["ops"]) == 4, m
-assert [o["op"] for o in m["ops"]] == ["Gemm", "Relu", "Gemm", "Softmax"]
-assert [o["kind"] for o in m["ops"]] == ["gemm", "elementwise", "gemm", "reduce"]
+assert m["version"] == 1 and len(m["ops"]) == 3, m  # Relu fused into the first Gemm
+assert [o["op"] for o in m["ops"]] == ["Gemm", "Gemm", "Softmax"]
+assert [o["kind"] for o in m["ops"]] == ["gemm", "gemm", "reduce"]
 assert m["ops"][0]["flops"] == 4096 and m["ops"][0]["param_bytes"] == 4 * (2048 + 32)
 assert m["ops"][0]["in_shapes"] == [[1, 64], [32, 64], [32]]
 assert m["profiles"] == []
@@ -72,14 +72,14 @@ EOF
 # ---- profile: calibrates the class on first use, stores, reports
 expect 0 "$EVO" profile tiny_mlp --db "$db" --device-class testbox --repeat 5 --warmup 1
 has "device class: testbox"
-has "top 4 ops by time"
+has "top 3 ops by time"
 has "total:"
 expect 0 "$EVO" profile mlp4 --db "$db" --device-class testbox --repeat 5 --json
 python3 - "$tmp/out" <<'EOF' || fail "profile --json"
 import json, sys
 p = json.load(open(sys.argv[1]))
 assert p["model"] == "mlp4" and p["device_class"] == "testbox" and p["repeats"] == 5
-assert len(p["ops"]) == 4 and len(p["top"]) == 4
+assert len(p["ops"]) == 3 and len(p["top"]) == 3
 assert abs(sum(o["median_us"] for o in p["ops"]) - p["op_sum_us"]) <= 1e-6 * (p["op_sum_us"] + 1)
 assert all(o["min_us"] <= o["median_us"] for o in p["ops"])
 assert "predicted_us" in p  # fitted on the other model's profile
@@ -96,7 +96,7 @@ python3 - "$tmp/out" <<'EOF' || fail "profile --validate --json"
 import json, sys
 v = json.load(open(sys.argv[1]))
 assert {m["name"] for m in v["models"]} == {"tiny_mlp", "mlp4"}, v
-assert v["ops"] == 8 and 0 <= v["ops_within_25"] <= 8
+assert v["ops"] == 6 and 0 <= v["ops_within_25"] <= 6
 EOF
 expect 0 "$EVO" profile --validate --db "$db" --device-class testbox
 has "models within 15% of measured"

@@ -10,7 +10,8 @@
 
 extern const evo_op_def evo_op_Conv;
 
-static const evo_kernel_path kc_paths[] = {EVO_KPATH_REFERENCE, EVO_KPATH_PORTABLE, EVO_KPATH_AUTO};
+static const evo_kernel_path kc_paths[] = {EVO_KPATH_REFERENCE, EVO_KPATH_PORTABLE, EVO_KPATH_AVX2,
+                                           EVO_KPATH_AUTO};
 
 /* Run Conv with the given node on x/w/b under every kernel path and compare
  * with want (shape checked too). */
@@ -269,7 +270,7 @@ static void test_conv_fused_activation(void **state)
         assert_int_equal(kc_infer(&evo_op_Conv, params, in, 3, &ty, &err), EVO_OK);
         float y[5];
         ty.data = y;
-        for (size_t p = 0; p < 3; p++) {
+        for (size_t p = 0; p < 4; p++) {
             evo_kernels_force_path(kc_paths[p]);
             assert_int_equal(kc_eval(&evo_op_Conv, params, in, 3, &ty), EVO_OK);
             kc_expect_close(y, cases[i].want, 5, 1e-6f, "fused activation");
@@ -367,8 +368,8 @@ static bool conv_random_case(uint64_t *rng, int forced_kind)
     ty.data = want;
     evo_kernels_force_path(EVO_KPATH_REFERENCE);
     assert_int_equal(kc_eval(&evo_op_Conv, params, in, 3, &ty), EVO_OK);
-    const evo_kernel_path fast[2] = {EVO_KPATH_PORTABLE, EVO_KPATH_AUTO};
-    for (int p = 0; p < 2; p++) {
+    const evo_kernel_path fast[3] = {EVO_KPATH_PORTABLE, EVO_KPATH_AVX2, EVO_KPATH_AUTO};
+    for (int p = 0; p < 3; p++) {
         evo_kernels_force_path(fast[p]);
         for (size_t i = 0; i < ny; i++)
             got[i] = NAN;
@@ -400,7 +401,9 @@ static void test_conv_random_fast_vs_ref(void **state)
 
 /* Shapes that cross the fast paths' internal block boundaries: SGEMM K and M
  * blocks (K > 256, M > 120), several im2col chunks, AVX2 depthwise rows of
- * 32+ outputs at strides 1 and 2, a wide 1x1. */
+ * 32+ outputs at strides 1 and 2, a wide 1x1, the AVX-512 implicit GEMM of
+ * stride-1 convs (tiles spanning padded rows, groups, partial channel
+ * blocks) and the size limit that sends a conv back to im2col. */
 static void conv_big_case(int64_t c, int64_t m, int64_t group, int32_t h, int32_t w, int64_t k,
                           int64_t stride, int64_t pad)
 {
@@ -437,8 +440,8 @@ static void conv_big_case(int64_t c, int64_t m, int64_t group, int32_t h, int32_
     ty.data = want;
     evo_kernels_force_path(EVO_KPATH_REFERENCE);
     assert_int_equal(kc_eval(&evo_op_Conv, params, in, 3, &ty), EVO_OK);
-    const evo_kernel_path fast[2] = {EVO_KPATH_PORTABLE, EVO_KPATH_AUTO};
-    for (int p = 0; p < 2; p++) {
+    const evo_kernel_path fast[3] = {EVO_KPATH_PORTABLE, EVO_KPATH_AVX2, EVO_KPATH_AUTO};
+    for (int p = 0; p < 3; p++) {
         evo_kernels_force_path(fast[p]);
         ty.data = got;
         assert_int_equal(kc_eval(&evo_op_Conv, params, in, 3, &ty), EVO_OK);
@@ -463,6 +466,10 @@ static void test_conv_block_boundaries(void **state)
     conv_big_case(8, 8, 8, 40, 77, 5, 1, 2);    /* depthwise 5x5 */
     conv_big_case(8, 8, 8, 40, 81, 5, 2, 2);    /* depthwise 5x5 stride 2 */
     conv_big_case(3, 20, 1, 50, 50, 7, 2, 3);   /* stem-like 7x7 stride 2 */
+    conv_big_case(16, 20, 2, 33, 33, 3, 1, 1);  /* implicit GEMM: groups, M % 8 != 0 */
+    conv_big_case(8, 8, 1, 9, 9, 3, 1, 0);      /* implicit GEMM without padding */
+    conv_big_case(6, 12, 2, 70, 75, 3, 2, 1);   /* implicit GEMM stride 2, rows of 38 */
+    conv_big_case(64, 16, 1, 70, 70, 3, 1, 1);  /* padded input too large for implicit GEMM */
 }
 
 /* Run parse + infer on a node and expect `code` with a message. */
@@ -550,8 +557,8 @@ static void test_conv_bad_input(void **state)
     const int32_t bd[1] = {5};
     kc_node(&node, "Conv", NULL, 0);
     conv_expect_error(&node, 4, x4, 4, w4, bd, EVO_DT_FLOAT32, EVO_ERR_SHAPE, "bias");
-    /* integer input */
-    conv_expect_error(&node, 4, x4, 4, w4, NULL, EVO_DT_INT32, EVO_ERR_TYPE, "float32");
+    /* integer input: a type evo does not implement Conv for */
+    conv_expect_error(&node, 4, x4, 4, w4, NULL, EVO_DT_INT32, EVO_ERR_UNSUPPORTED, "float32");
     /* four spatial dims */
     const int32_t x6[6] = {1, 1, 2, 2, 2, 2}, w6[6] = {1, 1, 1, 1, 1, 1};
     conv_expect_error(&node, 6, x6, 6, w6, NULL, EVO_DT_FLOAT32, EVO_ERR_UNSUPPORTED,

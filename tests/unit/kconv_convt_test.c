@@ -10,7 +10,8 @@
 
 extern const evo_op_def evo_op_ConvTranspose;
 
-static const evo_kernel_path kc_paths[] = {EVO_KPATH_REFERENCE, EVO_KPATH_PORTABLE, EVO_KPATH_AUTO};
+static const evo_kernel_path kc_paths[] = {EVO_KPATH_REFERENCE, EVO_KPATH_PORTABLE, EVO_KPATH_AVX2,
+                                           EVO_KPATH_AUTO};
 
 static void convt_expect(const evo_node *node, const float *x, int32_t r, const int32_t *xd,
                          const float *w, const int32_t *wd, const float *b, int32_t nb,
@@ -33,7 +34,7 @@ static void convt_expect(const evo_node *node, const float *x, int32_t r, const 
             fail_msg("output dim %d is %d, expected %d", (int)i, (int)ty.shape.dims[i], (int)yd[i]);
     size_t n = kc_numel(&ty);
     float *y = malloc(n * sizeof(float));
-    for (size_t p = 0; p < 3; p++) {
+    for (size_t p = 0; p < 4; p++) {
         evo_kernels_force_path(kc_paths[p]);
         for (size_t i = 0; i < n; i++)
             y[i] = NAN;
@@ -260,7 +261,7 @@ static bool convt_random_case(uint64_t *rng)
     ty.data = want;
     evo_kernels_force_path(EVO_KPATH_REFERENCE);
     assert_int_equal(kc_eval(&evo_op_ConvTranspose, params, in, 3, &ty), EVO_OK);
-    for (int p = 1; p < 3; p++) {
+    for (int p = 1; p < 4; p++) {
         evo_kernels_force_path(kc_paths[p]);
         for (size_t i = 0; i < ny; i++)
             got[i] = NAN;

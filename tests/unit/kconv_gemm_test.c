@@ -72,8 +72,8 @@ static void sgemm_case(uint64_t *rng, int64_t m, int64_t n, int64_t k, bool ta, 
     naive_gemm(&g, c0, want);
     const size_t sb = evo_sgemm_scratch_bytes(m, n, k);
     unsigned char *scratch = malloc(sb + KC_GUARD);
-    const evo_kernel_path paths[2] = {EVO_KPATH_PORTABLE, EVO_KPATH_AUTO};
-    for (int p = 0; p < 2; p++) {
+    const evo_kernel_path paths[3] = {EVO_KPATH_PORTABLE, EVO_KPATH_AVX2, EVO_KPATH_AUTO};
+    for (int p = 0; p < 3; p++) {
         evo_kernels_force_path(paths[p]);
         memcpy(got, c0, nc * 4);
         if (g.beta == 0.0f) /* beta 0: C must not be read, NaN must not leak */
@@ -165,8 +165,9 @@ static void gemm_expect(const evo_node *node, const float *a, const int32_t *ad,
     assert_int_equal(ty.shape.dims[0], m);
     assert_int_equal(ty.shape.dims[1], n);
     float y[64];
-    const evo_kernel_path paths[3] = {EVO_KPATH_REFERENCE, EVO_KPATH_PORTABLE, EVO_KPATH_AUTO};
-    for (int p = 0; p < 3; p++) {
+    const evo_kernel_path paths[4] = {EVO_KPATH_REFERENCE, EVO_KPATH_PORTABLE, EVO_KPATH_AVX2,
+                                      EVO_KPATH_AUTO};
+    for (int p = 0; p < 4; p++) {
         evo_kernels_force_path(paths[p]);
         for (int i = 0; i < 64; i++)
             y[i] = NAN;
@@ -300,8 +301,9 @@ static void test_gemm_random(void **state)
         evo_kernels_force_path(EVO_KPATH_REFERENCE);
         ty.data = want;
         assert_int_equal(kc_eval(&evo_op_Gemm, params, in, 3, &ty), EVO_OK);
-        for (int p = 0; p < 2; p++) {
-            evo_kernels_force_path(p == 0 ? EVO_KPATH_PORTABLE : EVO_KPATH_AUTO);
+        for (int p = 0; p < 3; p++) {
+            evo_kernels_force_path(p == 0 ? EVO_KPATH_PORTABLE
+                                          : (p == 1 ? EVO_KPATH_AVX2 : EVO_KPATH_AUTO));
             ty.data = got;
             assert_int_equal(kc_eval(&evo_op_Gemm, params, in, 3, &ty), EVO_OK);
             kc_expect_close(got, want, (size_t)(m * n), 1e-4f, "random Gemm");

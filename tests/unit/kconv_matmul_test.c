@@ -143,8 +143,9 @@ static void test_matmul_random(void **state)
         float *want = malloc(ny * 4 + 4), *got = malloc(ny * 4 + 4);
         evo_kernels_force_path(EVO_KPATH_REFERENCE);
         matmul_run(a, ar, ad, b, br, bd, EVO_DT_FLOAT32, &ty, want);
-        for (int p = 0; p < 2; p++) {
-            evo_kernels_force_path(p == 0 ? EVO_KPATH_PORTABLE : EVO_KPATH_AUTO);
+        for (int p = 0; p < 3; p++) {
+            evo_kernels_force_path(p == 0 ? EVO_KPATH_PORTABLE
+                                          : (p == 1 ? EVO_KPATH_AVX2 : EVO_KPATH_AUTO));
             matmul_run(a, ar, ad, b, br, bd, EVO_DT_FLOAT32, &ty, got);
             kc_expect_close(got, want, ny, 1e-4f, "random MatMul");
         }

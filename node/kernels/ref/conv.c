@@ -355,7 +355,7 @@ static evo_status conv_infer(const evo_kctx *c)
     const evo_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
     if (x->dtype != EVO_DT_FLOAT32 || w->dtype != EVO_DT_FLOAT32 ||
         (b != NULL && b->dtype != EVO_DT_FLOAT32))
-        return evo_error_set(c->err, EVO_ERR_TYPE,
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
                              "Conv: only float32 X, W and B are supported (got X %s, W %s)",
                              evo_dtype_name(x->dtype), evo_dtype_name(w->dtype));
     evo_conv_geom g;

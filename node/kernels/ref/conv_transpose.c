@@ -26,7 +26,7 @@ static evo_status convt_infer(const evo_kctx *c)
     const evo_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
     if (x->dtype != EVO_DT_FLOAT32 || w->dtype != EVO_DT_FLOAT32 ||
         (b != NULL && b->dtype != EVO_DT_FLOAT32))
-        return evo_error_set(c->err, EVO_ERR_TYPE,
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
                              "ConvTranspose: only float32 X, W and B are supported (got X %s, "
                              "W %s)",
                              evo_dtype_name(x->dtype), evo_dtype_name(w->dtype));

@@ -23,7 +23,15 @@
 #include <string.h>
 
 #include "evo/op.h"
+#include "kernels/cpu.h"
 #include "kpool_util.h"
+
+#if defined(EVO_HAVE_X86)
+/* x86/pool_avx2.c: the interior of pool_max2d_f32 for stride 1 or 2, eight
+ * outputs at a time; returns how many of the n outputs it wrote. */
+int64_t evo_maxpool_rows_avx2(float *y, int64_t n, const float *x, int64_t row, int64_t rows,
+                              int64_t k, int64_t stride, int64_t dil);
+#endif
 
 #define POOL_MAX_SP 3 /* spatial dims evo pools over */
 
@@ -346,6 +354,84 @@ POOL_DEFINE_MAX(pool_max_f32, float, -FLT_MAX)
 POOL_DEFINE_MAX(pool_max_i8, int8_t, INT8_MIN)
 POOL_DEFINE_MAX(pool_max_u8, uint8_t, 0)
 
+/* The float MaxPool without Indices over at most 2 spatial dims (the CNN
+ * case). The windowed loop above tests a data-dependent branch per tap and
+ * recomputes tap ranges per output, which mispredicts on real images. Here
+ * each output row splits into border columns (taps clipped, done one by
+ * one) and interior columns whose windows lie inside the row; the interior
+ * keeps each output's running max in a register (AVX2: eight outputs). The
+ * first tap is assigned and later taps win only when greater, exactly as in
+ * pool_max_f32, so the results (NaN included) are identical. */
+static void pool_max2d_f32(const pool_geom *g, int64_t planes, const float *x, float *y)
+{
+    const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    const int64_t k2 = g->k[2], s2 = g->s[2], d2 = g->d[2], pb2 = g->pb[2];
+    const int64_t ek2 = (k2 - 1) * d2 + 1;
+    /* Interior columns: o2 * s2 - pb2 >= 0 and o2 * s2 - pb2 + ek2 <= W. */
+    int64_t lo = (pb2 + s2 - 1) / s2, hi = W - ek2 + pb2 >= 0 ? (W - ek2 + pb2) / s2 + 1 : 0;
+    if (lo > OW)
+        lo = OW;
+    if (hi > OW)
+        hi = OW;
+    if (hi < lo)
+        hi = lo;
+#if defined(EVO_HAVE_X86)
+    const bool use_avx2 = evo_cpu_use_avx2() && (s2 == 1 || s2 == 2);
+#endif
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * H * W;
+        float *yp = y + pl * OH * OW;
+        for (int64_t o1 = 0; o1 < OH; o1++, yp += OW) {
+            const int64_t st1 = o1 * g->s[1] - g->pb[1];
+            int64_t a1, b1;
+            pool_taps(st1, g->k[1], g->d[1], H, &a1, &b1);
+            if (a1 >= b1) { /* no input row under the window */
+                for (int64_t o2 = 0; o2 < OW; o2++)
+                    yp[o2] = -FLT_MAX;
+                continue;
+            }
+            for (int64_t o2 = 0; o2 < OW; o2++) {
+                if (o2 == lo && lo < hi) {
+                    o2 = hi - 1; /* interior done below */
+                    continue;
+                }
+                const int64_t st2 = o2 * s2 - pb2;
+                int64_t a2, b2;
+                pool_taps(st2, k2, d2, W, &a2, &b2);
+                float best = -FLT_MAX;
+                bool first = true;
+                for (int64_t j1 = a1; j1 < b1; j1++) {
+                    const float *q = xp + (st1 + j1 * g->d[1]) * W + st2;
+                    for (int64_t j2 = a2; j2 < b2; j2++) {
+                        const float v = q[j2 * d2];
+                        best = first || v > best ? v : best;
+                        first = false;
+                    }
+                }
+                yp[o2] = best;
+            }
+            if (lo >= hi)
+                continue;
+            const float *xr = xp + (st1 + a1 * g->d[1]) * W + lo * s2 - pb2;
+            int64_t t = 0;
+#if defined(EVO_HAVE_X86)
+            if (use_avx2)
+                t = evo_maxpool_rows_avx2(yp + lo, hi - lo, xr, g->d[1] * W, b1 - a1, k2, s2, d2);
+#endif
+            for (; t < hi - lo; t++) {
+                const float *q = xr + t * s2;
+                float best = q[0];
+                for (int64_t j1 = 0; j1 < b1 - a1; j1++, q += g->d[1] * W)
+                    for (int64_t j2 = 0; j2 < k2; j2++) {
+                        const float v = q[j2 * d2];
+                        best = v > best ? v : best;
+                    }
+                yp[lo + t] = best;
+            }
+        }
+    }
+}
+
 static void pool_avg_f32(const pool_geom *g, int64_t planes, const float *x, float *y,
                          bool include_pad)
 {
@@ -402,7 +488,11 @@ static evo_status pool_eval_max(const evo_kctx *c)
     int64_t *idx = c->n_out > 1 && c->out[1] != NULL ? c->out[1]->data : NULL;
     switch (x->dtype) {
     case EVO_DT_FLOAT32:
-        pool_max_f32(&g, planes, x->data, c->out[0]->data, idx, p->storage_order);
+        if (idx == NULL && g.in[0] == 1 && g.out[0] == 1 && g.k[0] == 1 && g.pb[0] == 0 &&
+            evo_kernels_forced_path() != EVO_KPATH_REFERENCE)
+            pool_max2d_f32(&g, planes, x->data, c->out[0]->data);
+        else
+            pool_max_f32(&g, planes, x->data, c->out[0]->data, idx, p->storage_order);
         break;
     case EVO_DT_INT8:
         pool_max_i8(&g, planes, x->data, c->out[0]->data, idx, p->storage_order);
@@ -439,8 +529,9 @@ static evo_status pool_infer_global(const evo_kctx *c, const evo_op_def *def)
     if ((rv = kpool_check_tensor(c, def->name, "X", x)) != EVO_OK)
         return rv;
     if (x->dtype != EVO_DT_FLOAT32)
-        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED, "%s: input X has dtype %s; supported: float32",
-                             def->name, evo_dtype_name(x->dtype));
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
+                             "%s: input X has dtype %s; supported: float32", def->name,
+                             evo_dtype_name(x->dtype));
     if (x->shape.rank < 3)
         return evo_error_set(c->err, EVO_ERR_SHAPE,
                              "%s: input X must have rank >= 3 (N, C, spatial...), got rank %d",

@@ -1,11 +1,11 @@
 /*
  * AVX2+FMA row kernel of the direct depthwise convolution (see conv.h and
  * conv_fast.c): a run of interior outputs of one output row, all taps in
- * bounds. Four vectors (32 outputs) per step so that the chain of FMAs per
- * accumulator does not serialize on FMA latency; the last 1..7 outputs use
- * masked loads and stores. Stride 2 gathers the even
- * inputs with two loads and a shuffle; the second load starts at +7, not +8,
- * so it never reads past the last input the run needs.
+ * bounds, written as bias + taps, then Relu or Clip if asked (no read of
+ * the output, so no store-to-load stall on it). Four vectors (32 outputs) per step so that the
+ * chain of FMAs per accumulator does not serialize on FMA latency; the last 1..7 outputs use masked
+ * loads and stores. Stride 2 gathers the even inputs with two loads and a shuffle; the second load
+ * starts at +7, not +8, so it never reads past the last input the run needs.
  */
 #include <immintrin.h>
 
@@ -22,15 +22,27 @@ static inline __m256 dw_load(const float *s, int64_t stride)
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(mix), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-void evo_dwconv_rows_avx2(float *out, int64_t n, const float *in, int64_t in_row, const float *w,
-                          int64_t rows, int64_t kw, int64_t stride, int64_t dil)
+/* Relu or Clip on a finished vector, with evo_act_apply's NaN behavior:
+ * max_ps(v, 0) is v > 0 ? v : 0 (NaN -> 0); Clip keeps NaN. */
+static inline __m256 dw_act(__m256 v, int32_t act, __m256 lo, __m256 hi)
 {
+    if (act == EVO_ACT_RELU)
+        return _mm256_max_ps(v, _mm256_setzero_ps());
+    if (act == EVO_ACT_CLIP)
+        return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+    return v;
+}
+
+void evo_dwconv_rows_avx2(float *out, int64_t n, const float *in, int64_t in_row, const float *w,
+                          int64_t rows, int64_t kw, int64_t stride, int64_t dil, float bias,
+                          const evo_act *act)
+{
+    const __m256 vb = _mm256_set1_ps(bias);
+    const int32_t ak = act->kind;
+    const __m256 clo = _mm256_set1_ps(act->a), chi = _mm256_set1_ps(act->b);
     int64_t t = 0;
     for (; t + 32 <= n; t += 32) {
-        __m256 a0 = _mm256_loadu_ps(out + t);
-        __m256 a1 = _mm256_loadu_ps(out + t + 8);
-        __m256 a2 = _mm256_loadu_ps(out + t + 16);
-        __m256 a3 = _mm256_loadu_ps(out + t + 24);
+        __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
         for (int64_t r = 0; r < rows; r++)
             for (int64_t q = 0; q < kw; q++) {
                 const __m256 wv = _mm256_broadcast_ss(w + r * kw + q);
@@ -40,20 +52,20 @@ void evo_dwconv_rows_avx2(float *out, int64_t n, const float *in, int64_t in_row
                 a2 = _mm256_fmadd_ps(wv, dw_load(s + 16 * stride, stride), a2);
                 a3 = _mm256_fmadd_ps(wv, dw_load(s + 24 * stride, stride), a3);
             }
-        _mm256_storeu_ps(out + t, a0);
-        _mm256_storeu_ps(out + t + 8, a1);
-        _mm256_storeu_ps(out + t + 16, a2);
-        _mm256_storeu_ps(out + t + 24, a3);
+        _mm256_storeu_ps(out + t, dw_act(a0, ak, clo, chi));
+        _mm256_storeu_ps(out + t + 8, dw_act(a1, ak, clo, chi));
+        _mm256_storeu_ps(out + t + 16, dw_act(a2, ak, clo, chi));
+        _mm256_storeu_ps(out + t + 24, dw_act(a3, ak, clo, chi));
     }
     for (; t + 8 <= n; t += 8) {
-        __m256 a0 = _mm256_loadu_ps(out + t);
+        __m256 a0 = vb;
         for (int64_t r = 0; r < rows; r++)
             for (int64_t q = 0; q < kw; q++) {
                 const __m256 wv = _mm256_broadcast_ss(w + r * kw + q);
                 a0 = _mm256_fmadd_ps(wv, dw_load(in + r * in_row + q * dil + t * stride, stride),
                                      a0);
             }
-        _mm256_storeu_ps(out + t, a0);
+        _mm256_storeu_ps(out + t, dw_act(a0, ak, clo, chi));
     }
     if (t < n) {
         /* 1..7 outputs left: masked loads read only the inputs they need
@@ -63,7 +75,7 @@ void evo_dwconv_rows_avx2(float *out, int64_t n, const float *in, int64_t in_row
         const __m256i m_out = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), lane);
         const __m256i m_lo = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)last + 1), lane);
         const __m256i m_hi = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)last + 1 - 7), lane);
-        __m256 a0 = _mm256_maskload_ps(out + t, m_out);
+        __m256 a0 = vb;
         for (int64_t r = 0; r < rows; r++)
             for (int64_t q = 0; q < kw; q++) {
                 const __m256 wv = _mm256_broadcast_ss(w + r * kw + q);
@@ -80,6 +92,6 @@ void evo_dwconv_rows_avx2(float *out, int64_t n, const float *in, int64_t in_row
                 }
                 a0 = _mm256_fmadd_ps(wv, v, a0);
             }
-        _mm256_maskstore_ps(out + t, m_out, a0);
+        _mm256_maskstore_ps(out + t, m_out, dw_act(a0, ak, clo, chi));
     }
 }

@@ -1,0 +1,156 @@
+/*
+ * AVX-512F row kernel of the direct depthwise convolution (the contract of
+ * evo_dwconv_rows_avx2 in conv.h): a run of interior outputs of one output
+ * row (or of a flat run over a padded plane), written as bias + taps, then
+ * Relu or Clip. Four zmm accumulators (64 outputs) per step keep the FMA
+ * chains independent; the last 1..63 outputs use the same four vectors
+ * with masked loads and stores, which touch only the lanes they need. Stride 2 takes
+ * the even inputs of 32 with a two-source permute.
+ */
+#include <immintrin.h>
+
+#include "kernels/conv.h"
+
+#define DW512_FN __attribute__((target("avx512f,avx2,fma")))
+
+/* Inputs s[0], s[stride], ... s[15 * stride] of lanes under mask m; with
+ * stride 2 the two loads cover s[0 .. 2 * last], last being the highest
+ * lane in m. */
+DW512_FN static inline __m512 dw512_load(const float *s, int64_t stride, __mmask16 m, int64_t nlane)
+{
+    if (stride == 1)
+        return _mm512_maskz_loadu_ps(m, s);
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    if (nlane == 0)
+        return _mm512_setzero_ps();
+    const int64_t need = 2 * nlane - 1; /* floats s[0 .. need) */
+    const __mmask16 m_lo = (__mmask16)(need >= 16 ? 0xFFFFu : (1u << need) - 1u);
+    const __mmask16 m_hi = (__mmask16)(need <= 16 ? 0u : (1u << (need - 16)) - 1u);
+    return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m_lo, s), even,
+                                  _mm512_maskz_loadu_ps(m_hi, s + 16));
+}
+
+DW512_FN static inline __m512 dw512_load_full(const float *s, int64_t stride)
+{
+    if (stride == 1)
+        return _mm512_loadu_ps(s);
+    /* s[0 .. 31): the second load starts at +15 so it ends at the last input
+     * needed (s[30]); its even inputs sit at odd lanes 1, 3, .. 15. */
+    const __m512i pick = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16 + 1, 16 + 3, 16 + 5,
+                                           16 + 7, 16 + 9, 16 + 11, 16 + 13, 16 + 15);
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(s), pick, _mm512_loadu_ps(s + 15));
+}
+
+DW512_FN static inline __m512 dw512_act(__m512 v, int32_t act, __m512 lo, __m512 hi)
+{
+    if (act == EVO_ACT_RELU) /* v > 0 ? v : 0, NaN -> 0 as in evo_act_apply */
+        return _mm512_max_ps(v, _mm512_setzero_ps());
+    if (act == EVO_ACT_CLIP) /* NaN stays NaN */
+        return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+    return v;
+}
+
+DW512_FN void evo_dwconv_rows_avx512(float *out, int64_t n, const float *in, int64_t in_row,
+                                     const float *w, int64_t rows, int64_t kw, int64_t stride,
+                                     int64_t dil, float bias, const evo_act *act)
+{
+    const __m512 vb = _mm512_set1_ps(bias);
+    const int32_t ak = act->kind;
+    const __m512 clo = _mm512_set1_ps(act->a), chi = _mm512_set1_ps(act->b);
+    int64_t t = 0;
+    for (; t + 64 <= n; t += 64) {
+        __m512 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t q = 0; q < kw; q++) {
+                const __m512 wv = _mm512_set1_ps(w[r * kw + q]);
+                const float *s = in + r * in_row + q * dil + t * stride;
+                a0 = _mm512_fmadd_ps(wv, dw512_load_full(s, stride), a0);
+                a1 = _mm512_fmadd_ps(wv, dw512_load_full(s + 16 * stride, stride), a1);
+                a2 = _mm512_fmadd_ps(wv, dw512_load_full(s + 32 * stride, stride), a2);
+                a3 = _mm512_fmadd_ps(wv, dw512_load_full(s + 48 * stride, stride), a3);
+            }
+        _mm512_storeu_ps(out + t, dw512_act(a0, ak, clo, chi));
+        _mm512_storeu_ps(out + t + 16, dw512_act(a1, ak, clo, chi));
+        _mm512_storeu_ps(out + t + 32, dw512_act(a2, ak, clo, chi));
+        _mm512_storeu_ps(out + t + 48, dw512_act(a3, ak, clo, chi));
+    }
+    if (t < n) {
+        /* 1..63 outputs left: four masked vectors (some may be empty), so
+         * the tap chains stay independent as in the loop above. */
+        int64_t nl[4];
+        __mmask16 m[4];
+        for (int i = 0; i < 4; i++) {
+            const int64_t left = n - t - 16 * i;
+            nl[i] = left <= 0 ? 0 : (left < 16 ? left : 16);
+            m[i] = (__mmask16)(nl[i] == 16 ? 0xFFFFu : (1u << nl[i]) - 1u);
+        }
+        __m512 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t q = 0; q < kw; q++) {
+                const __m512 wv = _mm512_set1_ps(w[r * kw + q]);
+                const float *s = in + r * in_row + q * dil + t * stride;
+                a0 = _mm512_fmadd_ps(wv, dw512_load(s, stride, m[0], nl[0]), a0);
+                a1 = _mm512_fmadd_ps(wv, dw512_load(s + 16 * stride, stride, m[1], nl[1]), a1);
+                a2 = _mm512_fmadd_ps(wv, dw512_load(s + 32 * stride, stride, m[2], nl[2]), a2);
+                a3 = _mm512_fmadd_ps(wv, dw512_load(s + 48 * stride, stride, m[3], nl[3]), a3);
+            }
+        _mm512_mask_storeu_ps(out + t, m[0], dw512_act(a0, ak, clo, chi));
+        _mm512_mask_storeu_ps(out + t + 16, m[1], dw512_act(a1, ak, clo, chi));
+        _mm512_mask_storeu_ps(out + t + 32, m[2], dw512_act(a2, ak, clo, chi));
+        _mm512_mask_storeu_ps(out + t + 48, m[3], dw512_act(a3, ak, clo, chi));
+    }
+}
+
+/* 3x3 taps with the weights in registers: one output vector per call. */
+#define DW512_TAPS3(ACC, S, M, NL)                                                                 \
+    do {                                                                                           \
+        ACC = _mm512_fmadd_ps(w0, dw512_load((S), stride, M, NL), ACC);                            \
+        ACC = _mm512_fmadd_ps(w1, dw512_load((S) + dil, stride, M, NL), ACC);                      \
+        ACC = _mm512_fmadd_ps(w2, dw512_load((S) + 2 * dil, stride, M, NL), ACC);                  \
+        ACC = _mm512_fmadd_ps(w3, dw512_load((S) + in_row, stride, M, NL), ACC);                   \
+        ACC = _mm512_fmadd_ps(w4, dw512_load((S) + in_row + dil, stride, M, NL), ACC);             \
+        ACC = _mm512_fmadd_ps(w5, dw512_load((S) + in_row + 2 * dil, stride, M, NL), ACC);         \
+        ACC = _mm512_fmadd_ps(w6, dw512_load((S) + 2 * in_row, stride, M, NL), ACC);               \
+        ACC = _mm512_fmadd_ps(w7, dw512_load((S) + 2 * in_row + dil, stride, M, NL), ACC);         \
+        ACC = _mm512_fmadd_ps(w8, dw512_load((S) + 2 * in_row + 2 * dil, stride, M, NL), ACC);     \
+    } while (0)
+
+DW512_FN void evo_dwconv_plane_avx512(float *out, int64_t rows_out, int64_t n, int64_t out_row,
+                                      const float *in, int64_t in_step, int64_t in_row,
+                                      const float *w, int64_t kh, int64_t kw, int64_t stride,
+                                      int64_t dil, float bias, const evo_act *act)
+{
+    if (kh != 3 || kw != 3) {
+        for (int64_t r = 0; r < rows_out; r++)
+            evo_dwconv_rows_avx512(out + r * out_row, n, in + r * in_step, in_row, w, kh, kw,
+                                   stride, dil, bias, act);
+        return;
+    }
+    const __m512 vb = _mm512_set1_ps(bias);
+    const int32_t ak = act->kind;
+    const __m512 clo = _mm512_set1_ps(act->a), chi = _mm512_set1_ps(act->b);
+    const __m512 w0 = _mm512_set1_ps(w[0]), w1 = _mm512_set1_ps(w[1]), w2 = _mm512_set1_ps(w[2]);
+    const __m512 w3 = _mm512_set1_ps(w[3]), w4 = _mm512_set1_ps(w[4]), w5 = _mm512_set1_ps(w[5]);
+    const __m512 w6 = _mm512_set1_ps(w[6]), w7 = _mm512_set1_ps(w[7]), w8 = _mm512_set1_ps(w[8]);
+    for (int64_t r = 0; r < rows_out; r++) {
+        float *o = out + r * out_row;
+        const float *x = in + r * in_step;
+        int64_t t = 0;
+        for (; t + 32 <= n; t += 32) {
+            __m512 a0 = vb, a1 = vb;
+            const float *s0 = x + t * stride, *s1 = s0 + 16 * stride;
+            DW512_TAPS3(a0, s0, 0xFFFF, 16);
+            DW512_TAPS3(a1, s1, 0xFFFF, 16);
+            _mm512_storeu_ps(o + t, dw512_act(a0, ak, clo, chi));
+            _mm512_storeu_ps(o + t + 16, dw512_act(a1, ak, clo, chi));
+        }
+        for (; t < n; t += 16) {
+            const int64_t nl = n - t < 16 ? n - t : 16;
+            const __mmask16 m = (__mmask16)(nl == 16 ? 0xFFFFu : (1u << nl) - 1u);
+            __m512 a0 = vb;
+            DW512_TAPS3(a0, x + t * stride, m, nl);
+            _mm512_mask_storeu_ps(o + t, m, dw512_act(a0, ak, clo, chi));
+        }
+    }
+}
