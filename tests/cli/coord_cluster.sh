@@ -7,7 +7,7 @@
 # answer is still correct.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-source "$here/coord_lib.sh"
+source "$here/coord_lib.bash"
 vww=${EVO_SHARED:-}/models/tiny_vww_mbv1
 mnv2=${EVO_SHARED:-}/models/mobilenet_v2
 [ -f "$vww/model.onnx" ] && [ -f "$mnv2/model.onnx" ] || { echo "skip: ../shared models absent"; exit 77; }

@@ -1,7 +1,6 @@
-# Helpers for the coordinator's end-to-end tests (sourced, not run; the
-# .sh name would make it a test, so it exits 77 when run directly).
+# Helpers for the coordinator's end-to-end tests (sourced by tests/cli/coord_*.sh).
 # Every process started with coord_spawn is killed when the test exits.
-if [ "${BASH_SOURCE[0]}" = "$0" ]; then echo "coord_lib.sh: helpers, not a test"; exit 77; fi
+
 : "${EVO:?EVO must name the evo binary}"
 coord_tmp=$(mktemp -d)
 coord_pids=()
