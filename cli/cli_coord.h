@@ -20,8 +20,8 @@ void cli_coord_init(cli_coord *cc);
 bool cli_coord_arg(cli_args *a, cli_coord *cc);
 /* One authenticated request; *doc (if not NULL) is the reply's JSON. */
 evo_status cli_coord_call(cli_coord *cc, const char *verb, const char *json,
-                          const evo_wire_tensor *tensors, uint32_t n, evo_msg *reply,
-                          cJSON **doc, evo_error *err);
+                          const evo_wire_tensor *tensors, uint32_t n, evo_msg *reply, cJSON **doc,
+                          evo_error *err);
 int cli_coord_print_json(const cJSON *doc);
 /* A member as "%.3g", or "-" when absent. */
 const char *cli_coord_num(const cJSON *o, const char *key);
@@ -31,13 +31,13 @@ const char *cli_coord_str(const cJSON *o, const char *key);
 void cli_coord_print_plan(const cJSON *plan);
 
 /* Help text of the client flags, for usage strings. */
-#define CLI_COORD_FLAGS_HELP                                                                   \
-    "  --coordinator URL   the coordinator (default: $EVO_COORDINATOR, else\n"                 \
-    "                      " EVO_COORD_DEFAULT_URL ")\n"                                        \
-    "  --token TOKEN       the cluster's join token (default: $EVO_TOKEN)\n"                    \
-    "  --tls-cert FILE     client certificate for mutual TLS (default: $EVO_TLS_CERT)\n"        \
-    "  --tls-key FILE      its key (default: $EVO_TLS_KEY)\n"                                   \
-    "  --tls-ca FILE       the cluster CA (default: $EVO_TLS_CA)\n"                             \
+#define CLI_COORD_FLAGS_HELP                                                                       \
+    "  --coordinator URL   the coordinator (default: $EVO_COORDINATOR, else\n"                     \
+    "                      " EVO_COORD_DEFAULT_URL ")\n"                                           \
+    "  --token TOKEN       the cluster's join token (default: $EVO_TOKEN)\n"                       \
+    "  --tls-cert FILE     client certificate for mutual TLS (default: $EVO_TLS_CERT)\n"           \
+    "  --tls-key FILE      its key (default: $EVO_TLS_KEY)\n"                                      \
+    "  --tls-ca FILE       the cluster CA (default: $EVO_TLS_CA)\n"                                \
     "  --tls-server-name N the name in the coordinator's certificate (evo-cluster)\n"
 
 /* `evo model add FILE --coordinator URL`: the model goes to the coordinator's

@@ -44,8 +44,8 @@ bool cli_coord_arg(cli_args *a, cli_coord *cc)
 }
 
 evo_status cli_coord_call(cli_coord *cc, const char *verb, const char *json,
-                          const evo_wire_tensor *tensors, uint32_t n, evo_msg *reply,
-                          cJSON **doc, evo_error *err)
+                          const evo_wire_tensor *tensors, uint32_t n, evo_msg *reply, cJSON **doc,
+                          evo_error *err)
 {
     evo_client *cl = NULL;
     if (doc != NULL)
@@ -104,8 +104,7 @@ void cli_coord_print_plan(const cJSON *plan)
 {
     const cJSON *st = cJSON_GetObjectItem(plan, "stages");
     printf("plan for %s: mode %s, objective %s, %d stage(s)\n", cli_coord_str(plan, "model"),
-           cli_coord_str(plan, "mode"), cli_coord_str(plan, "objective"),
-           cJSON_GetArraySize(st));
+           cli_coord_str(plan, "mode"), cli_coord_str(plan, "objective"), cJSON_GetArraySize(st));
     printf("%-5s %-14s %-6s %10s %9s %10s %10s %10s %10s %-22s %s\n", "STAGE", "DEVICE", "CLASS",
            "BUDGET", "NODES", "MFLOP", "WEIGHTS", "ARENA", "SENT", "INPUT", "DIGEST");
     const cJSON *s;
@@ -121,7 +120,7 @@ void cli_coord_print_plan(const cJSON *plan)
         printf("%-5.0f %-14s %-6s %10s %9s %10.1f %10s %10s %10s %-22s %.12s\n",
                cli_coord_get(s, "stage"), cli_coord_str(s, "device"), cli_coord_str(s, "class"),
                bud, nodes, cli_coord_get(s, "flops") / 1e6, w, ar,
-               cli_coord_get(s, "sent_bytes") > 0 ? sent : "(held)",
-               cli_coord_str(s, "input_path"), cli_coord_str(s, "digest"));
+               cli_coord_get(s, "sent_bytes") > 0 ? sent : "(held)", cli_coord_str(s, "input_path"),
+               cli_coord_str(s, "digest"));
     }
 }

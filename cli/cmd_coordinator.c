@@ -52,8 +52,7 @@ static int coordinator_main(int argc, char **argv)
             continue;
         if (cli_args_value(&a, "--listen", &val)) {
             if (opt.n_listen == EVO_COORD_MAX_LISTEN)
-                rc = cli_usage_error(a.cmd->name, "at most %d --listen URLs",
-                                     EVO_COORD_MAX_LISTEN);
+                rc = cli_usage_error(a.cmd->name, "at most %d --listen URLs", EVO_COORD_MAX_LISTEN);
             else
                 opt.listen[opt.n_listen++] = val;
         } else if (cli_args_value(&a, "--db", &val)) {
@@ -117,7 +116,9 @@ static int coordinator_main(int argc, char **argv)
     int port = evo_coord_port(c, 0);
     printf("evo coordinator: listening on %s (port %d), database %s, %s\n", opt.listen[0], port,
            opt.db_path,
-           opt.sec.tls_cert ? "mutual TLS" : opt.sec.token ? "join token" : "OPEN (loopback only)");
+           opt.sec.tls_cert ? "mutual TLS"
+           : opt.sec.token  ? "join token"
+                            : "OPEN (loopback only)");
     fflush(stdout);
     if (port_file != NULL) {
         char tmp[4096];

@@ -47,8 +47,8 @@ static int deploy_main(int argc, char **argv)
         } else if (cli_args_value(&a, "--objective", &val)) {
             objective = val;
             if (strcmp(val, "latency") && strcmp(val, "throughput"))
-                rc = cli_usage_error(a.cmd->name,
-                                     "--objective is latency or throughput, not '%s'", val);
+                rc = cli_usage_error(a.cmd->name, "--objective is latency or throughput, not '%s'",
+                                     val);
         } else if (cli_args_flag(&a, "--json")) {
             json = true;
         } else if (a.failed) {

@@ -47,8 +47,8 @@ static int devices_main(int argc, char **argv)
     if (json) {
         rc = cli_coord_print_json(devs);
     } else {
-        printf("%-14s %-8s %-6s %-5s %10s %9s %9s %8s %6s %6s\n", "NAME", "STATE", "CLASS",
-               "LINK", "MEMORY", "GFLOP/s", "RTT(us)", "Mbit/s", "STAGES", "RUNS");
+        printf("%-14s %-8s %-6s %-5s %10s %9s %9s %8s %6s %6s\n", "NAME", "STATE", "CLASS", "LINK",
+               "MEMORY", "GFLOP/s", "RTT(us)", "Mbit/s", "STAGES", "RUNS");
         const cJSON *d;
         cJSON_ArrayForEach(d, devs)
         {
@@ -57,8 +57,8 @@ static int devices_main(int argc, char **argv)
             printf("%-14s %-8s %-6s %-5s %10s %9.2f %9.0f %8.0f %6.0f %6.0f\n",
                    cli_coord_str(d, "name"), cli_coord_str(d, "state"), cli_coord_str(d, "class"),
                    cli_coord_str(d, "transport"), mem, cli_coord_get(d, "gflops"),
-                   cli_coord_get(d, "rtt_us"), cli_coord_get(d, "mbps"),
-                   cli_coord_get(d, "stages"), cli_coord_get(d, "runs"));
+                   cli_coord_get(d, "rtt_us"), cli_coord_get(d, "mbps"), cli_coord_get(d, "stages"),
+                   cli_coord_get(d, "runs"));
         }
         if (cJSON_GetArraySize(devs) == 0)
             printf("(no devices registered)\n");

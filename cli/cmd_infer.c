@@ -35,8 +35,8 @@ static const char infer_usage[] =
 
 /* Compare a decoded output with a reference; returns the max abs error or
  * -1 when shapes or types differ, and counts the elements out of tolerance. */
-static double infer_compare(const evo_tensor *got, const cli_tensor *want, double rtol,
-                            double atol, size_t *bad)
+static double infer_compare(const evo_tensor *got, const cli_tensor *want, double rtol, double atol,
+                            size_t *bad)
 {
     *bad = 0;
     if (got->dtype != want->t.dtype || !evo_shape_equal(&got->shape, &want->t.shape))
@@ -230,7 +230,8 @@ static int infer_main(int argc, char **argv)
                    cli_coord_str(s, "node"), cli_coord_get(s, "compute_ms"),
                    cli_coord_get(s, "transfer_ms"), cli_coord_get(s, "queue_ms"));
         }
-        printf("%-5s %-14s %12s %13.3f\n", "out", "coordinator", "", cli_coord_get(doc, "return_ms"));
+        printf("%-5s %-14s %12s %13.3f\n", "out", "coordinator", "",
+               cli_coord_get(doc, "return_ms"));
         const cJSON *c;
         cJSON_ArrayForEach(c, checks)
         {

@@ -83,12 +83,12 @@ int cli_model_add_remote(int argc, char **argv)
     evo_wire_tensor wt;
     evo_msg reply;
     cJSON *doc = NULL;
-    evo_status rv = evo_wire_tensor_encode(
-        &wt, "evo.blob", -1,
-        &(evo_tensor){.dtype = EVO_DT_UINT8,
-                      .shape = {.rank = 1, .dims = {(int32_t)len}},
-                      .data = bytes ? bytes : (void *)""},
-        EVO_ENC_RAW, EVO_COMP_NONE, -1, &err);
+    evo_status rv =
+        evo_wire_tensor_encode(&wt, "evo.blob", -1,
+                               &(evo_tensor){.dtype = EVO_DT_UINT8,
+                                             .shape = {.rank = 1, .dims = {(int32_t)len}},
+                                             .data = bytes ? bytes : (void *)""},
+                               EVO_ENC_RAW, EVO_COMP_NONE, -1, &err);
     if (rv == EVO_OK && len > (size_t)INT32_MAX)
         rv = evo_error_set(&err, EVO_ERR_LIMIT, "%s is too large to send", path);
     if (rv == EVO_OK)

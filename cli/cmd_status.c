@@ -49,8 +49,8 @@ static int status_main(int argc, char **argv)
         int alive = 0, total = cJSON_GetArraySize(devs);
         const cJSON *d;
         cJSON_ArrayForEach(d, devs) alive += strcmp(cli_coord_str(d, "state"), "alive") == 0;
-        printf("coordinator %s (%s): %d of %d device(s) alive\n",
-               evo_client_default_url(cc.url), cli_coord_str(doc, "security"), alive, total);
+        printf("coordinator %s (%s): %d of %d device(s) alive\n", evo_client_default_url(cc.url),
+               cli_coord_str(doc, "security"), alive, total);
         cJSON_ArrayForEach(d, devs)
         {
             char mem[32];

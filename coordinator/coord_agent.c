@@ -247,7 +247,8 @@ static void agent_on_deploy(evo_agent *a, const evo_msg *m)
     uint64_t used = agent_used_locked(a);
     pthread_mutex_unlock(&a->mu);
     if (d->blob == NULL) {
-        snprintf(text, sizeof text, "node %.64s does not hold stage %.12s...; send it", a->name, hex);
+        snprintf(text, sizeof text, "node %.64s does not hold stage %.12s...; send it", a->name,
+                 hex);
         agent_reply_error(a, EVO_ERR_NOT_FOUND, text);
         return;
     }
@@ -256,8 +257,9 @@ static void agent_on_deploy(evo_agent *a, const evo_msg *m)
     uint8_t got[EVO_WIRE_DIGEST_SIZE];
     evo_sha256(d->blob, (size_t)d->blob_len, got);
     if (!coord_equal(got, d->digest, sizeof got)) {
-        snprintf(text, sizeof text, "node %.64s refuses stage %u of %.64s: its SHA-256 does not match",
-                 a->name, d->stage, d->model);
+        snprintf(text, sizeof text,
+                 "node %.64s refuses stage %u of %.64s: its SHA-256 does not match", a->name,
+                 d->stage, d->model);
         EVO_LOGW("%s", text);
         agent_reply_error(a, EVO_ERR_MISMATCH, text);
         return;
@@ -284,11 +286,12 @@ static void agent_on_deploy(evo_agent *a, const evo_msg *m)
     }
     if (s->run.need_bytes + used > a->memory) {
         char nb[32], bb[32], ub[32];
-        snprintf(text, sizeof text,
-                 "node %.64s refuses %.100s: it needs %s (weights + arena) but the budget is %s with %s "
-                 "in use",
-                 a->name, what, coord_fmt_bytes(s->run.need_bytes, nb), coord_fmt_bytes(a->memory, bb),
-                 coord_fmt_bytes(used, ub));
+        snprintf(
+            text, sizeof text,
+            "node %.64s refuses %.100s: it needs %s (weights + arena) but the budget is %s with %s "
+            "in use",
+            a->name, what, coord_fmt_bytes(s->run.need_bytes, nb), coord_fmt_bytes(a->memory, bb),
+            coord_fmt_bytes(used, ub));
         EVO_LOGW("%s", text);
         agent_stage_free(s);
         agent_reply_error(a, EVO_ERR_LIMIT, text);
@@ -513,7 +516,8 @@ static void *agent_hb_main(void *arg)
         cJSON_AddStringToObject(j, "name", a->name);
         cJSON_AddStringToObject(j, "session_id", a->session_id);
         cJSON_AddNumberToObject(j, "seq", (double)++a->hb_seq);
-        cJSON_AddNumberToObject(j, "uptime_ms", (double)((coord_mono_ns() - a->start_ns) / 1000000));
+        cJSON_AddNumberToObject(j, "uptime_ms",
+                                (double)((coord_mono_ns() - a->start_ns) / 1000000));
         cJSON_AddNumberToObject(j, "free_bytes", (double)(a->memory > used ? a->memory - used : 0));
         cJSON_AddNumberToObject(j, "stages", (double)n_st);
         cJSON_AddNumberToObject(j, "runs", (double)runs);
@@ -641,7 +645,8 @@ static evo_status agent_register(evo_agent *a, evo_error *err)
         coord_env_clear(&env);
         if (rv == EVO_OK) {
             cJSON *r = coord_msg_json(&reply);
-            snprintf(a->session_id, sizeof a->session_id, "%s", coord_json_str(r, "session_id", ""));
+            snprintf(a->session_id, sizeof a->session_id, "%s",
+                     coord_json_str(r, "session_id", ""));
             const char *data = coord_json_str(r, "data_url", "");
             coord_url_reachable(data, a->coord_url, a->coord_data, sizeof a->coord_data);
             a->hb_ms = (int32_t)coord_json_num(r, "heartbeat_ms", 500);
@@ -703,13 +708,20 @@ evo_status evo_agent_start(const evo_agent_options *opt, evo_agent **out, evo_er
     a->key = agent_strdup(opt->sec.tls_key);
     a->ca = agent_strdup(opt->sec.tls_ca);
     a->server_name = agent_strdup(opt->sec.tls_server_name);
-    a->sec = (evo_coord_security){.tls_cert = a->cert, .tls_key = a->key, .tls_ca = a->ca,
-                                  .token = a->token, .tls_server_name = a->server_name};
+    a->sec = (evo_coord_security){.tls_cert = a->cert,
+                                  .tls_key = a->key,
+                                  .tls_ca = a->ca,
+                                  .token = a->token,
+                                  .tls_server_name = a->server_name};
     evo_status rv = EVO_OK;
     if (opt->no_calibrate) {
         double g = opt->gflops > 0 ? opt->gflops : 1.0;
-        a->cal = (evo_calibration){.dense_gflops = g, .dw_gflops = g / 4, .elem_gflops = g / 8,
-                                   .mem_gbps = 4, .cache_gbps = 16, .cache_bytes = 1 << 20};
+        a->cal = (evo_calibration){.dense_gflops = g,
+                                   .dw_gflops = g / 4,
+                                   .elem_gflops = g / 8,
+                                   .mem_gbps = 4,
+                                   .cache_gbps = 16,
+                                   .cache_bytes = 1 << 20};
     } else if ((rv = evo_calibrate(&a->cal, err)) != EVO_OK) {
         evo_agent_stop(a);
         return rv;
@@ -722,7 +734,9 @@ evo_status evo_agent_start(const evo_agent_options *opt, evo_agent **out, evo_er
     const char *listen = opt->listen;
     bool tls = a->cert != NULL && !a->coap;
     if (listen == NULL)
-        listen = a->coap ? "coap://127.0.0.1:0" : tls ? "tls+tcp://127.0.0.1:0" : "tcp://127.0.0.1:0";
+        listen = a->coap ? "coap://127.0.0.1:0"
+                 : tls   ? "tls+tcp://127.0.0.1:0"
+                         : "tcp://127.0.0.1:0";
     evo_tp_options o;
     coord_tp_options(&o, &a->sec, AGENT_POLL_MS);
     if ((rv = evo_tp_open(&a->ctl, listen, EVO_TP_REP, EVO_TP_LISTEN, &o, err)) != EVO_OK)

@@ -57,8 +57,7 @@ void evo_client_close(evo_client *cl)
     free(cl);
 }
 
-static evo_status client_roundtrip(evo_client *cl, const evo_msg *m, evo_msg *reply,
-                                   evo_error *err)
+static evo_status client_roundtrip(evo_client *cl, const evo_msg *m, evo_msg *reply, evo_error *err)
 {
     evo_status rv = evo_tp_send(cl->tp, m, err);
     if (rv == EVO_OK)

@@ -42,18 +42,16 @@ bool coord_equal(const uint8_t *a, const uint8_t *b, size_t n);
 /* HMAC-SHA256 of a control message: the key proves itself over the
  * challenge nonce, the verb, and the name and bytes of every tensor except
  * the MAC itself, so nothing of the request can be swapped. */
-evo_status coord_msg_mac(const uint8_t *key, size_t key_len, const uint8_t *nonce,
-                         size_t nonce_len, const evo_msg *m, uint8_t out[COORD_MAC_SIZE],
-                         evo_error *err);
+evo_status coord_msg_mac(const uint8_t *key, size_t key_len, const uint8_t *nonce, size_t nonce_len,
+                         const evo_msg *m, uint8_t out[COORD_MAC_SIZE], evo_error *err);
 /* HMAC-SHA256 of a short string (hop authorizations). */
-void coord_hmac_str(const uint8_t *key, size_t key_len, const char *s,
-                    uint8_t out[COORD_MAC_SIZE]);
+void coord_hmac_str(const uint8_t *key, size_t key_len, const char *s, uint8_t out[COORD_MAC_SIZE]);
 
 /* ---------------------------------------------------------------- tensors as byte strings */
 
 /* A uint8 rank-1 wire tensor named `name` borrowing len bytes at data. */
-evo_status coord_bytes_tensor(evo_wire_tensor *wt, const char *name, const void *data,
-                              size_t len, evo_error *err);
+evo_status coord_bytes_tensor(evo_wire_tensor *wt, const char *name, const void *data, size_t len,
+                              evo_error *err);
 /* The tensor named `name` in m, or NULL. */
 const evo_wire_tensor *coord_find_tensor(const evo_msg *m, const char *name);
 /* The bytes of a uint8 tensor (raw, uncompressed), pointing into the message. */
@@ -81,8 +79,8 @@ evo_status coord_env_init(coord_env *e, evo_msg_type type, const char *verb, cha
 /* Append a tensor (a shallow copy; payload stays borrowed). */
 evo_status coord_env_add(coord_env *e, const evo_wire_tensor *wt, evo_error *err);
 /* Append the MAC under key over nonce (must be the last tensor added). */
-evo_status coord_env_sign(coord_env *e, const uint8_t *key, size_t key_len,
-                          const uint8_t *nonce, size_t nonce_len, evo_error *err);
+evo_status coord_env_sign(coord_env *e, const uint8_t *key, size_t key_len, const uint8_t *nonce,
+                          size_t nonce_len, evo_error *err);
 void coord_env_clear(coord_env *e);
 
 /* Check the MAC of a received message; EVO_ERR_MISMATCH when absent or wrong. */
@@ -139,19 +137,18 @@ typedef struct coord_stage_def {
 void coord_stage_def_free(coord_stage_def *s);
 
 /* Fill inputs/outputs of stages [0, n) from their ranges. */
-evo_status coord_stages_finish(const evo_graph *g, coord_stage_def *st, int32_t n,
-                               evo_error *err);
+evo_status coord_stages_finish(const evo_graph *g, coord_stage_def *st, int32_t n, evo_error *err);
 
 /* A compiled stage: the program over a view of the source graph. */
 typedef struct coord_stage_prog {
-    evo_graph view;    /* shallow view: borrows the source graph's values */
-    evo_node *nodes;   /* copies of the stage's nodes (borrowed contents) */
+    evo_graph view;  /* shallow view: borrows the source graph's values */
+    evo_node *nodes; /* copies of the stage's nodes (borrowed contents) */
     int32_t *order, *inputs, *outputs;
     evo_program *prog;
 } coord_stage_prog;
 
-evo_status coord_stage_compile(const evo_graph *g, const coord_stage_def *s,
-                               coord_stage_prog *out, evo_error *err);
+evo_status coord_stage_compile(const evo_graph *g, const coord_stage_def *s, coord_stage_prog *out,
+                               evo_error *err);
 void coord_stage_prog_free(coord_stage_prog *p);
 
 /* The stage blob a node runs. THE INTERIM FORMAT: until the compact .evm
@@ -166,7 +163,7 @@ evo_status coord_stage_blob_make(const void *onnx, size_t onnx_len, const coord_
 
 /* Node side: a loaded stage ready to run. */
 typedef struct coord_stage_run {
-    evo_graph *graph;    /* the imported model (interim format) */
+    evo_graph *graph; /* the imported model (interim format) */
     coord_stage_def def;
     coord_stage_prog sp;
     void *arena;

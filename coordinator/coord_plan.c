@@ -81,8 +81,7 @@ static int32_t plan_pos(const plan_ctx *c, int32_t i)
     return c->runs[i];
 }
 
-static evo_status plan_need(const plan_ctx *c, int32_t i, int32_t j, uint64_t *need,
-                            evo_error *err)
+static evo_status plan_need(const plan_ctx *c, int32_t i, int32_t j, uint64_t *need, evo_error *err)
 {
     return coord_stage_need(c->g, plan_pos(c, i), plan_pos(c, j), need, err);
 }
@@ -96,8 +95,8 @@ static int32_t *plan_by_speed(const coord_plan_dev *devs, size_t n)
     for (size_t i = 1; ix && i < n; i++)
         for (size_t k = i; k > 0; k--) {
             const coord_plan_dev *x = &devs[ix[k - 1]], *y = &devs[ix[k]];
-            bool swap = y->gflops > x->gflops ||
-                        (y->gflops == x->gflops && y->free_bytes > x->free_bytes);
+            bool swap =
+                y->gflops > x->gflops || (y->gflops == x->gflops && y->free_bytes > x->free_bytes);
             if (!swap)
                 break;
             int32_t t = ix[k - 1];
@@ -220,9 +219,9 @@ static evo_status plan_fill(const plan_ctx *c, const coord_plan_dev *devs, const
 }
 
 /* One stage per device, flops shared by calibrated speed. */
-static evo_status plan_balanced(const plan_ctx *c, const coord_plan_dev *devs,
-                                const int32_t *order, size_t n_devs, int32_t *cuts,
-                                int32_t *devix, int32_t *n_st, bool *fits, evo_error *err)
+static evo_status plan_balanced(const plan_ctx *c, const coord_plan_dev *devs, const int32_t *order,
+                                size_t n_devs, int32_t *cuts, int32_t *devix, int32_t *n_st,
+                                bool *fits, evo_error *err)
 {
     size_t k = n_devs < (size_t)c->n_runs ? n_devs : (size_t)c->n_runs;
     double *fl = calloc((size_t)c->n_runs + 1, sizeof *fl);

@@ -11,19 +11,18 @@
 
 #include "coord_registry.h"
 
-static const char reg_schema[] =
-    "CREATE TABLE IF NOT EXISTS coord_devices ("
-    "  name TEXT PRIMARY KEY CHECK (length(name) > 0),"
-    "  class TEXT NOT NULL,"
-    "  transport TEXT NOT NULL,"
-    "  control_url TEXT NOT NULL,"
-    "  data_url TEXT NOT NULL,"
-    "  memory INTEGER NOT NULL,"
-    "  gflops REAL NOT NULL,"
-    "  info TEXT NOT NULL,"
-    "  registered_at TEXT NOT NULL DEFAULT (datetime('now')),"
-    "  last_seen TEXT NOT NULL DEFAULT (datetime('now')),"
-    "  state TEXT NOT NULL DEFAULT 'alive')";
+static const char reg_schema[] = "CREATE TABLE IF NOT EXISTS coord_devices ("
+                                 "  name TEXT PRIMARY KEY CHECK (length(name) > 0),"
+                                 "  class TEXT NOT NULL,"
+                                 "  transport TEXT NOT NULL,"
+                                 "  control_url TEXT NOT NULL,"
+                                 "  data_url TEXT NOT NULL,"
+                                 "  memory INTEGER NOT NULL,"
+                                 "  gflops REAL NOT NULL,"
+                                 "  info TEXT NOT NULL,"
+                                 "  registered_at TEXT NOT NULL DEFAULT (datetime('now')),"
+                                 "  last_seen TEXT NOT NULL DEFAULT (datetime('now')),"
+                                 "  state TEXT NOT NULL DEFAULT 'alive')";
 
 evo_status coord_reg_open(const char *path, sqlite3 **out, evo_error *err)
 {
@@ -85,8 +84,8 @@ evo_status coord_reg_state(sqlite3 *db, const char *name, const char *state, evo
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(
-        db, "UPDATE coord_devices SET state = ?2, last_seen = datetime('now') WHERE name = ?1",
-        -1, &st, NULL);
+        db, "UPDATE coord_devices SET state = ?2, last_seen = datetime('now') WHERE name = ?1", -1,
+        &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);

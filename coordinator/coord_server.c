@@ -426,7 +426,8 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
         }
         snprintf(names[n], EVO_WIRE_STR_MAX, "%s", d->name);
         snprintf(classes[n], EVO_WIRE_STR_MAX, "%s", d->klass);
-        pd[n] = (coord_plan_dev){.name = names[n], .device_class = classes[n],
+        pd[n] = (coord_plan_dev){.name = names[n],
+                                 .device_class = classes[n],
                                  .free_bytes = d->memory > used ? d->memory - used : 0,
                                  .gflops = d->gflops};
         n++;
@@ -448,8 +449,8 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
         st[k].def = defs[k];
         memset(&defs[k], 0, sizeof defs[k]);
         snprintf(st[k].dev, sizeof st[k].dev, "%s", names[dev_of[k]]);
-        rv = coord_stage_blob_make(m->onnx, m->onnx_len, &st[k].def, &st[k].blob,
-                                   &st[k].blob_len, err);
+        rv = coord_stage_blob_make(m->onnx, m->onnx_len, &st[k].def, &st[k].blob, &st[k].blob_len,
+                                   err);
         if (rv != EVO_OK)
             break;
         evo_sha256(st[k].blob, st[k].blob_len, st[k].digest_bin);
@@ -554,10 +555,9 @@ static cJSON *coord_plan_json(const coord_model *m, const evo_coord *c)
             if (strcmp(c->devs[i].name, s->dev) == 0) {
                 cJSON_AddStringToObject(o, "class", c->devs[i].klass);
                 cJSON_AddNumberToObject(o, "device_memory", (double)c->devs[i].memory);
-                cJSON_AddNumberToObject(o, "predicted_ms",
-                                        c->devs[i].gflops > 0
-                                            ? (double)s->def.flops / (c->devs[i].gflops * 1e6)
-                                            : 0);
+                cJSON_AddNumberToObject(
+                    o, "predicted_ms",
+                    c->devs[i].gflops > 0 ? (double)s->def.flops / (c->devs[i].gflops * 1e6) : 0);
             }
         cJSON_AddNumberToObject(o, "first", s->def.first);
         cJSON_AddNumberToObject(o, "last", s->def.last);
@@ -571,9 +571,10 @@ static cJSON *coord_plan_json(const coord_model *m, const evo_coord *c)
         cJSON_AddStringToObject(o, "digest", s->digest);
         cJSON_AddNumberToObject(o, "blob_bytes", (double)s->blob_len);
         cJSON_AddNumberToObject(o, "sent_bytes", (double)s->sent_bytes);
-        cJSON_AddStringToObject(o, "input_path", k == 0 ? "from coordinator"
-                                                 : s->relay_in ? "relayed by coordinator"
-                                                               : "direct");
+        cJSON_AddStringToObject(o, "input_path",
+                                k == 0        ? "from coordinator"
+                                : s->relay_in ? "relayed by coordinator"
+                                              : "direct");
         cJSON_AddItemToArray(a, o);
     }
     return j;
@@ -628,8 +629,8 @@ static evo_status coord_authenticate(evo_coord *c, const evo_msg *m, const cJSON
     if (!fresh)
         return evo_error_set(err, EVO_ERR_MISMATCH,
                              "refused: the request does not answer a fresh challenge");
-    evo_status rv = coord_msg_verify(m, (const uint8_t *)c->token, strlen(c->token), nonce,
-                                     sizeof nonce, err);
+    evo_status rv =
+        coord_msg_verify(m, (const uint8_t *)c->token, strlen(c->token), nonce, sizeof nonce, err);
     if (rv != EVO_OK)
         evo_error_prefix(err, "refused");
     return rv;
@@ -643,8 +644,8 @@ static void coord_on_register(evo_coord *c, coord_listener *l, const cJSON *j,
     const char *ctl = coord_json_str(j, "control_url", "");
     const char *data = coord_json_str(j, "data_url", "");
     const char *transport = coord_json_str(j, "transport", "nng");
-    if (name[0] == '\0' || strlen(name) >= EVO_WIRE_STR_MAX || ctl[0] == '\0' ||
-        data[0] == '\0' || strlen(ctl) >= EVO_WIRE_STR_MAX || strlen(data) >= EVO_WIRE_STR_MAX) {
+    if (name[0] == '\0' || strlen(name) >= EVO_WIRE_STR_MAX || ctl[0] == '\0' || data[0] == '\0' ||
+        strlen(ctl) >= EVO_WIRE_STR_MAX || strlen(data) >= EVO_WIRE_STR_MAX) {
         evo_error_set(&e, EVO_ERR_INVALID_ARG,
                       "a registration needs a name and control and data URLs");
         coord_reply_error(l, &e);
@@ -715,10 +716,14 @@ static void coord_on_register(evo_coord *c, coord_listener *l, const cJSON *j,
     cJSON_AddItemToObject(info, "links", cJSON_Duplicate(links, 1));
     char *info_text = cJSON_PrintUnformatted(info);
     cJSON_Delete(info);
-    coord_reg_row row = {.name = name, .device_class = coord_json_str(j, "class", "edge"),
-                         .transport = transport, .control_url = ctl, .data_url = data,
+    coord_reg_row row = {.name = name,
+                         .device_class = coord_json_str(j, "class", "edge"),
+                         .transport = transport,
+                         .control_url = ctl,
+                         .data_url = data,
                          .memory = (uint64_t)coord_json_num(j, "memory", 0),
-                         .gflops = coord_json_num(j, "gflops", 1), .info = info_text};
+                         .gflops = coord_json_num(j, "gflops", 1),
+                         .info = info_text};
     pthread_mutex_lock(&c->db_mu);
     if (coord_reg_put(c->reg, &row, &e) != EVO_OK)
         EVO_LOGW("coordinator: %s", e.msg);
@@ -734,8 +739,7 @@ static void coord_on_register(evo_coord *c, coord_listener *l, const cJSON *j,
     if (key_hex[0])
         cJSON_AddStringToObject(r, "session_key", key_hex);
     cJSON_AddStringToObject(r, "data_url", coap ? c->coap_data_url : c->data_url);
-    cJSON_AddNumberToObject(r, "heartbeat_ms",
-                            c->opt.heartbeat_ms > 0 ? c->opt.heartbeat_ms : 500);
+    cJSON_AddNumberToObject(r, "heartbeat_ms", c->opt.heartbeat_ms > 0 ? c->opt.heartbeat_ms : 500);
     coord_reply_json(l, r, NULL, 0, NULL, 0);
     pthread_cond_broadcast(&c->cond);
 }
@@ -755,8 +759,7 @@ static cJSON *coord_devices_json(evo_coord *c)
         const char *state = "offline"; /* known from an earlier run, not registered now */
         if (d != NULL) {
             state = d->alive ? "alive" : "lost";
-            cJSON_AddNumberToObject(it, "last_heartbeat_ms",
-                                    (double)(now - d->last_hb_ns) / 1e6);
+            cJSON_AddNumberToObject(it, "last_heartbeat_ms", (double)(now - d->last_hb_ns) / 1e6);
             cJSON_AddNumberToObject(it, "free_bytes", (double)d->free_bytes);
             cJSON_AddNumberToObject(it, "stages", d->stages_held);
             cJSON_AddNumberToObject(it, "runs", (double)d->runs);
@@ -978,8 +981,8 @@ static char *coord_route_make(evo_coord *c, const coord_model *m, uint64_t id, c
         cJSON_AddStringToObject(o, "n", d->data_url);
         /* Where the previous stage sends: straight to this node, or to the
          * coordinator, which relays (CoAP nodes cannot dial peers). */
-        cJSON_AddStringToObject(o, "u", s->relay_in ? (d->coap ? c->coap_data_url : c->data_url)
-                                                    : d->data_url);
+        cJSON_AddStringToObject(
+            o, "u", s->relay_in ? (d->coap ? c->coap_data_url : c->data_url) : d->data_url);
         cJSON_AddItemToArray(h, o);
         if (k < 16) {
             snprintf(r->devs[k], EVO_WIRE_STR_MAX, "%s", d->name);
@@ -1030,8 +1033,7 @@ static evo_status coord_send_request(evo_coord *c, coord_model *m, uint64_t id,
     pthread_mutex_lock(&c->mu);
     if (!m->deployed || m->degraded) {
         pthread_mutex_unlock(&c->mu);
-        return evo_error_set(err, EVO_ERR_NOT_FOUND, "%s is not deployed on live nodes",
-                             m->name);
+        return evo_error_set(err, EVO_ERR_NOT_FOUND, "%s is not deployed on live nodes", m->name);
     }
     char *route = coord_route_make(c, m, id, r);
     pthread_mutex_unlock(&c->mu);
@@ -1044,8 +1046,8 @@ static evo_status coord_send_request(evo_coord *c, coord_model *m, uint64_t id,
     for (uint32_t i = 0; i < n_inputs && rv == EVO_OK; i++)
         rv = coord_env_add(&env, &inputs[i], err);
     evo_wire_tensor wt;
-    if (rv == EVO_OK && (rv = coord_bytes_tensor(&wt, COORD_T_ROUTE, route, strlen(route), err)) ==
-                            EVO_OK)
+    if (rv == EVO_OK &&
+        (rv = coord_bytes_tensor(&wt, COORD_T_ROUTE, route, strlen(route), err)) == EVO_OK)
         rv = coord_env_add(&env, &wt, err);
     if (rv == EVO_OK)
         rv = coord_push_msg(c, r->first_url, &env.m, err);
@@ -1149,8 +1151,8 @@ static void coord_on_infer(evo_coord *c, coord_listener *l, const evo_msg *msg, 
     bool deployed = m->deployed || m->degraded;
     pthread_mutex_unlock(&c->mu);
     if (!deployed) {
-        evo_error_set(&e, EVO_ERR_NOT_FOUND, "%s is not deployed: run `evo deploy %s` first",
-                      name, name);
+        evo_error_set(&e, EVO_ERR_NOT_FOUND, "%s is not deployed: run `evo deploy %s` first", name,
+                      name);
         coord_reply_error(l, &e);
         return;
     }
@@ -1208,8 +1210,8 @@ static void coord_on_infer(evo_coord *c, coord_listener *l, const evo_msg *msg, 
     uint64_t *t_sent = calloc((size_t)repeat, sizeof *t_sent);
     evo_msg last;
     memset(&last, 0, sizeof last);
-    evo_status rv = st.lat_ms && ws && t_sent ? EVO_OK
-                                              : evo_error_set(&e, EVO_ERR_NOMEM, "out of memory");
+    evo_status rv =
+        st.lat_ms && ws && t_sent ? EVO_OK : evo_error_set(&e, EVO_ERR_NOMEM, "out of memory");
     int attempts = 0;
     uint64_t replans_before = m->replans;
     uint64_t t_start = coord_mono_ns();
@@ -1330,7 +1332,8 @@ static void coord_on_infer(evo_coord *c, coord_listener *l, const evo_msg *msg, 
     cJSON_AddNumberToObject(r, "attempts", attempts);
     cJSON_AddNumberToObject(r, "replans", (double)(m->replans - replans_before));
     cJSON_AddNumberToObject(r, "total_ms", total_ms);
-    cJSON_AddNumberToObject(r, "throughput_rps", total_ms > 0 ? (double)repeat * 1e3 / total_ms : 0);
+    cJSON_AddNumberToObject(r, "throughput_rps",
+                            total_ms > 0 ? (double)repeat * 1e3 / total_ms : 0);
     qsort(st.lat_ms, (size_t)repeat, sizeof *st.lat_ms, coord_cmp_double);
     double sum = 0;
     for (int64_t k = 0; k < repeat; k++)
@@ -1366,7 +1369,10 @@ static void coord_on_infer(evo_coord *c, coord_listener *l, const evo_msg *msg, 
 static void coord_on_status(evo_coord *c, coord_listener *l)
 {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "security", c->token ? "join token" : c->tls ? "mutual TLS" : "open");
+    cJSON_AddStringToObject(j, "security",
+                            c->token ? "join token"
+                            : c->tls ? "mutual TLS"
+                                     : "open");
     cJSON *ls = cJSON_AddArrayToObject(j, "listen");
     for (size_t i = 0; i < c->opt.n_listen; i++)
         cJSON_AddItemToArray(ls, cJSON_CreateString(c->opt.listen[i]));
@@ -1574,8 +1580,7 @@ static void coord_on_tensors(evo_coord *c, evo_msg *m)
     fwd.tensors = m->tensors;
     fwd.n_tensors = m->n_tensors;
     if (coord_push_msg(c, url, &fwd, &e) != EVO_OK) {
-        evo_error_prefix(&e, "relaying request %llu to %s", (unsigned long long)m->request_id,
-                         url);
+        evo_error_prefix(&e, "relaying request %llu to %s", (unsigned long long)m->request_id, url);
         coord_deliver(c, m, &e);
     }
 }
@@ -1610,7 +1615,8 @@ static void *coord_data_main(void *arg)
 static void *coord_upkeep_main(void *arg)
 {
     evo_coord *c = arg;
-    uint64_t lost_ns = (uint64_t)(c->opt.lost_after_ms > 0 ? c->opt.lost_after_ms : 2000) * 1000000ull;
+    uint64_t lost_ns =
+        (uint64_t)(c->opt.lost_after_ms > 0 ? c->opt.lost_after_ms : 2000) * 1000000ull;
     while (!c->stop) {
         coord_sleep_ms(100);
         char give[COORD_MAX_DEVS][EVO_WIRE_STR_MAX];

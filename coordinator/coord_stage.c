@@ -56,7 +56,7 @@ evo_status coord_stages_finish(const evo_graph *g, coord_stage_def *st, int32_t 
     if (st[0].first != 0 || st[n - 1].last != g->n_order)
         return evo_error_set(err, EVO_ERR_INVALID_ARG, "the stages do not cover the whole model");
     size_t nv = (size_t)g->n_values;
-    int32_t *avail = malloc(nv * sizeof *avail);     /* stage that makes it (-1: input) */
+    int32_t *avail = malloc(nv * sizeof *avail);       /* stage that makes it (-1: input) */
     int32_t *last_use = malloc(nv * sizeof *last_use); /* last stage reading it (n: caller) */
     int32_t *stage_of = malloc((size_t)g->n_nodes * sizeof *stage_of);
     evo_status rv = EVO_OK;
@@ -80,8 +80,7 @@ evo_status coord_stages_finish(const evo_graph *g, coord_stage_def *st, int32_t 
                 avail[nd->outputs[o]] = stage_of[ni];
         for (int32_t i = 0; i < nd->n_inputs; i++) {
             int32_t v = nd->inputs[i];
-            if (v >= 0 && !(g->values[v].flags & EVO_VALUE_CONST) &&
-                last_use[v] < stage_of[ni])
+            if (v >= 0 && !(g->values[v].flags & EVO_VALUE_CONST) && last_use[v] < stage_of[ni])
                 last_use[v] = stage_of[ni];
         }
     }
@@ -131,8 +130,8 @@ void coord_stage_prog_free(coord_stage_prog *p)
     memset(p, 0, sizeof *p);
 }
 
-evo_status coord_stage_compile(const evo_graph *g, const coord_stage_def *s,
-                               coord_stage_prog *out, evo_error *err)
+evo_status coord_stage_compile(const evo_graph *g, const coord_stage_def *s, coord_stage_prog *out,
+                               evo_error *err)
 {
     memset(out, 0, sizeof *out);
     int32_t nn = s->last - s->first;
@@ -281,8 +280,8 @@ evo_status coord_stage_load(const void *blob, size_t len, const char *what, coor
     const unsigned char *b = blob;
     if (len < 12 || memcmp(b, COORD_STAGE_MAGIC, 8) != 0)
         return evo_error_set(err, EVO_ERR_PARSE, "%s: not an evo stage blob", what);
-    uint32_t hl = (uint32_t)b[8] | (uint32_t)b[9] << 8 | (uint32_t)b[10] << 16 |
-                  (uint32_t)b[11] << 24;
+    uint32_t hl =
+        (uint32_t)b[8] | (uint32_t)b[9] << 8 | (uint32_t)b[10] << 16 | (uint32_t)b[11] << 24;
     if (hl > len - 12)
         return evo_error_set(err, EVO_ERR_PARSE, "%s: stage header is longer than the blob", what);
     cJSON *h = cJSON_ParseWithLength((const char *)b + 12, hl);

@@ -108,9 +108,8 @@ bool coord_equal(const uint8_t *a, const uint8_t *b, size_t n)
 
 /* ---------------------------------------------------------------- HMAC */
 
-evo_status coord_msg_mac(const uint8_t *key, size_t key_len, const uint8_t *nonce,
-                         size_t nonce_len, const evo_msg *m, uint8_t out[COORD_MAC_SIZE],
-                         evo_error *err)
+evo_status coord_msg_mac(const uint8_t *key, size_t key_len, const uint8_t *nonce, size_t nonce_len,
+                         const evo_msg *m, uint8_t out[COORD_MAC_SIZE], evo_error *err)
 {
     const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
     mbedtls_md_context_t md;
@@ -148,25 +147,25 @@ evo_status coord_msg_mac(const uint8_t *key, size_t key_len, const uint8_t *nonc
     return EVO_OK;
 }
 
-void coord_hmac_str(const uint8_t *key, size_t key_len, const char *s,
-                    uint8_t out[COORD_MAC_SIZE])
+void coord_hmac_str(const uint8_t *key, size_t key_len, const char *s, uint8_t out[COORD_MAC_SIZE])
 {
     const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-    if (info == NULL || mbedtls_md_hmac(info, key, key_len, (const unsigned char *)s, strlen(s),
-                                        out) != 0)
+    if (info == NULL ||
+        mbedtls_md_hmac(info, key, key_len, (const unsigned char *)s, strlen(s), out) != 0)
         memset(out, 0, COORD_MAC_SIZE);
 }
 
 /* ---------------------------------------------------------------- byte tensors */
 
-evo_status coord_bytes_tensor(evo_wire_tensor *wt, const char *name, const void *data,
-                              size_t len, evo_error *err)
+evo_status coord_bytes_tensor(evo_wire_tensor *wt, const char *name, const void *data, size_t len,
+                              evo_error *err)
 {
     if (len > (size_t)INT32_MAX)
         return evo_error_set(err, EVO_ERR_LIMIT, "'%s' is %zu bytes; at most 2 GiB can be sent",
                              name, len);
     static const uint8_t empty[1];
-    evo_tensor t = {.dtype = EVO_DT_UINT8, .shape = {.rank = 1, .dims = {(int32_t)len}},
+    evo_tensor t = {.dtype = EVO_DT_UINT8,
+                    .shape = {.rank = 1, .dims = {(int32_t)len}},
                     .data = (void *)(len ? data : empty)};
     return evo_wire_tensor_encode(wt, name, -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, err);
 }
@@ -235,8 +234,8 @@ evo_status coord_env_add(coord_env *e, const evo_wire_tensor *wt, evo_error *err
     return EVO_OK;
 }
 
-evo_status coord_env_sign(coord_env *e, const uint8_t *key, size_t key_len,
-                          const uint8_t *nonce, size_t nonce_len, evo_error *err)
+evo_status coord_env_sign(coord_env *e, const uint8_t *key, size_t key_len, const uint8_t *nonce,
+                          size_t nonce_len, evo_error *err)
 {
     evo_status rv = coord_msg_mac(key, key_len, nonce, nonce_len, &e->m, e->mac, err);
     if (rv != EVO_OK)
@@ -350,8 +349,8 @@ void coord_url_reachable(const char *url, const char *via, char *out, size_t cap
 {
     char s[32], h[256], p[32], vs[32], vh[256], vp[32];
     coord_url_split(url, s, sizeof s, h, sizeof h, p, sizeof p);
-    bool wild = h[0] == '\0' || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "*") == 0 ||
-                strcmp(h, "[::]") == 0;
+    bool wild =
+        h[0] == '\0' || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "*") == 0 || strcmp(h, "[::]") == 0;
     if (!wild || via == NULL) {
         snprintf(out, cap, "%s", url);
         return;

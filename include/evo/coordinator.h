@@ -63,8 +63,8 @@ typedef struct evo_coord_options {
     const char *coap_listen; /* coap://HOST:PORT for CoAP nodes, or NULL */
     const char *db_path;     /* the model database (registry, models, plans, artifacts) */
     evo_coord_security sec;
-    int32_t heartbeat_ms;    /* the interval nodes are told to use (0: 500) */
-    int32_t lost_after_ms;   /* a node is lost after this long without one (0: 2000) */
+    int32_t heartbeat_ms;       /* the interval nodes are told to use (0: 500) */
+    int32_t lost_after_ms;      /* a node is lost after this long without one (0: 2000) */
     int32_t request_timeout_ms; /* one attempt of one inference request (0: 10000) */
 } evo_coord_options;
 
@@ -81,7 +81,7 @@ void evo_coord_stop(evo_coord *c);
 /* ---------------------------------------------------------------- node agent */
 
 typedef struct evo_agent_options {
-    const char *coordinator;  /* control URL of the coordinator */
+    const char *coordinator;      /* control URL of the coordinator */
     const char *coap_coordinator; /* transport "coap": the coordinator's coap:// URL */
     const char *name;
     const char *device_class; /* NULL: "edge" */

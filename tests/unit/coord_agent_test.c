@@ -59,8 +59,7 @@ static void *fake_serve(void *arg)
             cJSON *in = coord_msg_json(&m);
             snprintf(f->agent_ctl, sizeof f->agent_ctl, "%s",
                      coord_json_str(in, "control_url", ""));
-            snprintf(f->agent_data, sizeof f->agent_data, "%s",
-                     coord_json_str(in, "data_url", ""));
+            snprintf(f->agent_data, sizeof f->agent_data, "%s", coord_json_str(in, "data_url", ""));
             cJSON_Delete(in);
             char hex[2 * COORD_SESSION_SIZE + 1];
             coord_hex(f->key, sizeof f->key, hex);
@@ -98,8 +97,8 @@ static evo_agent *agent_start(fake *f, uint64_t memory)
     snprintf(url, sizeof url, "tcp://127.0.0.1:%d", evo_tp_port(f->rep));
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, fake_serve, f), 0);
-    evo_agent_options ao = {.coordinator = url, .name = "n1", .memory_bytes = memory,
-                            .no_calibrate = true};
+    evo_agent_options ao = {
+        .coordinator = url, .name = "n1", .memory_bytes = memory, .no_calibrate = true};
     evo_agent *a = NULL;
     evo_error err;
     evo_status rv = evo_agent_start(&ao, &a, &err);
@@ -163,8 +162,7 @@ static evo_status assign(fake *f, uint64_t seq, const char *digest, const uint8_
 }
 
 /* The whole tiny_mlp as one stage blob. */
-static void make_blob(void **blob, size_t *len, uint8_t digest[32], char hex[65],
-                      evo_graph **g_out)
+static void make_blob(void **blob, size_t *len, uint8_t digest[32], char hex[65], evo_graph **g_out)
 {
     void *onnx;
     size_t n;
@@ -229,8 +227,8 @@ static void send_run(fake *f, uint64_t id, const char *hex, const uint8_t *key, 
     coord_env env;
     assert_int_equal(coord_env_init(&env, EVO_MSG_TENSORS, NULL, NULL, NULL), EVO_OK);
     env.m.request_id = id;
-    evo_tensor t = {.dtype = EVO_DT_FLOAT32, .shape = {.rank = 2, .dims = {1, 64}},
-                    .data = (void *)x};
+    evo_tensor t = {
+        .dtype = EVO_DT_FLOAT32, .shape = {.rank = 2, .dims = {1, 64}}, .data = (void *)x};
     evo_wire_tensor wt;
     assert_int_equal(evo_wire_tensor_encode(&wt, "x", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, NULL),
                      EVO_OK);

@@ -225,8 +225,7 @@ static void test_plan_budgets(void **s)
     coord_plan_free(st, dev, n);
     /* Too little memory anywhere. */
     devs[0].free_bytes = devs[1].free_bytes = 1024;
-    assert_int_equal(coord_plan(g, devs, 3, "auto", "latency", &st, &dev, &n, NULL),
-                     EVO_ERR_LIMIT);
+    assert_int_equal(coord_plan(g, devs, 3, "auto", "latency", &st, &dev, &n, NULL), EVO_ERR_LIMIT);
     assert_int_equal(coord_plan(g, devs, 3, "sideways", "latency", &st, &dev, &n, NULL),
                      EVO_ERR_INVALID_ARG);
     assert_int_equal(coord_plan(g, devs, 0, "auto", "latency", &st, &dev, &n, NULL),
