@@ -32,6 +32,7 @@ extern const cli_command cli_cmd_check;
 extern const cli_command cli_cmd_model;   /* cli/cmd_model.c */
 extern const cli_command cli_cmd_profile; /* cli/cmd_profile.c */
 extern const cli_command cli_cmd_place;   /* cli/cmd_place.c */
+extern const cli_command cli_cmd_compile; /* cli/cmd_compile.c */
 /* The coordinator and its clients (issue 8). */
 extern const cli_command cli_cmd_coordinator; /* cli/cmd_coordinator.c */
 extern const cli_command cli_cmd_node;        /* cli/cmd_node.c */

@@ -28,6 +28,7 @@ static const char check_usage[] =
     "\n"
     "Run ONNX test directories (DIR/model.onnx and DIR/test_data_set_N/\n"
     "{input,output}_K.pb) and compare evo's outputs with the expected ones.\n"
+    "A compiled DIR/model.evm is used when there is no model.onnx.\n"
     "Floats match when |got - expected| <= atol + rtol * |expected| (NaN matches\n"
     "NaN); integers and bools must be equal; shapes and dtypes must match.\n"
     "Prints PASS/FAIL/SKIP per DIR and 'N passed, M failed, K skipped'.\n"
@@ -229,8 +230,12 @@ static void check_dir(const char *dir, const check_options *o, check_result *res
         dl--;
     snprintf(model_path, sizeof model_path, "%.*s/model.onnx", dl, dir);
     if (!check_exists(model_path)) {
-        check_fail(res, CHECK_FAIL, "no model.onnx in the directory");
-        return;
+        /* A compiled model stands in for the ONNX one (same test data). */
+        snprintf(model_path, sizeof model_path, "%.*s/model.evm", dl, dir);
+        if (!check_exists(model_path)) {
+            check_fail(res, CHECK_FAIL, "no model.onnx or model.evm in the directory");
+            return;
+        }
     }
     for (int32_t n = 0; n < CHECK_MAX_SETS && res->kind == CHECK_PASS; n++) {
         char set_dir[4200];

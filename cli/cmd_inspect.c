@@ -11,13 +11,18 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "evo/evm.h"
 #include "evo/modeldb.h"
+#include "model.h"
 
 static const char inspect_usage[] =
-    "usage: evo inspect MODEL.onnx [--dim NAME=VALUE]... [--json]\n"
+    "usage: evo inspect MODEL [--dim NAME=VALUE]... [--json]\n"
     "\n"
     "Describe a model: inputs and outputs with shapes, parameter bytes, FLOPs,\n"
     "the op histogram, the ops evo cannot run yet, and a per-node table.\n"
+    "MODEL is ONNX or a compiled .evm (told apart by content); for a .evm it\n"
+    "also shows the arena size, the memory plan's lower bound and the SHA-256\n"
+    "digest (verified).\n"
     "\n"
     "  --dim NAME=VALUE  bind the symbolic input dim NAME (repeatable; an unbound\n"
     "                    leading dim defaults to 1)\n"
@@ -336,6 +341,264 @@ static cJSON *insp_json(const char *path, const evo_graph *g, const insp_facts *
     return root;
 }
 
+/* ---------------------------------------------------------------- .evm */
+
+/* Facts of a compiled model: everything comes from the verified program. */
+typedef struct insp_evm_facts {
+    insp_op_count *ops;
+    int32_t n_ops;
+    uint64_t *node_flops;
+    uint64_t flops, mm_flops;
+    int32_t n_consts;
+    size_t arena_bytes;
+} insp_evm_facts;
+
+static bool insp_evm_is_mm(const evo_op_def *op)
+{
+    return strcmp(op->name, "Conv") == 0 || strcmp(op->name, "Gemm") == 0 ||
+           strcmp(op->name, "MatMul") == 0;
+}
+
+/* FLOPs from each op's cost function on shape views (1 per output element
+ * for ops without one), as evo_graph_node_cost does for ONNX. */
+static evo_status insp_evm_gather(const evo_program *p, insp_evm_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    f->ops = calloc((size_t)p->n_nodes + 1, sizeof *f->ops);
+    f->node_flops = calloc((size_t)p->n_nodes + 1, sizeof *f->node_flops);
+    evo_tensor *views = calloc((size_t)p->n_tensors + 1, sizeof *views);
+    int32_t max_io = 0;
+    for (int32_t k = 0; k < p->n_nodes; k++)
+        if (p->nodes[k].n_in + p->nodes[k].n_out > max_io)
+            max_io = p->nodes[k].n_in + p->nodes[k].n_out;
+    evo_tensor **ptrs = calloc((size_t)max_io + 1, sizeof *ptrs);
+    if (f->ops == NULL || f->node_flops == NULL || views == NULL || ptrs == NULL) {
+        free(views);
+        free(ptrs);
+        return EVO_ERR_NOMEM;
+    }
+    for (int32_t t = 0; t < p->n_tensors; t++) {
+        const evo_prog_tensor *pt = &p->tensors[t];
+        views[t] = (evo_tensor){pt->dtype, pt->shape, (void *)(uintptr_t)pt->const_data};
+        if (pt->flags & EVO_PT_CONST)
+            f->n_consts++;
+    }
+    for (int32_t k = 0; k < p->n_nodes; k++) {
+        const evo_prog_node *n = &p->nodes[k];
+        int32_t j = 0;
+        while (j < f->n_ops && strcmp(f->ops[j].op_type, n->op->name) != 0)
+            j++;
+        if (j == f->n_ops)
+            f->ops[f->n_ops++] = (insp_op_count){"", n->op->name, 0, true};
+        f->ops[j].count++;
+        uint64_t out_elems = 0;
+        for (int32_t i = 0; i < n->n_in + n->n_out; i++) {
+            int32_t t = i < n->n_in ? n->in[i] : n->out[i - n->n_in];
+            ptrs[i] = t < 0 ? NULL : &views[t];
+            if (i >= n->n_in && t >= 0)
+                out_elems += (uint64_t)evo_shape_numel(&views[t].shape);
+        }
+        uint64_t flops = out_elems;
+        if (n->op->cost != NULL) {
+            evo_kctx c = {.params = n->params,
+                          .in = ptrs,
+                          .n_in = n->n_in,
+                          .out = ptrs + n->n_in,
+                          .n_out = n->n_out};
+            evo_op_cost oc = {0, 0, 0, 0};
+            n->op->cost(&c, &oc);
+            flops = oc.flops;
+        }
+        f->node_flops[k] = flops;
+        f->flops += flops;
+        if (insp_evm_is_mm(n->op))
+            f->mm_flops += flops;
+    }
+    free(views);
+    free(ptrs);
+    qsort(f->ops, (size_t)f->n_ops, sizeof *f->ops, insp_cmp_ops);
+    f->arena_bytes = evo_program_arena_size(p);
+    return EVO_OK;
+}
+
+static void insp_evm_digest_hex(const cli_evm *e, char *hex)
+{
+    for (unsigned i = 0; i < EVO_EVM_DIGEST_BYTES; i++)
+        snprintf(hex + 2 * i, 3, "%02x", e->info.digest[i]);
+}
+
+static void insp_evm_tensor_line(const evo_program *p, int32_t t)
+{
+    const evo_prog_tensor *pt = &p->tensors[t];
+    char shape[200], label[32];
+    evo_shape_format(&pt->shape, shape, sizeof shape);
+    snprintf(label, sizeof label, "#%d", (int)t);
+    printf("  %-24s %-8s %s\n", pt->name[0] ? pt->name : label, evo_dtype_name(pt->dtype), shape);
+}
+
+static void insp_evm_text(const char *path, const cli_evm *e, const insp_evm_facts *f)
+{
+    const evo_program *p = &e->prog;
+    char b1[32], b2[32], b3[32], hex[2 * EVO_EVM_DIGEST_BYTES + 1];
+    insp_evm_digest_hex(e, hex);
+    printf("model:       %s\n", path);
+    printf("format:      evo compact model (.evm) version %u, %llu bytes, %s\n",
+           (unsigned)e->info.version, (unsigned long long)e->info.file_bytes,
+           (e->info.flags & EVO_EVM_F_NAMES) ? "with names" : "names stripped");
+    printf("digest:      sha256 %s (verified)\n", hex);
+    printf("inputs:\n");
+    for (int32_t i = 0; i < p->n_inputs; i++)
+        insp_evm_tensor_line(p, p->inputs[i]);
+    printf("outputs:\n");
+    for (int32_t i = 0; i < p->n_outputs; i++)
+        insp_evm_tensor_line(p, p->outputs[i]);
+    printf("nodes:       %d\n", (int)p->n_nodes);
+    printf("tensors:     %d (%d constant)\n", (int)p->n_tensors, (int)f->n_consts);
+    printf("weights:     %s (%llu bytes)\n", cli_fmt_bytes(p->weights_bytes, b1, sizeof b1),
+           (unsigned long long)p->weights_bytes);
+    printf(
+        "arena:       %s (%zu bytes): activations %s (%llu bytes), lower bound %s (%llu "
+        "bytes), %.3fx\n",
+        cli_fmt_bytes(f->arena_bytes, b1, sizeof b1), f->arena_bytes,
+        cli_fmt_bytes(p->activation_bytes, b2, sizeof b2), (unsigned long long)p->activation_bytes,
+        cli_fmt_bytes(p->activation_lower_bound, b3, sizeof b3),
+        (unsigned long long)p->activation_lower_bound,
+        p->activation_lower_bound ? (double)p->activation_bytes / (double)p->activation_lower_bound
+                                  : 1.0);
+    printf("loader work: %zu bytes (program tables, on this host)\n",
+           evo_evm_work_size(&e->info));
+    printf("compute:     %.4f GFLOPs, %.1f M multiply-adds\n", (double)f->flops / 1e9,
+           (double)f->flops / 2e6);
+    printf("Conv/Gemm/MatMul: %.4f GFLOPs, %.1f M multiply-adds\n", (double)f->mm_flops / 1e9,
+           (double)f->mm_flops / 2e6);
+    printf("op histogram:\n");
+    for (int32_t i = 0; i < f->n_ops; i++)
+        printf("  %-24s %d\n", f->ops[i].op_type, (int)f->ops[i].count);
+
+    printf("\n%5s  %-18s %-26s %10s %10s  %s\n", "#", "op", "output shapes", "MFLOPs", "scratch",
+           "name");
+    for (int32_t k = 0; k < p->n_nodes; k++) {
+        const evo_prog_node *n = &p->nodes[k];
+        char shapes[256] = "";
+        size_t pos = 0;
+        for (int32_t o = 0; o < n->n_out && pos + 1 < sizeof shapes; o++) {
+            if (n->out[o] < 0)
+                continue;
+            char sh[128];
+            evo_shape_format(&p->tensors[n->out[o]].shape, sh, sizeof sh);
+            int w = snprintf(shapes + pos, sizeof shapes - pos, "%s%s", pos ? " " : "", sh);
+            pos = w < 0 || (size_t)w >= sizeof shapes - pos ? sizeof shapes - 1 : pos + (size_t)w;
+        }
+        printf("%5d  %-18s %-26s %10.3f %10s  %s\n", (int)k, n->op->name, shapes,
+               (double)f->node_flops[k] / 1e6, cli_fmt_bytes(n->scratch_bytes, b1, sizeof b1),
+               n->name[0] ? n->name : "-");
+    }
+}
+
+static cJSON *insp_evm_json_tensor(const evo_program *p, int32_t t)
+{
+    const evo_prog_tensor *pt = &p->tensors[t];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", pt->name);
+    cJSON_AddNumberToObject(o, "index", t);
+    cJSON_AddStringToObject(o, "dtype", evo_dtype_name(pt->dtype));
+    cJSON *a = cJSON_AddArrayToObject(o, "shape");
+    for (int32_t d = 0; d < pt->shape.rank; d++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(pt->shape.dims[d]));
+    return o;
+}
+
+static cJSON *insp_evm_json(const char *path, const cli_evm *e, const insp_evm_facts *f)
+{
+    const evo_program *p = &e->prog;
+    char hex[2 * EVO_EVM_DIGEST_BYTES + 1];
+    insp_evm_digest_hex(e, hex);
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "file", path);
+    cJSON_AddStringToObject(root, "format", "evm");
+    cJSON_AddNumberToObject(root, "version", e->info.version);
+    cJSON_AddNumberToObject(root, "file_bytes", (double)e->info.file_bytes);
+    cJSON_AddStringToObject(root, "sha256", hex);
+    cJSON_AddBoolToObject(root, "names", (e->info.flags & EVO_EVM_F_NAMES) != 0);
+    cJSON *ins = cJSON_AddArrayToObject(root, "inputs");
+    for (int32_t i = 0; i < p->n_inputs; i++)
+        cJSON_AddItemToArray(ins, insp_evm_json_tensor(p, p->inputs[i]));
+    cJSON *outs = cJSON_AddArrayToObject(root, "outputs");
+    for (int32_t i = 0; i < p->n_outputs; i++)
+        cJSON_AddItemToArray(outs, insp_evm_json_tensor(p, p->outputs[i]));
+    cJSON *tot = cJSON_AddObjectToObject(root, "totals");
+    cJSON_AddNumberToObject(tot, "nodes", p->n_nodes);
+    cJSON_AddNumberToObject(tot, "tensors", p->n_tensors);
+    cJSON_AddNumberToObject(tot, "constant_tensors", f->n_consts);
+    cJSON_AddNumberToObject(tot, "weights_bytes", (double)p->weights_bytes);
+    cJSON_AddNumberToObject(tot, "arena_bytes", (double)f->arena_bytes);
+    cJSON_AddNumberToObject(tot, "activation_bytes", (double)p->activation_bytes);
+    cJSON_AddNumberToObject(tot, "activation_lower_bound", (double)p->activation_lower_bound);
+    cJSON_AddNumberToObject(tot, "loader_work_bytes", (double)evo_evm_work_size(&e->info));
+    cJSON_AddNumberToObject(tot, "flops", (double)f->flops);
+    cJSON_AddNumberToObject(tot, "macs", (double)f->flops / 2);
+    cJSON_AddNumberToObject(tot, "conv_gemm_matmul_flops", (double)f->mm_flops);
+    cJSON *hist = cJSON_AddObjectToObject(root, "op_histogram");
+    for (int32_t i = 0; i < f->n_ops; i++)
+        cJSON_AddNumberToObject(hist, f->ops[i].op_type, f->ops[i].count);
+    cJSON *nodes = cJSON_AddArrayToObject(root, "nodes");
+    for (int32_t k = 0; k < p->n_nodes; k++) {
+        const evo_prog_node *n = &p->nodes[k];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", n->name);
+        cJSON_AddStringToObject(o, "op", n->op->name);
+        cJSON_AddNumberToObject(o, "op_id", n->op->id);
+        cJSON *no = cJSON_AddArrayToObject(o, "outputs");
+        for (int32_t q = 0; q < n->n_out; q++)
+            if (n->out[q] >= 0)
+                cJSON_AddItemToArray(no, insp_evm_json_tensor(p, n->out[q]));
+        cJSON_AddNumberToObject(o, "flops", (double)f->node_flops[k]);
+        cJSON_AddNumberToObject(o, "scratch_bytes", (double)n->scratch_bytes);
+        cJSON_AddItemToArray(nodes, o);
+    }
+    return root;
+}
+
+static int insp_evm_main(const char *path, bool json, size_t n_dims)
+{
+    if (n_dims > 0) {
+        cli_error("inspect",
+                  "%s: --dim does not apply to a compiled .evm model (its dims were "
+                  "bound by evo compile)",
+                  path);
+        return CLI_EXIT_FAIL;
+    }
+    cli_evm e;
+    evo_error err = {0};
+    if (cli_evm_open(path, &e, &err) != EVO_OK) {
+        cli_error("inspect", "%s", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    insp_evm_facts f;
+    int rc = CLI_EXIT_FAIL;
+    if (insp_evm_gather(&e.prog, &f) != EVO_OK) {
+        cli_error("inspect", "%s: out of memory", path);
+    } else if (json) {
+        cJSON *root = insp_evm_json(path, &e, &f);
+        char *text = root ? cJSON_PrintUnformatted(root) : NULL;
+        if (text != NULL) {
+            puts(text);
+            rc = CLI_EXIT_OK;
+        } else {
+            cli_error("inspect", "%s: out of memory while writing JSON", path);
+        }
+        cJSON_free(text);
+        cJSON_Delete(root);
+    } else {
+        insp_evm_text(path, &e, &f);
+        rc = CLI_EXIT_OK;
+    }
+    free(f.ops);
+    free(f.node_flops);
+    cli_evm_close(&e);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int inspect_main(int argc, char **argv)
@@ -370,6 +633,11 @@ static int inspect_main(int argc, char **argv)
         return rc;
     }
 
+    if (cli_is_evm(path)) {
+        rc = insp_evm_main(path, json, dims.n);
+        cli_dims_free(&dims);
+        return rc;
+    }
     evo_import_options opt = {.dims = dims.items, .n_dims = dims.n, .allow_unsupported = true};
     evo_graph *g = NULL;
     evo_infer_report rep = {0};

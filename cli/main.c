@@ -20,6 +20,7 @@ static const cli_command *const main_commands[] = {
     &cli_cmd_model,
     &cli_cmd_profile,
     &cli_cmd_place,
+    &cli_cmd_compile,
     &cli_cmd_coordinator,
     &cli_cmd_node,
     &cli_cmd_devices,

@@ -8,10 +8,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "evo/transport.h"
 
-/* The compact model format's magic, as planned for issue 4 (docs/format.md
- * will fix it); any file starting with it is routed to the .evm branch. */
-#define CLI_EVM_MAGIC "EVM"
+/* The compact model format's magic (docs/format.md); any file starting with
+ * it is routed to the .evm branch. */
+#define CLI_EVM_MAGIC EVO_EVM_MAGIC
 
 static const char *model_input_label(const cli_model_options *opt, size_t k)
 {
@@ -203,10 +204,97 @@ static evo_status model_detect(const char *path, model_format *fmt, evo_error *e
     return EVO_OK;
 }
 
-static evo_status model_evm_unsupported(const char *path, evo_error *err)
+void cli_sha256(const void *data, size_t len, uint8_t out[EVO_EVM_DIGEST_BYTES], void *user)
 {
-    return evo_error_set(err, EVO_ERR_UNSUPPORTED,
-                         "%s: compact .evm models are not supported by this build yet", path);
+    (void)user;
+    evo_sha256(data, len, out);
+}
+
+bool cli_is_evm(const char *path)
+{
+    model_format fmt;
+    return model_detect(path, &fmt, NULL) == EVO_OK && fmt == MODEL_EVM;
+}
+
+void cli_evm_close(cli_evm *e)
+{
+    if (e == NULL)
+        return;
+    free(e->blob);
+    free(e->work);
+    memset(e, 0, sizeof *e);
+}
+
+evo_status cli_evm_open(const char *path, cli_evm *e, evo_error *err)
+{
+    memset(e, 0, sizeof *e);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return evo_error_set(err, EVO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    evo_status rv = EVO_OK;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return evo_error_set(err, EVO_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    }
+    e->len = (size_t)size;
+    /* The loader runs weights in place: the copy must be aligned like the
+     * file's constant section (EVO_EVM_CONST_ALIGN). */
+    size_t cap = (e->len + EVO_EVM_CONST_ALIGN - 1) / EVO_EVM_CONST_ALIGN * EVO_EVM_CONST_ALIGN;
+    e->blob = aligned_alloc(EVO_EVM_CONST_ALIGN, cap ? cap : EVO_EVM_CONST_ALIGN);
+    if (e->blob == NULL) {
+        fclose(f);
+        return evo_error_set(err, EVO_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, e->len);
+    }
+    if (fread(e->blob, 1, e->len, f) != e->len)
+        rv = evo_error_set(err, EVO_ERR_IO, "%s: cannot read %zu bytes", path, e->len);
+    fclose(f);
+    if (rv == EVO_OK && (rv = evo_evm_read_header(e->blob, e->len, &e->info, err)) == EVO_OK) {
+        size_t work = evo_evm_work_size(&e->info);
+        e->work = work == SIZE_MAX ? NULL : malloc(work ? work : 1);
+        if (e->work == NULL) {
+            rv = evo_error_set(err, EVO_ERR_NOMEM, "%s: cannot allocate the program tables", path);
+        } else {
+            evo_evm_load_options o = {.sha256 = cli_sha256};
+            rv = evo_evm_load(e->blob, e->len, &o, e->work, work, &e->prog, err);
+        }
+    }
+    if (rv != EVO_OK) {
+        evo_error_prefix(err, "%s", path);
+        cli_evm_close(e);
+    }
+    return rv;
+}
+
+/* A .evm's shapes and types were fixed when it was compiled: given inputs
+ * must match them (cli_model_set_input checks each one). */
+static evo_status model_load_evm(const char *path, const cli_model_options *opt, cli_model *m,
+                                 evo_error *err)
+{
+    if (opt->n_dims > 0)
+        return evo_error_set(err, EVO_ERR_INVALID_ARG,
+                             "%s: --dim does not apply to a compiled .evm model (its dims were "
+                             "bound by evo compile)",
+                             path);
+    m->evm = calloc(1, sizeof *m->evm);
+    if (m->evm == NULL)
+        return evo_error_set(err, EVO_ERR_NOMEM, "%s: out of memory", path);
+    evo_status rv = cli_evm_open(path, m->evm, err);
+    if (rv != EVO_OK)
+        return rv;
+    m->prog = &m->evm->prog;
+    if (opt->n_inputs > 0 && opt->n_inputs != (size_t)m->prog->n_inputs)
+        return evo_error_set(err, EVO_ERR_INVALID_ARG,
+                             "%s: the model has %d input%s but %zu %s given", path,
+                             (int)m->prog->n_inputs, m->prog->n_inputs == 1 ? "" : "s",
+                             opt->n_inputs, opt->n_inputs == 1 ? "was" : "were");
+    m->n_given = (size_t)m->prog->n_inputs;
+    m->given_to_prog = malloc((m->n_given ? m->n_given : 1) * sizeof *m->given_to_prog);
+    if (m->given_to_prog == NULL)
+        return evo_error_set(err, EVO_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t k = 0; k < m->n_given; k++)
+        m->given_to_prog[k] = (int32_t)k;
+    return EVO_OK;
 }
 
 evo_status cli_model_probe(const char *path, evo_error *err)
@@ -215,8 +303,12 @@ evo_status cli_model_probe(const char *path, evo_error *err)
     evo_status rv = model_detect(path, &fmt, err);
     if (rv != EVO_OK)
         return rv;
-    if (fmt == MODEL_EVM)
-        return model_evm_unsupported(path, err);
+    if (fmt == MODEL_EVM) {
+        cli_evm e;
+        rv = cli_evm_open(path, &e, err);
+        cli_evm_close(&e);
+        return rv;
+    }
     evo_import_options iopt = {0};
     evo_graph *g = NULL;
     rv = evo_onnx_load(path, &iopt, &g, err);
@@ -234,7 +326,7 @@ evo_status cli_model_load(const char *path, const cli_model_options *opt, cli_mo
     if (rv != EVO_OK)
         return rv;
     if (fmt == MODEL_EVM)
-        rv = model_evm_unsupported(path, err);
+        rv = model_load_evm(path, opt, m, err);
     else
         rv = model_load_onnx(path, opt, m, err);
     if (rv != EVO_OK)
@@ -259,7 +351,12 @@ void cli_model_free(cli_model *m)
 {
     if (m == NULL)
         return;
-    evo_program_free(m->prog);
+    if (m->evm != NULL) {
+        cli_evm_close(m->evm); /* m->prog points into it */
+        free(m->evm);
+    } else {
+        evo_program_free(m->prog);
+    }
     evo_graph_free(m->graph);
     free(m->arena);
     free(m->given_to_prog);

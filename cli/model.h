@@ -2,9 +2,8 @@
  * A runnable model for `evo run` and `evo check`: load a file, bind its
  * symbolic dims, compile it to a program, and lay out one exact arena.
  *
- * cli_model_load is the single place that knows model file formats. Today
- * that is ONNX; the compact .evm format (issue 4) is detected by content and
- * gets its branch here, so the commands need no change when it lands.
+ * cli_model_load is the single place that knows model file formats: ONNX,
+ * and the compact .evm format (docs/format.md), told apart by content.
  *
  * Ownership: a cli_model owns the graph, the program and the arena; release
  * it with cli_model_free (also after a failed load).
@@ -12,6 +11,7 @@
 #ifndef EVO_CLI_MODEL_H
 #define EVO_CLI_MODEL_H
 
+#include "evo/evm.h"
 #include "evo/modeldb.h"
 #include "evo/node.h"
 #include "tensor_io.h"
@@ -30,9 +30,28 @@ typedef struct cli_model_options {
     bool no_optimize;
 } cli_model_options;
 
+/* A .evm file read into memory and verified: the program points into blob
+ * (constants, params, names) and work (its tables). */
+typedef struct cli_evm {
+    void *blob; /* EVO_ARENA_ALIGN-aligned copy of the file */
+    size_t len;
+    evo_evm_info info;
+    void *work;
+    evo_program prog;
+} cli_evm;
+
+/* True if the file starts with the .evm magic (false also if unreadable). */
+bool cli_is_evm(const char *path);
+/* Read and verify a .evm file (digest included); errors name the file. */
+evo_status cli_evm_open(const char *path, cli_evm *e, evo_error *err);
+void cli_evm_close(cli_evm *e);
+/* SHA-256 through mbedTLS, in the shape the .evm loader and writer take. */
+void cli_sha256(const void *data, size_t len, uint8_t out[EVO_EVM_DIGEST_BYTES], void *user);
+
 typedef struct cli_model {
     const char *path;
     evo_graph *graph; /* ONNX: owns the constants the program borrows */
+    cli_evm *evm;     /* .evm: owns the blob the program points into */
     evo_program *prog;
     void *arena;
     size_t arena_bytes; /* exactly evo_program_arena_size(prog) */
