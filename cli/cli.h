@@ -33,6 +33,13 @@ extern const cli_command cli_cmd_model;   /* cli/cmd_model.c */
 extern const cli_command cli_cmd_profile; /* cli/cmd_profile.c */
 extern const cli_command cli_cmd_place;   /* cli/cmd_place.c */
 extern const cli_command cli_cmd_compile; /* cli/cmd_compile.c */
+/* The coordinator and its clients (issue 8). */
+extern const cli_command cli_cmd_coordinator; /* cli/cmd_coordinator.c */
+extern const cli_command cli_cmd_node;        /* cli/cmd_node.c */
+extern const cli_command cli_cmd_devices;     /* cli/cmd_devices.c */
+extern const cli_command cli_cmd_deploy;      /* cli/cmd_deploy.c */
+extern const cli_command cli_cmd_infer;       /* cli/cmd_infer.c */
+extern const cli_command cli_cmd_status;      /* cli/cmd_status.c */
 
 /* ---------------------------------------------------------------- messages */
 

@@ -10,9 +10,11 @@
 
 #include "cli.h"
 #include "evo/db.h"
+#include "cli_coord.h"
 
 static const char model_usage[] =
     "usage: evo model add FILE.onnx [--name NAME] [--dim NAME=VALUE]... --db FILE [--json]\n"
+    "       evo model add FILE.onnx [--name NAME] --coordinator URL [--token T] [--json]\n"
     "       evo model list --db FILE [--json]\n"
     "       evo model show NAME [--version N] --db FILE [--json]\n"
     "       evo model rm NAME [--version N] --db FILE\n"
@@ -367,6 +369,9 @@ static int model_rm(evo_db *db, const model_args *ma, evo_error *err)
 
 static int model_main(int argc, char **argv)
 {
+    /* `model add` via a coordinator: cli/cmd_model_remote.c. */
+    if (cli_model_is_remote(argc, argv))
+        return cli_model_add_remote(argc, argv);
     model_args ma = {0};
     int rc = model_parse(argc, argv, &ma);
     if (rc >= 0) {

@@ -21,6 +21,12 @@ static const cli_command *const main_commands[] = {
     &cli_cmd_profile,
     &cli_cmd_place,
     &cli_cmd_compile,
+    &cli_cmd_coordinator,
+    &cli_cmd_node,
+    &cli_cmd_devices,
+    &cli_cmd_deploy,
+    &cli_cmd_infer,
+    &cli_cmd_status,
 };
 #define MAIN_N_COMMANDS (sizeof main_commands / sizeof main_commands[0])
 
@@ -39,8 +45,8 @@ static void main_usage(FILE *out)
           "commands:\n",
           out);
     for (size_t i = 0; i < MAIN_N_COMMANDS; i++)
-        fprintf(out, "  %-9s %s\n", main_commands[i]->name, main_commands[i]->summary);
-    fputs("  help      show help for a command: evo help <command>\n"
+        fprintf(out, "  %-11s %s\n", main_commands[i]->name, main_commands[i]->summary);
+    fputs("  help        show help for a command: evo help <command>\n"
           "\n"
           "common options (any command):\n"
           "  -q, --quiet    print no log messages (errors are still printed)\n"

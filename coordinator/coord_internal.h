@@ -1,0 +1,214 @@
+/*
+ * Internals shared by the coordinator, the node agent and the client:
+ * clocks, randomness, hex, HMAC, the control "envelope" (a RUN message whose
+ * model field is a verb and whose JSON rides in the uint8 tensor "evo.json"),
+ * URL helpers, and the stage blobs nodes run.
+ */
+#ifndef EVO_COORD_INTERNAL_H
+#define EVO_COORD_INTERNAL_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evo/coordinator.h"
+#include "evo/graph.h"
+#include "evo/node.h"
+#include "evo/transport.h"
+
+#define COORD_T_JSON "evo.json"   /* the JSON document of a control message */
+#define COORD_T_AUTH "evo.auth"   /* HMAC-SHA256 proving the sender holds the key */
+#define COORD_T_ROUTE "evo.route" /* the remaining path of a request (data path) */
+#define COORD_T_BLOB "evo.blob"   /* a model file a client submits */
+#define COORD_MAC_SIZE 32
+#define COORD_NONCE_SIZE 16
+#define COORD_SESSION_SIZE 32
+/* Envelopes carry at most this many tensors (JSON, auth, payload tensors). */
+#define COORD_ENV_MAX 64
+
+/* ---------------------------------------------------------------- small utilities */
+
+uint64_t coord_mono_ns(void); /* CLOCK_MONOTONIC */
+uint64_t coord_wall_ns(void); /* CLOCK_REALTIME, for transfer times across processes */
+void coord_sleep_ms(int ms);
+/* Cryptographically random bytes (getrandom; /dev/urandom fallback). */
+evo_status coord_random(void *buf, size_t n, evo_error *err);
+void coord_hex(const uint8_t *b, size_t n, char *out); /* out: 2n+1 bytes */
+bool coord_unhex(const char *s, uint8_t *out, size_t n);
+/* Constant-time comparison. */
+bool coord_equal(const uint8_t *a, const uint8_t *b, size_t n);
+
+/* HMAC-SHA256 of a control message: the key proves itself over the
+ * challenge nonce, the verb, and the name and bytes of every tensor except
+ * the MAC itself, so nothing of the request can be swapped. */
+evo_status coord_msg_mac(const uint8_t *key, size_t key_len, const uint8_t *nonce, size_t nonce_len,
+                         const evo_msg *m, uint8_t out[COORD_MAC_SIZE], evo_error *err);
+/* HMAC-SHA256 of a short string (hop authorizations). */
+void coord_hmac_str(const uint8_t *key, size_t key_len, const char *s, uint8_t out[COORD_MAC_SIZE]);
+
+/* ---------------------------------------------------------------- tensors as byte strings */
+
+/* A uint8 rank-1 wire tensor named `name` borrowing len bytes at data. */
+evo_status coord_bytes_tensor(evo_wire_tensor *wt, const char *name, const void *data, size_t len,
+                              evo_error *err);
+/* The tensor named `name` in m, or NULL. */
+const evo_wire_tensor *coord_find_tensor(const evo_msg *m, const char *name);
+/* The bytes of a uint8 tensor (raw, uncompressed), pointing into the message. */
+evo_status coord_tensor_bytes(const evo_wire_tensor *wt, const void **data, size_t *len,
+                              evo_error *err);
+/* Parse m's "evo.json" (NULL if absent or not JSON). */
+cJSON *coord_msg_json(const evo_msg *m);
+
+/* ---------------------------------------------------------------- envelopes */
+
+/* A control message under construction: it borrows the tensors given to it
+ * and owns its JSON text. */
+typedef struct coord_env {
+    evo_msg m;
+    evo_wire_tensor t[COORD_ENV_MAX];
+    uint32_t n;
+    char *json;
+    uint8_t mac[COORD_MAC_SIZE];
+} coord_env;
+
+/* type is EVO_MSG_RUN (requests) or EVO_MSG_RESULT (replies); verb is the RUN
+ * model field. json is taken over (freed by coord_env_clear), may be NULL. */
+evo_status coord_env_init(coord_env *e, evo_msg_type type, const char *verb, char *json,
+                          evo_error *err);
+/* Append a tensor (a shallow copy; payload stays borrowed). */
+evo_status coord_env_add(coord_env *e, const evo_wire_tensor *wt, evo_error *err);
+/* Append the MAC under key over nonce (must be the last tensor added). */
+evo_status coord_env_sign(coord_env *e, const uint8_t *key, size_t key_len, const uint8_t *nonce,
+                          size_t nonce_len, evo_error *err);
+void coord_env_clear(coord_env *e);
+
+/* Check the MAC of a received message; EVO_ERR_MISMATCH when absent or wrong. */
+evo_status coord_msg_verify(const evo_msg *m, const uint8_t *key, size_t key_len,
+                            const uint8_t *nonce, size_t nonce_len, evo_error *err);
+
+/* JSON helpers: number/string members with defaults. */
+double coord_json_num(const cJSON *o, const char *key, double def);
+const char *coord_json_str(const cJSON *o, const char *key, const char *def);
+
+/* ---------------------------------------------------------------- URLs */
+
+/* True if the URL's host is a loopback address (127.x, ::1, localhost) or
+ * the URL is ipc:// or inproc://. */
+bool coord_url_is_loopback(const char *url);
+/* True for coap:// and coaps://. */
+bool coord_url_is_coap(const char *url);
+/* scheme://host of url (no port) into out. */
+void coord_url_base(const char *url, char *out, size_t cap);
+/* Replace the port of url: "tcp://1.2.3.4:0" + 5000 -> "tcp://1.2.3.4:5000". */
+void coord_url_with_port(const char *url, int port, char *out, size_t cap);
+/* When url's host is a wildcard (0.0.0.0, *, ::), take the host of `via`. */
+void coord_url_reachable(const char *url, const char *via, char *out, size_t cap);
+
+/* Transport options for a channel with this security (TLS when the URL asks
+ * for it). server_name: the name to verify when dialing TLS. */
+void coord_tp_options(evo_tp_options *o, const evo_coord_security *sec, int32_t timeout_ms);
+
+/* "1.5 MiB" into buf (at least 32 bytes); returns buf. */
+const char *coord_fmt_bytes(uint64_t bytes, char *buf);
+
+/* Parse "256K", "64M", "2G", "1048576" into bytes. */
+bool coord_parse_size(const char *s, uint64_t *out);
+
+/* ---------------------------------------------------------------- stages */
+
+/* A model split into consecutive stages: stage k runs the nodes at
+ * positions [first, last) of the source graph's topological order. Tensors
+ * cross boundaries by name; a stage's outputs are everything a later stage
+ * or the caller needs that is available after it (so values skipping a
+ * stage are passed along). */
+typedef struct coord_stage_def {
+    int32_t first, last;
+    char **inputs;
+    int32_t n_inputs;
+    char **outputs;
+    int32_t n_outputs;
+    uint64_t flops;
+    uint64_t weights_bytes; /* exact, from the stage's program */
+    uint64_t arena_bytes;   /* exact */
+    uint64_t in_bytes, out_bytes;
+} coord_stage_def;
+
+void coord_stage_def_free(coord_stage_def *s);
+
+/* Fill inputs/outputs of stages [0, n) from their ranges. */
+evo_status coord_stages_finish(const evo_graph *g, coord_stage_def *st, int32_t n, evo_error *err);
+
+/* A compiled stage: the program over a view of the source graph. */
+typedef struct coord_stage_prog {
+    evo_graph view;  /* shallow view: borrows the source graph's values */
+    evo_node *nodes; /* copies of the stage's nodes (borrowed contents) */
+    int32_t *order, *inputs, *outputs;
+    evo_program *prog;
+} coord_stage_prog;
+
+evo_status coord_stage_compile(const evo_graph *g, const coord_stage_def *s, coord_stage_prog *out,
+                               evo_error *err);
+void coord_stage_prog_free(coord_stage_prog *p);
+
+/* The stage blob a node runs. THE INTERIM FORMAT: until the compact .evm
+ * format and subgraph extraction land, a blob is "EVOSTG1\0", a u32 JSON
+ * length, a JSON header {"first","last","inputs","outputs"} and the whole
+ * model's ONNX bytes; the node imports the ONNX and compiles only the
+ * stage's nodes. Memory is checked against the stage program's weights and
+ * arena. This is the one function the .evm path replaces. */
+#define COORD_STAGE_MAGIC "EVOSTG1"
+evo_status coord_stage_blob_make(const void *onnx, size_t onnx_len, const coord_stage_def *s,
+                                 void **blob, size_t *blob_len, evo_error *err);
+
+/* Node side: a loaded stage ready to run. */
+typedef struct coord_stage_run {
+    evo_graph *graph; /* the imported model (interim format) */
+    coord_stage_def def;
+    coord_stage_prog sp;
+    void *arena;
+    size_t arena_bytes;
+    evo_exec exec;
+    uint64_t need_bytes; /* weights + arena: what the budget is checked against */
+} coord_stage_run;
+
+evo_status coord_stage_load(const void *blob, size_t len, const char *what, coord_stage_run *out,
+                            evo_error *err);
+void coord_stage_run_free(coord_stage_run *r);
+
+/* Import ONNX bytes with batch dims bound to 1 and infer shapes. */
+evo_status coord_import_onnx(const void *onnx, size_t len, const char *name, evo_graph **out,
+                             evo_error *err);
+
+/* ---------------------------------------------------------------- placement */
+
+/* A device the planner may use. */
+typedef struct coord_plan_dev {
+    const char *name;
+    const char *device_class;
+    uint64_t free_bytes; /* memory budget minus stages of other models */
+    double gflops;       /* calibrated dense throughput */
+} coord_plan_dev;
+
+/* Exact memory (weights + arena) of a stage running positions [a, b) of the
+ * order, with its boundary tensors as they would be in any split. */
+evo_status coord_stage_need(const evo_graph *g, int32_t a, int32_t b, uint64_t *need,
+                            evo_error *err);
+
+/* THE INTERIM PARTITIONER (replaced by include/evo/partition.h when it
+ * lands): consecutive stages over the topological order.
+ *   standalone  the whole model on the fastest device that holds it;
+ *   cloud       the same among devices of class "cloud";
+ *   cluster     one stage per device, flops shared by calibrated speed;
+ *   auto        latency: standalone if one device holds the model, else the
+ *               fewest stages that fit (fastest devices filled first);
+ *               throughput: cluster.
+ * Every stage is checked against its device's budget with the exact
+ * figures of its program. *stages (n entries, finished: boundary tensors and
+ * figures filled) and *dev_of are malloc'd; free with coord_plan_free. */
+evo_status coord_plan(const evo_graph *g, const coord_plan_dev *devs, size_t n_devs,
+                      const char *mode, const char *objective, coord_stage_def **stages,
+                      int32_t **dev_of, int32_t *n_stages, evo_error *err);
+void coord_plan_free(coord_stage_def *stages, int32_t *dev_of, int32_t n);
+
+#endif /* EVO_COORD_INTERNAL_H */

@@ -1,0 +1,290 @@
+/*
+ * Stages and placement of the coordinator: a model cut into consecutive
+ * stages computes exactly what the whole model computes (stage outputs fed
+ * to the next stage by name, skip connections passed along); the interim
+ * partitioner honours memory budgets; the small helpers (sizes, URLs, HMAC)
+ * reject bad input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../coordinator/coord_internal.h"
+#include "evo/modeldb.h"
+
+static void *read_all(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    *len = (size_t)ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    void *b = malloc(*len);
+    assert_int_equal(fread(b, 1, *len, fp), *len);
+    fclose(fp);
+    return b;
+}
+
+typedef struct runner {
+    coord_stage_prog sp;
+    void *arena;
+    evo_exec x;
+} runner;
+
+static void runner_init(runner *r, const evo_graph *g, const coord_stage_def *d)
+{
+    evo_error err;
+    if (coord_stage_compile(g, d, &r->sp, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    size_t n = evo_program_arena_size(r->sp.prog);
+    r->arena = malloc(n);
+    assert_int_equal(evo_exec_init(&r->x, r->sp.prog, r->arena, n), EVO_OK);
+}
+
+static void runner_free(runner *r)
+{
+    coord_stage_prog_free(&r->sp);
+    free(r->arena);
+}
+
+/* Cut at every k-th position: run the chain and the whole model on the same
+ * input; the outputs must be bitwise equal. */
+static void check_chain(const char *path, int32_t n_stages)
+{
+    size_t len;
+    void *onnx = read_all(path, &len);
+    if (onnx == NULL) {
+        skip();
+        return;
+    }
+    evo_graph *g;
+    evo_error err;
+    if (coord_import_onnx(onnx, len, path, &g, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    coord_stage_def whole = {.first = 0, .last = g->n_order};
+    assert_int_equal(coord_stages_finish(g, &whole, 1, NULL), EVO_OK);
+    runner w;
+    runner_init(&w, g, &whole);
+    const evo_prog_tensor *in0 = &w.sp.prog->tensors[w.sp.prog->inputs[0]];
+    assert_int_equal(in0->dtype, EVO_DT_FLOAT32);
+    float *x = evo_exec_input(&w.x, 0)->data;
+    for (uint64_t i = 0; i < in0->nbytes / 4; i++)
+        x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    float *x_copy = malloc(in0->nbytes);
+    memcpy(x_copy, x, in0->nbytes);
+    assert_int_equal(evo_exec_run(&w.x, NULL), EVO_OK);
+
+    coord_stage_def *st = calloc((size_t)n_stages, sizeof *st);
+    for (int32_t k = 0; k < n_stages; k++) {
+        st[k].first = (int32_t)((int64_t)g->n_order * k / n_stages);
+        st[k].last = (int32_t)((int64_t)g->n_order * (k + 1) / n_stages);
+    }
+    if (coord_stages_finish(g, st, n_stages, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    /* The first stage reads the graph input; the last writes the graph outputs. */
+    assert_string_equal(st[0].inputs[0], g->values[g->inputs[0]].name);
+    assert_int_equal(st[n_stages - 1].n_outputs, g->n_outputs);
+    /* Tensors travel by name, as between nodes. */
+    const char *names[256];
+    const void *datas[256];
+    size_t n_avail = 0;
+    names[n_avail] = st[0].inputs[0];
+    datas[n_avail++] = x_copy;
+    runner *rs = calloc((size_t)n_stages, sizeof *rs);
+    for (int32_t k = 0; k < n_stages; k++) {
+        runner_init(&rs[k], g, &st[k]);
+        const evo_program *p = rs[k].sp.prog;
+        for (int32_t i = 0; i < p->n_inputs; i++) {
+            const void *src = NULL;
+            for (size_t a = 0; a < n_avail; a++)
+                if (strcmp(names[a], st[k].inputs[i]) == 0)
+                    src = datas[a];
+            assert_non_null(src);
+            memcpy(evo_exec_input(&rs[k].x, i)->data, src, p->tensors[p->inputs[i]].nbytes);
+        }
+        assert_int_equal(evo_exec_run(&rs[k].x, NULL), EVO_OK);
+        n_avail = 0;
+        for (int32_t i = 0; i < p->n_outputs && n_avail < 256; i++) {
+            names[n_avail] = st[k].outputs[i];
+            datas[n_avail++] = evo_exec_output(&rs[k].x, i)->data;
+        }
+    }
+    const evo_program *wp = w.sp.prog;
+    for (int32_t i = 0; i < wp->n_outputs; i++)
+        assert_memory_equal(datas[i], evo_exec_output(&w.x, i)->data,
+                            wp->tensors[wp->outputs[i]].nbytes);
+    for (int32_t k = 0; k < n_stages; k++) {
+        runner_free(&rs[k]);
+        coord_stage_def_free(&st[k]);
+    }
+    free(rs);
+    free(st);
+    coord_stage_def_free(&whole);
+    runner_free(&w);
+    free(x_copy);
+    evo_graph_free(g);
+    free(onnx);
+}
+
+static void test_chain_mlp(void **s)
+{
+    (void)s;
+    check_chain(EVO_SOURCE_DIR "/examples/models/tiny_mlp/model.onnx", 2);
+}
+
+/* mobilenet_v2 has residual Adds: tensors skip stages and are passed along. */
+static void test_chain_mobilenet(void **s)
+{
+    (void)s;
+    check_chain(EVO_SHARED_DIR "/models/mobilenet_v2/model.onnx", 4);
+}
+
+static void test_chain_vww(void **s)
+{
+    (void)s;
+    check_chain(EVO_SHARED_DIR "/models/tiny_vww_mbv1/model.onnx", 3);
+}
+
+static void test_bad_ranges(void **s)
+{
+    (void)s;
+    size_t len;
+    void *onnx = read_all(EVO_SOURCE_DIR "/examples/models/tiny_mlp/model.onnx", &len);
+    assert_non_null(onnx);
+    evo_graph *g;
+    assert_int_equal(coord_import_onnx(onnx, len, "mlp", &g, NULL), EVO_OK);
+    coord_stage_def st[2] = {{.first = 0, .last = 2}, {.first = 3, .last = g->n_order}};
+    assert_int_equal(coord_stages_finish(g, st, 2, NULL), EVO_ERR_INVALID_ARG); /* gap */
+    st[1].first = 2;
+    st[1].last = g->n_order - 1;
+    assert_int_equal(coord_stages_finish(g, st, 2, NULL), EVO_ERR_INVALID_ARG); /* short */
+    /* A stage blob that lies about its header is refused by the loader. */
+    coord_stage_run r;
+    assert_int_equal(coord_stage_load("EVOSTG1", 8, "x", &r, NULL), EVO_ERR_PARSE);
+    unsigned char junk[16] = "EVOSTG1";
+    junk[8] = 0xff;
+    junk[9] = 0xff;
+    assert_int_equal(coord_stage_load(junk, sizeof junk, "x", &r, NULL), EVO_ERR_PARSE);
+    /* Range outside the model. */
+    coord_stage_def d = {.first = 0, .last = g->n_order};
+    assert_int_equal(coord_stages_finish(g, &d, 1, NULL), EVO_OK);
+    d.last = g->n_order + 5;
+    void *blob;
+    size_t bl;
+    assert_int_equal(coord_stage_blob_make(onnx, len, &d, &blob, &bl, NULL), EVO_OK);
+    assert_int_equal(coord_stage_load(blob, bl, "x", &r, NULL), EVO_ERR_PARSE);
+    free(blob);
+    coord_stage_def_free(&d);
+    evo_graph_free(g);
+    free(onnx);
+}
+
+static void test_plan_budgets(void **s)
+{
+    (void)s;
+    size_t len;
+    void *onnx = read_all(EVO_SHARED_DIR "/models/tiny_vww_mbv1/model.onnx", &len);
+    if (onnx == NULL) {
+        skip();
+        return;
+    }
+    evo_graph *g;
+    assert_int_equal(coord_import_onnx(onnx, len, "vww", &g, NULL), EVO_OK);
+    uint64_t whole;
+    assert_int_equal(coord_stage_need(g, 0, g->n_order, &whole, NULL), EVO_OK);
+    coord_plan_dev devs[3] = {
+        {.name = "a", .device_class = "edge", .free_bytes = whole * 7 / 10, .gflops = 4},
+        {.name = "b", .device_class = "edge", .free_bytes = whole * 7 / 10, .gflops = 2},
+        {.name = "c", .device_class = "mcu", .free_bytes = 64 * 1024, .gflops = 1},
+    };
+    coord_stage_def *st;
+    int32_t *dev, n;
+    evo_error err;
+    if (coord_plan(g, devs, 3, "auto", "latency", &st, &dev, &n, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    assert_true(n >= 2);
+    for (int32_t k = 0; k < n; k++)
+        assert_true(st[k].weights_bytes + st[k].arena_bytes <= devs[dev[k]].free_bytes);
+    coord_plan_free(st, dev, n);
+    /* Nothing holds it whole: standalone is refused with a reason. */
+    assert_int_equal(coord_plan(g, devs, 3, "standalone", "latency", &st, &dev, &n, &err),
+                     EVO_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "whole model"));
+    /* With room on the fast device, latency mode keeps it in one piece. */
+    devs[0].free_bytes = whole;
+    assert_int_equal(coord_plan(g, devs, 3, "auto", "latency", &st, &dev, &n, NULL), EVO_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(dev[0], 0);
+    coord_plan_free(st, dev, n);
+    /* Too little memory anywhere. */
+    devs[0].free_bytes = devs[1].free_bytes = 1024;
+    assert_int_equal(coord_plan(g, devs, 3, "auto", "latency", &st, &dev, &n, NULL), EVO_ERR_LIMIT);
+    assert_int_equal(coord_plan(g, devs, 3, "sideways", "latency", &st, &dev, &n, NULL),
+                     EVO_ERR_INVALID_ARG);
+    assert_int_equal(coord_plan(g, devs, 0, "auto", "latency", &st, &dev, &n, NULL),
+                     EVO_ERR_NOT_FOUND);
+    evo_graph_free(g);
+    free(onnx);
+}
+
+static void test_helpers(void **s)
+{
+    (void)s;
+    uint64_t v;
+    assert_true(evo_parse_size("256K", &v) && v == 256 * 1024);
+    assert_true(evo_parse_size("1.5M", &v) && v == 1536 * 1024);
+    assert_true(evo_parse_size("2GiB", &v) && v == 2ull << 30);
+    assert_true(evo_parse_size("4096", &v) && v == 4096);
+    assert_false(evo_parse_size("", &v));
+    assert_false(evo_parse_size("12Q", &v));
+    assert_false(evo_parse_size("-1K", &v));
+    assert_false(evo_parse_size("1e300G", &v));
+    assert_true(coord_url_is_loopback("tcp://127.0.0.1:7400"));
+    assert_true(coord_url_is_loopback("ipc:///tmp/x"));
+    assert_false(coord_url_is_loopback("tcp://10.0.0.1:7400"));
+    assert_false(coord_url_is_loopback("tcp://0.0.0.0:7400"));
+    char out[128];
+    coord_url_with_port("tls+tcp://127.0.0.1:0", 5000, out, sizeof out);
+    assert_string_equal(out, "tls+tcp://127.0.0.1:5000");
+    coord_url_reachable("tcp://0.0.0.0:4000", "tcp://192.0.2.7:7400", out, sizeof out);
+    assert_string_equal(out, "tcp://192.0.2.7:4000");
+    uint8_t b[4];
+    assert_true(coord_unhex("00ff10aB", b, 4) && b[1] == 0xff && b[3] == 0xab);
+    assert_false(coord_unhex("00ff10", b, 4));
+    assert_false(coord_unhex("00ff10zz", b, 4));
+    /* A signed message verifies under its key only, and not once changed. */
+    coord_env e;
+    char *json = strdup("{\"a\":1}");
+    assert_int_equal(coord_env_init(&e, EVO_MSG_RUN, "deploy", json, NULL), EVO_OK);
+    const uint8_t key[] = "secret", nonce[4] = {1, 2, 3, 4};
+    assert_int_equal(coord_env_sign(&e, key, 6, nonce, 4, NULL), EVO_OK);
+    assert_int_equal(coord_msg_verify(&e.m, key, 6, nonce, 4, NULL), EVO_OK);
+    assert_int_equal(coord_msg_verify(&e.m, (const uint8_t *)"secreT", 6, nonce, 4, NULL),
+                     EVO_ERR_MISMATCH);
+    const uint8_t nonce2[4] = {1, 2, 3, 5};
+    assert_int_equal(coord_msg_verify(&e.m, key, 6, nonce2, 4, NULL), EVO_ERR_MISMATCH);
+    snprintf(e.m.u.run.model, sizeof e.m.u.run.model, "infer");
+    assert_int_equal(coord_msg_verify(&e.m, key, 6, nonce, 4, NULL), EVO_ERR_MISMATCH);
+    coord_env_clear(&e);
+    assert_int_equal(coord_env_init(&e, EVO_MSG_RUN, "x", NULL, NULL), EVO_OK);
+    assert_int_equal(coord_msg_verify(&e.m, key, 6, nonce, 4, NULL), EVO_ERR_MISMATCH);
+    coord_env_clear(&e);
+}
+
+int main(void)
+{
+    evo_log_set_sink(NULL, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chain_mlp),       cmocka_unit_test(test_chain_vww),
+        cmocka_unit_test(test_chain_mobilenet), cmocka_unit_test(test_bad_ranges),
+        cmocka_unit_test(test_plan_budgets),    cmocka_unit_test(test_helpers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
