@@ -214,7 +214,9 @@ static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *
     const int64_t flat_row = conv_dw_flat_row(g);
     int64_t flat_off;
     conv_dw_scratch_floats(g, &flat_off);
-    float *plane = scratch, *flat = scratch + flat_off;
+    /* No scratch is declared when neither a padded plane nor a flat run is
+     * needed; offsetting a NULL pointer would be undefined. */
+    float *plane = scratch, *flat = scratch != NULL ? scratch + flat_off : NULL;
     const int64_t flat_n = (oh_n - 1) * flat_row + ow_n;
     if (padded)
         memset(plane, 0, (size_t)(ph_n * pw_n) * sizeof(float));
