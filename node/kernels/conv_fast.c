@@ -529,6 +529,11 @@ static void conv_impl_fill(const evo_conv_geom *g, const conv_impl_layout *l, co
 {
     const int64_t ih_n = g->in[1], iw_n = g->in[2], pt = g->pad_b[1], pl = g->pad_b[2];
     const int64_t pr = l->pcol - pl - iw_n; /* right zeros of a padded row (stride 1) */
+    /* Stride 2: rows of a row phase no tap reads (odd rows of a 1x1 conv)
+     * are left unwritten. */
+    bool row_used[2] = {l->s == 1, false};
+    for (int64_t kh = 0; kh < g->k[1]; kh++)
+        row_used[(kh * g->dil[1]) % l->s] = true;
     for (int64_t c = 0; c < g->cg; c++) {
         const float *xc = xg + c * g->in_size;
         float *dc = xpad + c * l->chan;
@@ -548,6 +553,8 @@ static void conv_impl_fill(const evo_conv_geom *g, const conv_impl_layout *l, co
             /* Stride 2: padded row p is row p / 2 of phases (p % 2, 0 and 1).
              * Input column 2 i lands in phase pl % 2 at i + pl / 2, column
              * 2 i + 1 in the other phase at i + (pl + 1) / 2. */
+            if (!row_used[p % 2])
+                continue;
             float *ph[2];
             ph[0] = dc + (p % 2) * 2 * l->plane + (p / 2) * l->pcol;
             ph[1] = ph[0] + l->plane;

@@ -140,8 +140,14 @@ IMPL_FN void evo_deinterleave_avx512(const float *src, int64_t n, float *even, f
         _mm512_storeu_ps(even + i, _mm512_permutex2var_ps(lo, ie, hi));
         _mm512_storeu_ps(odd + i, _mm512_permutex2var_ps(lo, io, hi));
     }
-    for (; i < n; i++) {
-        even[i] = src[2 * i];
-        odd[i] = src[2 * i + 1];
+    if (i < n) { /* 1..15 pairs left: masked loads of exactly 2 (n - i) floats */
+        const int64_t left = 2 * (n - i);
+        const __mmask16 mlo = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
+        const __mmask16 mhi = (__mmask16)(left <= 16 ? 0u : (1u << (left - 16)) - 1u);
+        const __mmask16 mst = (__mmask16)((1u << (n - i)) - 1u);
+        const __m512 lo = _mm512_maskz_loadu_ps(mlo, src + 2 * i);
+        const __m512 hi = _mm512_maskz_loadu_ps(mhi, src + 2 * i + 16);
+        _mm512_mask_storeu_ps(even + i, mst, _mm512_permutex2var_ps(lo, ie, hi));
+        _mm512_mask_storeu_ps(odd + i, mst, _mm512_permutex2var_ps(lo, io, hi));
     }
 }
