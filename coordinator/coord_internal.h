@@ -139,39 +139,44 @@ void coord_stage_def_free(coord_stage_def *s);
 /* Fill inputs/outputs of stages [0, n) from their ranges. */
 evo_status coord_stages_finish(const evo_graph *g, coord_stage_def *st, int32_t n, evo_error *err);
 
-/* A compiled stage: the program over a view of the source graph. */
-typedef struct coord_stage_prog {
-    evo_graph view;  /* shallow view: borrows the source graph's values */
-    evo_node *nodes; /* copies of the stage's nodes (borrowed contents) */
-    int32_t *order, *inputs, *outputs;
-    evo_program *prog;
-} coord_stage_prog;
+/* The stage blobs nodes run: each stage is extracted from the model as a
+ * self-contained graph (evo_split_extract over the same ranges), compiled,
+ * and written as a compact .evm (names kept: stage tensors travel by name).
+ * A node holds exactly the blob (its weights are used in place), the
+ * loader's work buffer and the arena, so need_bytes is what it truly holds.
+ * pass lists the tensors stage k forwards untouched to later stages (those
+ * in st[k].outputs that its program does not compute). */
+typedef struct coord_stage_blob {
+    void *evm;
+    size_t evm_len;
+    uint64_t weights_bytes, arena_bytes, work_bytes;
+    uint64_t in_bytes, out_bytes; /* boundary tensors the program reads and writes */
+    uint64_t need_bytes;          /* evm_len + arena + work */
+    char **pass;
+    int32_t n_pass;
+} coord_stage_blob;
 
-evo_status coord_stage_compile(const evo_graph *g, const coord_stage_def *s, coord_stage_prog *out,
-                               evo_error *err);
-void coord_stage_prog_free(coord_stage_prog *p);
+/* Blobs of stages st[0..n) (finished by coord_stages_finish). */
+evo_status coord_stage_blobs_make(const evo_graph *g, const coord_stage_def *st, int32_t n,
+                                  coord_stage_blob **out, evo_error *err);
+void coord_stage_blobs_free(coord_stage_blob *b, int32_t n);
 
-/* The stage blob a node runs. THE INTERIM FORMAT: until the compact .evm
- * format and subgraph extraction land, a blob is "EVOSTG1\0", a u32 JSON
- * length, a JSON header {"first","last","inputs","outputs"} and the whole
- * model's ONNX bytes; the node imports the ONNX and compiles only the
- * stage's nodes. Memory is checked against the stage program's weights and
- * arena. This is the one function the .evm path replaces. */
-#define COORD_STAGE_MAGIC "EVOSTG1"
-evo_status coord_stage_blob_make(const void *onnx, size_t onnx_len, const coord_stage_def *s,
-                                 void **blob, size_t *blob_len, evo_error *err);
-
-/* Node side: a loaded stage ready to run. */
+/* Node side: a loaded stage ready to run. The blob and work buffer are the
+ * node's own aligned copies; prog points into them. */
 typedef struct coord_stage_run {
-    evo_graph *graph; /* the imported model (interim format) */
-    coord_stage_def def;
-    coord_stage_prog sp;
+    void *blob;
+    size_t blob_len;
+    void *work;
+    size_t work_bytes;
+    evo_program prog;
     void *arena;
     size_t arena_bytes;
     evo_exec exec;
-    uint64_t need_bytes; /* weights + arena: what the budget is checked against */
+    uint64_t need_bytes; /* blob + work + arena: what the budget is checked against */
 } coord_stage_run;
 
+/* Verify (SHA-256 in the header) and load a .evm stage; `what` names it in
+ * errors. */
 evo_status coord_stage_load(const void *blob, size_t len, const char *what, coord_stage_run *out,
                             evo_error *err);
 void coord_stage_run_free(coord_stage_run *r);
@@ -190,8 +195,9 @@ typedef struct coord_plan_dev {
     double gflops;       /* calibrated dense throughput */
 } coord_plan_dev;
 
-/* Exact memory (weights + arena) of a stage running positions [a, b) of the
- * order, with its boundary tensors as they would be in any split. */
+/* Exact memory a node needs for the stage running positions [a, b) of the
+ * order: the stage is extracted and written as .evm as it would be deployed,
+ * and need = .evm bytes + loader work buffer + arena. */
 evo_status coord_stage_need(const evo_graph *g, int32_t a, int32_t b, uint64_t *need,
                             evo_error *err);
 

@@ -29,34 +29,6 @@ static int32_t *plan_running(const evo_graph *g, int32_t *n_out)
     return runs;
 }
 
-evo_status coord_stage_need(const evo_graph *g, int32_t a, int32_t b, uint64_t *need,
-                            evo_error *err)
-{
-    coord_stage_def st[3];
-    memset(st, 0, sizeof st);
-    int32_t n = 0, mid = 0;
-    if (a > 0) {
-        st[n].first = 0;
-        st[n++].last = a;
-    }
-    mid = n;
-    st[n].first = a;
-    st[n++].last = b;
-    if (b < g->n_order) {
-        st[n].first = b;
-        st[n++].last = g->n_order;
-    }
-    evo_status rv = coord_stages_finish(g, st, n, err);
-    coord_stage_prog sp;
-    if (rv == EVO_OK && (rv = coord_stage_compile(g, &st[mid], &sp, err)) == EVO_OK) {
-        *need = sp.prog->weights_bytes + evo_program_arena_size(sp.prog);
-        coord_stage_prog_free(&sp);
-    }
-    for (int32_t k = 0; k < n; k++)
-        coord_stage_def_free(&st[k]);
-    return rv;
-}
-
 void coord_plan_free(coord_stage_def *stages, int32_t *dev_of, int32_t n)
 {
     for (int32_t k = 0; stages && k < n; k++)
@@ -351,25 +323,15 @@ evo_status coord_plan(const evo_graph *g, const coord_plan_dev *devs, size_t n_d
         dv[k] = devix[k];
     }
     rv = coord_stages_finish(g, st, n, err);
-    for (int32_t k = 0; k < n && rv == EVO_OK; k++) {
-        coord_stage_prog sp;
-        if ((rv = coord_stage_compile(g, &st[k], &sp, err)) != EVO_OK)
-            break;
-        const evo_program *p = sp.prog;
-        st[k].weights_bytes = p->weights_bytes;
-        st[k].arena_bytes = evo_program_arena_size(p);
-        for (int32_t i = 0; i < p->n_inputs; i++)
-            st[k].in_bytes += p->tensors[p->inputs[i]].nbytes;
-        for (int32_t i = 0; i < p->n_outputs; i++)
-            st[k].out_bytes += p->tensors[p->outputs[i]].nbytes;
+    /* Memory and boundary figures come from the stage blobs the
+     * coordinator writes next; here only the work is counted. */
+    for (int32_t k = 0; k < n && rv == EVO_OK; k++)
         for (int32_t q = st[k].first; q < st[k].last; q++) {
             evo_op_cost cost;
             memset(&cost, 0, sizeof cost);
             if (evo_graph_node_cost(g, g->order[q], &cost) == EVO_OK)
                 st[k].flops += cost.flops;
         }
-        coord_stage_prog_free(&sp);
-    }
     if (rv != EVO_OK) {
         coord_plan_free(st, dv, n);
         goto done;

@@ -62,8 +62,11 @@ typedef struct coord_dstage {
     coord_stage_def def;
     char digest[65];
     uint8_t digest_bin[EVO_WIRE_DIGEST_SIZE];
-    void *blob;
+    void *blob; /* the stage's .evm */
     size_t blob_len;
+    uint64_t need_bytes; /* what the node holds: .evm + loader work buffer + arena */
+    char **pass;         /* tensors this stage forwards untouched */
+    int32_t n_pass;
     char dev[EVO_WIRE_STR_MAX];
     uint64_t sent_bytes; /* blob bytes sent in the last deployment */
     bool relay_in;       /* its input arrives through the coordinator */
@@ -169,6 +172,9 @@ static void coord_dstages_free(coord_dstage *st, int32_t n)
     for (int32_t k = 0; st && k < n; k++) {
         coord_stage_def_free(&st[k].def);
         free(st[k].blob);
+        for (int32_t i = 0; i < st[k].n_pass; i++)
+            free(st[k].pass[i]);
+        free(st[k].pass);
     }
     free(st);
 }
@@ -422,7 +428,7 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
             coord_model *o = c->models[k];
             for (int32_t s = 0; o != m && o->st && s < o->n_st; s++)
                 if (strcmp(o->st[s].dev, d->name) == 0)
-                    used += o->st[s].def.weights_bytes + o->st[s].def.arena_bytes;
+                    used += o->st[s].need_bytes;
         }
         snprintf(names[n], EVO_WIRE_STR_MAX, "%s", d->name);
         snprintf(classes[n], EVO_WIRE_STR_MAX, "%s", d->klass);
@@ -441,18 +447,38 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
         return rv;
     }
     coord_dstage *st = calloc((size_t)n_st, sizeof *st);
+    coord_stage_blob *blobs = NULL;
     if (st == NULL) {
         coord_plan_free(defs, dev_of, n_st);
         return evo_error_set(err, EVO_ERR_NOMEM, "out of memory deploying %s", m->name);
     }
+    if ((rv = coord_stage_blobs_make(m->g, defs, n_st, &blobs, err)) != EVO_OK)
+        evo_error_prefix(err, "deploying %s", m->name);
     for (int32_t k = 0; k < n_st && rv == EVO_OK; k++) {
         st[k].def = defs[k];
         memset(&defs[k], 0, sizeof defs[k]);
         snprintf(st[k].dev, sizeof st[k].dev, "%s", names[dev_of[k]]);
-        rv = coord_stage_blob_make(m->onnx, m->onnx_len, &st[k].def, &st[k].blob, &st[k].blob_len,
-                                   err);
-        if (rv != EVO_OK)
+        /* The stage is its .evm; the blob is taken over from blobs[k]. */
+        st[k].blob = blobs[k].evm;
+        st[k].blob_len = blobs[k].evm_len;
+        st[k].need_bytes = blobs[k].need_bytes;
+        st[k].pass = blobs[k].pass;
+        st[k].n_pass = blobs[k].n_pass;
+        st[k].def.weights_bytes = blobs[k].weights_bytes;
+        st[k].def.arena_bytes = blobs[k].arena_bytes;
+        st[k].def.in_bytes = blobs[k].in_bytes;
+        st[k].def.out_bytes = blobs[k].out_bytes;
+        blobs[k].evm = NULL;
+        blobs[k].pass = NULL;
+        blobs[k].n_pass = 0;
+        if (st[k].need_bytes > pd[dev_of[k]].free_bytes) {
+            char nb[32], fb[32];
+            rv = evo_error_set(err, EVO_ERR_LIMIT,
+                               "deploying %s: stage %d needs %s on %s, which has %s free", m->name,
+                               (int)k, coord_fmt_bytes(st[k].need_bytes, nb), names[dev_of[k]],
+                               coord_fmt_bytes(pd[dev_of[k]].free_bytes, fb));
             break;
+        }
         evo_sha256(st[k].blob, st[k].blob_len, st[k].digest_bin);
         coord_hex(st[k].digest_bin, sizeof st[k].digest_bin, st[k].digest);
         char label[32], hex[65];
@@ -462,6 +488,7 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
                                  hex, err);
         pthread_mutex_unlock(&c->db_mu);
     }
+    coord_stage_blobs_free(blobs, n_st);
     coord_plan_free(defs, dev_of, n_st);
     if (rv != EVO_OK) {
         coord_dstages_free(st, n_st);
@@ -542,7 +569,7 @@ static cJSON *coord_plan_json(const coord_model *m, const evo_coord *c)
     cJSON_AddStringToObject(j, "mode", m->mode);
     cJSON_AddStringToObject(j, "objective", m->objective);
     cJSON_AddStringToObject(j, "partitioner", "interim (coordinator/coord_plan.c)");
-    cJSON_AddStringToObject(j, "stage_format", "interim (ONNX + stage range)");
+    cJSON_AddStringToObject(j, "stage_format", "evm");
     cJSON_AddBoolToObject(j, "deployed", m->deployed);
     cJSON_AddNumberToObject(j, "generation", (double)m->gen);
     cJSON *a = cJSON_AddArrayToObject(j, "stages");
@@ -570,6 +597,7 @@ static cJSON *coord_plan_json(const coord_model *m, const evo_coord *c)
         cJSON_AddNumberToObject(o, "n_outputs", s->def.n_outputs);
         cJSON_AddStringToObject(o, "digest", s->digest);
         cJSON_AddNumberToObject(o, "blob_bytes", (double)s->blob_len);
+        cJSON_AddNumberToObject(o, "need_bytes", (double)s->need_bytes);
         cJSON_AddNumberToObject(o, "sent_bytes", (double)s->sent_bytes);
         cJSON_AddStringToObject(o, "input_path",
                                 k == 0        ? "from coordinator"
@@ -979,6 +1007,11 @@ static char *coord_route_make(evo_coord *c, const coord_model *m, uint64_t id, c
         cJSON_AddStringToObject(o, "d", s->digest);
         cJSON_AddStringToObject(o, "mac", mac_hex);
         cJSON_AddStringToObject(o, "n", d->data_url);
+        if (s->n_pass > 0) {
+            cJSON *pa = cJSON_AddArrayToObject(o, "p");
+            for (int32_t i = 0; i < s->n_pass; i++)
+                cJSON_AddItemToArray(pa, cJSON_CreateString(s->pass[i]));
+        }
         /* Where the previous stage sends: straight to this node, or to the
          * coordinator, which relays (CoAP nodes cannot dial peers). */
         cJSON_AddStringToObject(

@@ -32,30 +32,28 @@ static void *read_all(const char *path, size_t *len)
     return b;
 }
 
-typedef struct runner {
-    coord_stage_prog sp;
-    void *arena;
-    evo_exec x;
-} runner;
-
-static void runner_init(runner *r, const evo_graph *g, const coord_stage_def *d)
+/* A stage as a node runs it: its .evm loaded (digest verified) and an arena. */
+static void runner_init(coord_stage_run *r, const coord_stage_blob *b)
 {
     evo_error err;
-    if (coord_stage_compile(g, d, &r->sp, &err) != EVO_OK)
+    if (coord_stage_load(b->evm, b->evm_len, "stage", r, &err) != EVO_OK)
         fail_msg("%s", err.msg);
-    size_t n = evo_program_arena_size(r->sp.prog);
-    r->arena = malloc(n);
-    assert_int_equal(evo_exec_init(&r->x, r->sp.prog, r->arena, n), EVO_OK);
+    assert_int_equal(r->need_bytes, b->need_bytes);
+    r->arena = malloc(r->arena_bytes);
+    assert_int_equal(evo_exec_init(&r->exec, &r->prog, r->arena, r->arena_bytes), EVO_OK);
 }
 
-static void runner_free(runner *r)
+static coord_stage_blob *blobs_of(const evo_graph *g, const coord_stage_def *st, int32_t n)
 {
-    coord_stage_prog_free(&r->sp);
-    free(r->arena);
+    coord_stage_blob *b;
+    evo_error err;
+    if (coord_stage_blobs_make(g, st, n, &b, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    return b;
 }
 
-/* Cut at every k-th position: run the chain and the whole model on the same
- * input; the outputs must be bitwise equal. */
+/* Cut at every k-th position: run the chain of .evm stages and the whole
+ * model on the same input; the outputs must be bitwise equal. */
 static void check_chain(const char *path, int32_t n_stages)
 {
     size_t len;
@@ -70,16 +68,18 @@ static void check_chain(const char *path, int32_t n_stages)
         fail_msg("%s", err.msg);
     coord_stage_def whole = {.first = 0, .last = g->n_order};
     assert_int_equal(coord_stages_finish(g, &whole, 1, NULL), EVO_OK);
-    runner w;
-    runner_init(&w, g, &whole);
-    const evo_prog_tensor *in0 = &w.sp.prog->tensors[w.sp.prog->inputs[0]];
+    coord_stage_blob *wb = blobs_of(g, &whole, 1);
+    assert_int_equal(wb[0].n_pass, 0);
+    coord_stage_run w;
+    runner_init(&w, &wb[0]);
+    const evo_prog_tensor *in0 = &w.prog.tensors[w.prog.inputs[0]];
     assert_int_equal(in0->dtype, EVO_DT_FLOAT32);
-    float *x = evo_exec_input(&w.x, 0)->data;
+    float *x = evo_exec_input(&w.exec, 0)->data;
     for (uint64_t i = 0; i < in0->nbytes / 4; i++)
         x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     float *x_copy = malloc(in0->nbytes);
     memcpy(x_copy, x, in0->nbytes);
-    assert_int_equal(evo_exec_run(&w.x, NULL), EVO_OK);
+    assert_int_equal(evo_exec_run(&w.exec, NULL), EVO_OK);
 
     coord_stage_def *st = calloc((size_t)n_stages, sizeof *st);
     for (int32_t k = 0; k < n_stages; k++) {
@@ -91,43 +91,74 @@ static void check_chain(const char *path, int32_t n_stages)
     /* The first stage reads the graph input; the last writes the graph outputs. */
     assert_string_equal(st[0].inputs[0], g->values[g->inputs[0]].name);
     assert_int_equal(st[n_stages - 1].n_outputs, g->n_outputs);
-    /* Tensors travel by name, as between nodes. */
+    coord_stage_blob *bl = blobs_of(g, st, n_stages);
+    /* Tensors travel by name, as between nodes: each stage sends its
+     * program's outputs plus what its pass list forwards. */
     const char *names[256];
     const void *datas[256];
     size_t n_avail = 0;
     names[n_avail] = st[0].inputs[0];
     datas[n_avail++] = x_copy;
-    runner *rs = calloc((size_t)n_stages, sizeof *rs);
+    coord_stage_run *rs = calloc((size_t)n_stages, sizeof *rs);
     for (int32_t k = 0; k < n_stages; k++) {
-        runner_init(&rs[k], g, &st[k]);
-        const evo_program *p = rs[k].sp.prog;
+        runner_init(&rs[k], &bl[k]);
+        const evo_program *p = &rs[k].prog;
         for (int32_t i = 0; i < p->n_inputs; i++) {
             const void *src = NULL;
             for (size_t a = 0; a < n_avail; a++)
-                if (strcmp(names[a], st[k].inputs[i]) == 0)
+                if (strcmp(names[a], p->tensors[p->inputs[i]].name) == 0)
                     src = datas[a];
             assert_non_null(src);
-            memcpy(evo_exec_input(&rs[k].x, i)->data, src, p->tensors[p->inputs[i]].nbytes);
+            memcpy(evo_exec_input(&rs[k].exec, i)->data, src, p->tensors[p->inputs[i]].nbytes);
         }
-        assert_int_equal(evo_exec_run(&rs[k].x, NULL), EVO_OK);
-        n_avail = 0;
-        for (int32_t i = 0; i < p->n_outputs && n_avail < 256; i++) {
-            names[n_avail] = st[k].outputs[i];
-            datas[n_avail++] = evo_exec_output(&rs[k].x, i)->data;
+        assert_int_equal(evo_exec_run(&rs[k].exec, NULL), EVO_OK);
+        const char *nn[256];
+        const void *nd[256];
+        size_t n_next = 0;
+        for (int32_t i = 0; i < p->n_outputs && n_next < 256; i++) {
+            nn[n_next] = p->tensors[p->outputs[i]].name;
+            nd[n_next++] = evo_exec_output(&rs[k].exec, i)->data;
         }
+        for (int32_t i = 0; i < bl[k].n_pass && n_next < 256; i++) {
+            const void *src = NULL;
+            for (size_t a = 0; a < n_avail; a++)
+                if (strcmp(names[a], bl[k].pass[i]) == 0)
+                    src = datas[a];
+            assert_non_null(src);
+            nn[n_next] = bl[k].pass[i];
+            nd[n_next++] = src;
+        }
+        memcpy(names, nn, n_next * sizeof nn[0]);
+        memcpy(datas, nd, n_next * sizeof nd[0]);
+        n_avail = n_next;
     }
-    const evo_program *wp = w.sp.prog;
-    for (int32_t i = 0; i < wp->n_outputs; i++)
-        assert_memory_equal(datas[i], evo_exec_output(&w.x, i)->data,
+    const evo_program *wp = &w.prog;
+    for (int32_t i = 0; i < wp->n_outputs; i++) {
+        const void *got = NULL;
+        for (size_t a = 0; a < n_avail; a++)
+            if (strcmp(names[a], wp->tensors[wp->outputs[i]].name) == 0)
+                got = datas[a];
+        assert_non_null(got);
+        assert_memory_equal(got, evo_exec_output(&w.exec, i)->data,
                             wp->tensors[wp->outputs[i]].nbytes);
+    }
+    /* A node holds exactly its stage: the stages together hold about the
+     * model's weights once (each stage carries only the constants it reads). */
+    uint64_t sum_w = 0;
+    for (int32_t k = 0; k < n_stages; k++)
+        sum_w += bl[k].weights_bytes;
+    assert_true(sum_w >= wb[0].weights_bytes);
+    assert_true(sum_w <= wb[0].weights_bytes + wb[0].weights_bytes / 10 + 4096);
     for (int32_t k = 0; k < n_stages; k++) {
-        runner_free(&rs[k]);
+        coord_stage_run_free(&rs[k]);
         coord_stage_def_free(&st[k]);
     }
+    coord_stage_blobs_free(bl, n_stages);
+    coord_stage_blobs_free(wb, 1);
     free(rs);
     free(st);
     coord_stage_def_free(&whole);
-    runner_free(&w);
+    coord_stage_run_free(&w);
     free(x_copy);
     evo_graph_free(g);
     free(onnx);
@@ -165,22 +196,25 @@ static void test_bad_ranges(void **s)
     st[1].first = 2;
     st[1].last = g->n_order - 1;
     assert_int_equal(coord_stages_finish(g, st, 2, NULL), EVO_ERR_INVALID_ARG); /* short */
-    /* A stage blob that lies about its header is refused by the loader. */
+    /* Blobs that are not .evm, or whose bytes were altered, are refused. */
     coord_stage_run r;
     assert_int_equal(coord_stage_load("EVOSTG1", 8, "x", &r, NULL), EVO_ERR_PARSE);
-    unsigned char junk[16] = "EVOSTG1";
-    junk[8] = 0xff;
-    junk[9] = 0xff;
-    assert_int_equal(coord_stage_load(junk, sizeof junk, "x", &r, NULL), EVO_ERR_PARSE);
-    /* Range outside the model. */
     coord_stage_def d = {.first = 0, .last = g->n_order};
     assert_int_equal(coord_stages_finish(g, &d, 1, NULL), EVO_OK);
-    d.last = g->n_order + 5;
-    void *blob;
-    size_t bl;
-    assert_int_equal(coord_stage_blob_make(onnx, len, &d, &blob, &bl, NULL), EVO_OK);
-    assert_int_equal(coord_stage_load(blob, bl, "x", &r, NULL), EVO_ERR_PARSE);
-    free(blob);
+    coord_stage_blob *b = blobs_of(g, &d, 1);
+    unsigned char *bytes = b[0].evm;
+    bytes[b[0].evm_len - 1] ^= 0x40; /* inside the digested range: the weights */
+    evo_error err;
+    assert_int_equal(coord_stage_load(b[0].evm, b[0].evm_len, "x", &r, &err), EVO_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "digest"));
+    bytes[b[0].evm_len - 1] ^= 0x40;
+    assert_int_equal(coord_stage_load(b[0].evm, b[0].evm_len - 1, "x", &r, NULL), EVO_ERR_PARSE);
+    assert_int_equal(coord_stage_load(b[0].evm, b[0].evm_len, "x", &r, NULL), EVO_OK);
+    coord_stage_run_free(&r);
+    coord_stage_blobs_free(b, 1);
+    uint64_t need;
+    assert_int_equal(coord_stage_need(g, 0, g->n_order + 5, &need, NULL), EVO_ERR_INVALID_ARG);
+    assert_int_equal(coord_stage_need(g, 2, 2, &need, NULL), EVO_ERR_INVALID_ARG);
     coord_stage_def_free(&d);
     evo_graph_free(g);
     free(onnx);
@@ -211,7 +245,7 @@ static void test_plan_budgets(void **s)
         fail_msg("%s", err.msg);
     assert_true(n >= 2);
     for (int32_t k = 0; k < n; k++)
-        assert_true(st[k].weights_bytes + st[k].arena_bytes <= devs[dev[k]].free_bytes);
+        assert_true(st[k].last > st[k].first && st[k].flops > 0);
     coord_plan_free(st, dev, n);
     /* Nothing holds it whole: standalone is refused with a reason. */
     assert_int_equal(coord_plan(g, devs, 3, "standalone", "latency", &st, &dev, &n, &err),
