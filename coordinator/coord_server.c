@@ -79,6 +79,8 @@ typedef struct coord_model {
     size_t onnx_len;
     evo_graph *g;
     bool deployed, degraded;
+    double plan_latency_ms, plan_period_ms; /* the partitioner's predictions */
+    char plan_kind[64];
     char mode[16], objective[16];
     coord_dstage *st;
     int32_t n_st;
@@ -170,7 +172,6 @@ static coord_model *coord_model_find(evo_coord *c, const char *name)
 static void coord_dstages_free(coord_dstage *st, int32_t n)
 {
     for (int32_t k = 0; st && k < n; k++) {
-        coord_stage_def_free(&st[k].def);
         free(st[k].blob);
         for (int32_t i = 0; i < st[k].n_pass; i++)
             free(st[k].pass[i]);
@@ -435,50 +436,50 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
         pd[n] = (coord_plan_dev){.name = names[n],
                                  .device_class = classes[n],
                                  .free_bytes = d->memory > used ? d->memory - used : 0,
-                                 .gflops = d->gflops};
+                                 .gflops = d->gflops,
+                                 .rtt_ms = d->rtt_us / 1000.0,
+                                 .mbps = d->mbps};
         n++;
     }
     pthread_mutex_unlock(&c->mu);
-    coord_stage_def *defs = NULL;
-    int32_t *dev_of = NULL, n_st = 0;
-    evo_status rv = coord_plan(m->g, pd, n, mode, objective, &defs, &dev_of, &n_st, err);
+    coord_placement pl;
+    coord_stage_blob *blobs = NULL;
+    evo_status rv = coord_place(m->g, pd, n, mode, objective, &pl, &blobs, err);
     if (rv != EVO_OK) {
         evo_error_prefix(err, "placing %s", m->name);
         return rv;
     }
+    int32_t n_st = pl.n_stages;
     coord_dstage *st = calloc((size_t)n_st, sizeof *st);
-    coord_stage_blob *blobs = NULL;
     if (st == NULL) {
-        coord_plan_free(defs, dev_of, n_st);
+        coord_stage_blobs_free(blobs, n_st);
+        coord_placement_free(&pl);
         return evo_error_set(err, EVO_ERR_NOMEM, "out of memory deploying %s", m->name);
     }
-    if ((rv = coord_stage_blobs_make(m->g, defs, n_st, &blobs, err)) != EVO_OK)
-        evo_error_prefix(err, "deploying %s", m->name);
+    int32_t pos = 0;
     for (int32_t k = 0; k < n_st && rv == EVO_OK; k++) {
-        st[k].def = defs[k];
-        memset(&defs[k], 0, sizeof defs[k]);
-        snprintf(st[k].dev, sizeof st[k].dev, "%s", names[dev_of[k]]);
+        const evo_split_stage *ss = &pl.split.stages[k];
+        st[k].def = (coord_stage_def){.first = pos,
+                                      .last = pos + ss->n_nodes,
+                                      .flops = pl.flops[k],
+                                      .weights_bytes = blobs[k].weights_bytes,
+                                      .arena_bytes = blobs[k].arena_bytes,
+                                      .in_bytes = blobs[k].in_bytes,
+                                      .out_bytes = blobs[k].out_bytes,
+                                      .n_inputs = ss->n_inputs,
+                                      .n_outputs = ss->n_outputs,
+                                      .compute_ms = pl.compute_ms[k]};
+        pos += ss->n_nodes;
+        snprintf(st[k].dev, sizeof st[k].dev, "%s", names[pl.dev_of[k]]);
         /* The stage is its .evm; the blob is taken over from blobs[k]. */
         st[k].blob = blobs[k].evm;
         st[k].blob_len = blobs[k].evm_len;
         st[k].need_bytes = blobs[k].need_bytes;
         st[k].pass = blobs[k].pass;
         st[k].n_pass = blobs[k].n_pass;
-        st[k].def.weights_bytes = blobs[k].weights_bytes;
-        st[k].def.arena_bytes = blobs[k].arena_bytes;
-        st[k].def.in_bytes = blobs[k].in_bytes;
-        st[k].def.out_bytes = blobs[k].out_bytes;
         blobs[k].evm = NULL;
         blobs[k].pass = NULL;
         blobs[k].n_pass = 0;
-        if (st[k].need_bytes > pd[dev_of[k]].free_bytes) {
-            char nb[32], fb[32];
-            rv = evo_error_set(err, EVO_ERR_LIMIT,
-                               "deploying %s: stage %d needs %s on %s, which has %s free", m->name,
-                               (int)k, coord_fmt_bytes(st[k].need_bytes, nb), names[dev_of[k]],
-                               coord_fmt_bytes(pd[dev_of[k]].free_bytes, fb));
-            break;
-        }
         evo_sha256(st[k].blob, st[k].blob_len, st[k].digest_bin);
         coord_hex(st[k].digest_bin, sizeof st[k].digest_bin, st[k].digest);
         char label[32], hex[65];
@@ -489,7 +490,10 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
         pthread_mutex_unlock(&c->db_mu);
     }
     coord_stage_blobs_free(blobs, n_st);
-    coord_plan_free(defs, dev_of, n_st);
+    double lat_ms = pl.latency_ms, period_ms = pl.period_ms;
+    char kind[64];
+    snprintf(kind, sizeof kind, "%s (%s)", pl.kind, pl.method);
+    coord_placement_free(&pl);
     if (rv != EVO_OK) {
         coord_dstages_free(st, n_st);
         return rv;
@@ -511,6 +515,9 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
     }
     m->st = st;
     m->n_st = n_st;
+    m->plan_latency_ms = lat_ms;
+    m->plan_period_ms = period_ms;
+    snprintf(m->plan_kind, sizeof m->plan_kind, "%s", kind);
     m->deployed = false;
     snprintf(m->mode, sizeof m->mode, "%s", mode ? mode : "auto");
     snprintf(m->objective, sizeof m->objective, "%s", objective ? objective : "latency");
@@ -568,7 +575,9 @@ static cJSON *coord_plan_json(const coord_model *m, const evo_coord *c)
     cJSON_AddStringToObject(j, "model", m->name);
     cJSON_AddStringToObject(j, "mode", m->mode);
     cJSON_AddStringToObject(j, "objective", m->objective);
-    cJSON_AddStringToObject(j, "partitioner", "interim (coordinator/coord_plan.c)");
+    cJSON_AddStringToObject(j, "partitioner", m->plan_kind);
+    cJSON_AddNumberToObject(j, "predicted_latency_ms", m->plan_latency_ms);
+    cJSON_AddNumberToObject(j, "predicted_period_ms", m->plan_period_ms);
     cJSON_AddStringToObject(j, "stage_format", "evm");
     cJSON_AddBoolToObject(j, "deployed", m->deployed);
     cJSON_AddNumberToObject(j, "generation", (double)m->gen);
@@ -582,9 +591,7 @@ static cJSON *coord_plan_json(const coord_model *m, const evo_coord *c)
             if (strcmp(c->devs[i].name, s->dev) == 0) {
                 cJSON_AddStringToObject(o, "class", c->devs[i].klass);
                 cJSON_AddNumberToObject(o, "device_memory", (double)c->devs[i].memory);
-                cJSON_AddNumberToObject(
-                    o, "predicted_ms",
-                    c->devs[i].gflops > 0 ? (double)s->def.flops / (c->devs[i].gflops * 1e6) : 0);
+                cJSON_AddNumberToObject(o, "predicted_ms", s->def.compute_ms);
             }
         cJSON_AddNumberToObject(o, "first", s->def.first);
         cJSON_AddNumberToObject(o, "last", s->def.last);

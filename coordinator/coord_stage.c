@@ -17,20 +17,6 @@
 #include "evo/modeldb.h"
 #include "evo/split.h"
 
-void coord_stage_def_free(coord_stage_def *s)
-{
-    if (s == NULL)
-        return;
-    for (int32_t i = 0; i < s->n_inputs; i++)
-        free(s->inputs[i]);
-    for (int32_t i = 0; i < s->n_outputs; i++)
-        free(s->outputs[i]);
-    free(s->inputs);
-    free(s->outputs);
-    s->inputs = s->outputs = NULL;
-    s->n_inputs = s->n_outputs = 0;
-}
-
 static evo_status coord_names_push(char ***names, int32_t *n, const char *name, evo_error *err)
 {
     char **grown = realloc(*names, ((size_t)*n + 1) * sizeof *grown);
@@ -43,88 +29,14 @@ static evo_status coord_names_push(char ***names, int32_t *n, const char *name, 
     return EVO_OK;
 }
 
-evo_status coord_stages_finish(const evo_graph *g, coord_stage_def *st, int32_t n, evo_error *err)
-{
-    if (n <= 0 || g->n_order != g->n_nodes)
-        return evo_error_set(err, EVO_ERR_INVALID_ARG, "a split needs stages of a validated graph");
-    for (int32_t k = 0; k < n; k++) {
-        if (st[k].first < 0 || st[k].last > g->n_order || st[k].first >= st[k].last ||
-            (k > 0 && st[k].first != st[k - 1].last))
-            return evo_error_set(err, EVO_ERR_INVALID_ARG,
-                                 "stage %d: range [%d, %d) is not the continuation of the split",
-                                 (int)k, (int)st[k].first, (int)st[k].last);
-        coord_stage_def_free(&st[k]);
-    }
-    if (st[0].first != 0 || st[n - 1].last != g->n_order)
-        return evo_error_set(err, EVO_ERR_INVALID_ARG, "the stages do not cover the whole model");
-    size_t nv = (size_t)g->n_values;
-    int32_t *avail = malloc(nv * sizeof *avail);       /* stage that makes it (-1: input) */
-    int32_t *last_use = malloc(nv * sizeof *last_use); /* last stage reading it (n: caller) */
-    int32_t *stage_of = malloc((size_t)g->n_nodes * sizeof *stage_of);
-    evo_status rv = EVO_OK;
-    if (avail == NULL || last_use == NULL || stage_of == NULL) {
-        rv = evo_error_set(err, EVO_ERR_NOMEM, "out of memory splitting the model");
-        goto done;
-    }
-    for (int32_t k = 0; k < n; k++)
-        for (int32_t p = st[k].first; p < st[k].last; p++)
-            stage_of[g->order[p]] = k;
-    for (size_t v = 0; v < nv; v++) {
-        avail[v] = -2; /* unknown: not available (never produced) */
-        last_use[v] = -1;
-    }
-    for (int32_t k = 0; k < g->n_inputs; k++)
-        avail[g->inputs[k]] = -1;
-    for (int32_t ni = 0; ni < g->n_nodes; ni++) {
-        const evo_node *nd = &g->nodes[ni];
-        for (int32_t o = 0; o < nd->n_outputs; o++)
-            if (nd->outputs[o] >= 0 && avail[nd->outputs[o]] == -2)
-                avail[nd->outputs[o]] = stage_of[ni];
-        for (int32_t i = 0; i < nd->n_inputs; i++) {
-            int32_t v = nd->inputs[i];
-            if (v >= 0 && !(g->values[v].flags & EVO_VALUE_CONST) && last_use[v] < stage_of[ni])
-                last_use[v] = stage_of[ni];
-        }
-    }
-    for (int32_t k = 0; k < g->n_outputs; k++)
-        last_use[g->outputs[k]] = n;
-    for (int32_t k = 0; k < n && rv == EVO_OK; k++) {
-        for (size_t v = 0; v < nv && rv == EVO_OK; v++) {
-            const evo_value *val = &g->values[v];
-            bool is_input = avail[v] == -1;
-            if ((val->flags & EVO_VALUE_CONST) && !is_input)
-                continue;
-            if (avail[v] == -2)
-                continue;
-            /* An input of stage k: made before k, needed at k or later. */
-            if (avail[v] < k && last_use[v] >= k)
-                rv = coord_names_push(&st[k].inputs, &st[k].n_inputs, val->name, err);
-            /* An output: available after k, needed after k. */
-            if (rv == EVO_OK && avail[v] <= k && last_use[v] > k)
-                rv = coord_names_push(&st[k].outputs, &st[k].n_outputs, val->name, err);
-        }
-        /* The last stage's outputs are the graph outputs, in graph order. */
-        if (rv == EVO_OK && k == n - 1) {
-            for (int32_t i = 0; i < st[k].n_outputs; i++)
-                free(st[k].outputs[i]);
-            st[k].n_outputs = 0;
-            for (int32_t i = 0; i < g->n_outputs && rv == EVO_OK; i++)
-                rv = coord_names_push(&st[k].outputs, &st[k].n_outputs,
-                                      g->values[g->outputs[i]].name, err);
-        }
-    }
-done:
-    free(avail);
-    free(last_use);
-    free(stage_of);
-    return rv;
-}
-
 evo_status coord_import_onnx(const void *onnx, size_t len, const char *name, evo_graph **out,
                              evo_error *err)
 {
+    /* Optimized as the partitioner expects: its op counts and memory
+     * figures are those of the program that runs. */
     evo_import_options opt;
     memset(&opt, 0, sizeof opt);
+    opt.optimize = true;
     evo_graph *g = NULL;
     evo_status rv = evo_onnx_load_buffer(onnx, len, NULL, name, &opt, &g, err);
     if (rv == EVO_OK)
@@ -168,17 +80,6 @@ void coord_stage_blobs_free(coord_stage_blob *b, int32_t n)
     free(b);
 }
 
-/* Not a hash: the planner sizes candidate stages by writing them, and the
- * digest does not change the size. */
-static void coord_sha256_none(const void *data, size_t len, uint8_t out[EVO_EVM_DIGEST_BYTES],
-                              void *user)
-{
-    (void)data;
-    (void)len;
-    (void)user;
-    memset(out, 0, EVO_EVM_DIGEST_BYTES);
-}
-
 /* Extract stage k of plan, compile it and write it as .evm into b. */
 static evo_status coord_stage_evm(const evo_graph *g, const evo_split_plan *plan, int32_t k,
                                   evo_evm_sha256_fn sha, coord_stage_blob *b, evo_error *err)
@@ -207,66 +108,42 @@ static evo_status coord_stage_evm(const evo_graph *g, const evo_split_plan *plan
     return rv;
 }
 
-evo_status coord_stage_need(const evo_graph *g, int32_t a, int32_t b, uint64_t *need,
-                            evo_error *err)
-{
-    if (a < 0 || b > g->n_order || a >= b)
-        return evo_error_set(err, EVO_ERR_INVALID_ARG, "stage range [%d, %d) is outside %s", (int)a,
-                             (int)b, g->name);
-    int32_t starts[3], n = 0, mid;
-    if (a > 0)
-        starts[n++] = 0;
-    mid = n;
-    starts[n++] = a;
-    if (b < g->n_order)
-        starts[n++] = b;
-    evo_split_plan plan;
-    memset(&plan, 0, sizeof plan);
-    coord_stage_blob blob;
-    memset(&blob, 0, sizeof blob);
-    evo_status rv = evo_split_plan_from_ranges(g, starts, (size_t)n, &plan, err);
-    if (rv == EVO_OK &&
-        (rv = coord_stage_evm(g, &plan, mid, coord_sha256_none, &blob, err)) == EVO_OK)
-        *need = blob.need_bytes;
-    free(blob.evm);
-    evo_split_plan_free(&plan);
-    return rv;
-}
-
-evo_status coord_stage_blobs_make(const evo_graph *g, const coord_stage_def *st, int32_t n,
+evo_status coord_stage_blobs_make(const evo_graph *g, const evo_split_plan *plan,
                                   coord_stage_blob **out, evo_error *err)
 {
     *out = NULL;
+    int32_t n = plan->n_stages;
     if (n <= 0)
         return evo_error_set(err, EVO_ERR_INVALID_ARG, "a split needs at least one stage");
-    int32_t *starts = malloc((size_t)n * sizeof *starts);
     coord_stage_blob *b = calloc((size_t)n, sizeof *b);
-    if (starts == NULL || b == NULL) {
-        free(starts);
-        free(b);
+    if (b == NULL)
         return evo_error_set(err, EVO_ERR_NOMEM, "out of memory splitting %s", g->name);
-    }
-    for (int32_t k = 0; k < n; k++)
-        starts[k] = st[k].first;
-    evo_split_plan plan;
-    memset(&plan, 0, sizeof plan);
-    evo_status rv = evo_split_plan_from_ranges(g, starts, (size_t)n, &plan, err);
-    free(starts);
-    if (rv == EVO_OK && plan.n_stages != n)
-        rv = evo_error_set(err, EVO_ERR_GRAPH, "splitting %s made %d stages instead of %d", g->name,
-                           (int)plan.n_stages, (int)n);
+    evo_status rv = EVO_OK;
     for (int32_t k = 0; k < n && rv == EVO_OK; k++) {
-        const evo_split_stage *ss = &plan.stages[k];
-        rv = coord_stage_evm(g, &plan, k, coord_sha256_cb, &b[k], err);
-        /* Tensors stage k must pass on untouched: what the chain needs after
-         * k (st[k].outputs) that the stage's program does not compute. */
-        for (int32_t i = 0; i < st[k].n_outputs && rv == EVO_OK; i++)
-            if (!coord_names_has(ss->outputs, ss->n_outputs, st[k].outputs[i]))
-                rv = coord_names_push(&b[k].pass, &b[k].n_pass, st[k].outputs[i], err);
+        const evo_split_stage *ss = &plan->stages[k];
+        rv = coord_stage_evm(g, plan, k, coord_sha256_cb, &b[k], err);
+        /* Tensors stage k passes on untouched: those a later stage (or the
+         * caller) needs that are available before k (graph inputs, outputs
+         * of earlier stages) and that stage k does not compute itself. */
+        for (int32_t j = k + 1; j <= n && rv == EVO_OK; j++) {
+            int32_t nn = j < n ? plan->stages[j].n_inputs : g->n_outputs;
+            for (int32_t i = 0; i < nn && rv == EVO_OK; i++) {
+                const char *name =
+                    j < n ? plan->stages[j].inputs[i] : g->values[g->outputs[i]].name;
+                bool before = false;
+                for (int32_t q = 0; q < g->n_inputs && !before; q++)
+                    before = strcmp(g->values[g->inputs[q]].name, name) == 0;
+                for (int32_t e = 0; e < k && !before; e++)
+                    before =
+                        coord_names_has(plan->stages[e].outputs, plan->stages[e].n_outputs, name);
+                if (before && !coord_names_has(ss->outputs, ss->n_outputs, name) &&
+                    !coord_names_has(b[k].pass, b[k].n_pass, name))
+                    rv = coord_names_push(&b[k].pass, &b[k].n_pass, name, err);
+            }
+        }
         if (rv != EVO_OK)
             evo_error_prefix(err, "stage %d of %s", (int)k, g->name);
     }
-    evo_split_plan_free(&plan);
     if (rv != EVO_OK) {
         coord_stage_blobs_free(b, n);
         return rv;

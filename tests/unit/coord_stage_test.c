@@ -1,8 +1,8 @@
 /*
  * Stages and placement of the coordinator: a model cut into consecutive
  * stages computes exactly what the whole model computes (stage outputs fed
- * to the next stage by name, skip connections passed along); the interim
- * partitioner honours memory budgets; the small helpers (sizes, URLs, HMAC)
+ * to the next stage by name, skip connections passed along); placement with
+ * the partitioner honours memory budgets; the small helpers (sizes, URLs, HMAC)
  * reject bad input.
  */
 #include <setjmp.h>
@@ -43,11 +43,15 @@ static void runner_init(coord_stage_run *r, const coord_stage_blob *b)
     assert_int_equal(evo_exec_init(&r->exec, &r->prog, r->arena, r->arena_bytes), EVO_OK);
 }
 
-static coord_stage_blob *blobs_of(const evo_graph *g, const coord_stage_def *st, int32_t n)
+/* The blobs of the stages starting at order positions starts[0..n). */
+static coord_stage_blob *blobs_of(const evo_graph *g, const int32_t *starts, int32_t n,
+                                  evo_split_plan *plan)
 {
     coord_stage_blob *b;
     evo_error err;
-    if (coord_stage_blobs_make(g, st, n, &b, &err) != EVO_OK)
+    if (evo_split_plan_from_ranges(g, starts, (size_t)n, plan, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    if (coord_stage_blobs_make(g, plan, &b, &err) != EVO_OK)
         fail_msg("%s", err.msg);
     return b;
 }
@@ -66,9 +70,9 @@ static void check_chain(const char *path, int32_t n_stages)
     evo_error err;
     if (coord_import_onnx(onnx, len, path, &g, &err) != EVO_OK)
         fail_msg("%s", err.msg);
-    coord_stage_def whole = {.first = 0, .last = g->n_order};
-    assert_int_equal(coord_stages_finish(g, &whole, 1, NULL), EVO_OK);
-    coord_stage_blob *wb = blobs_of(g, &whole, 1);
+    int32_t zero = 0;
+    evo_split_plan whole;
+    coord_stage_blob *wb = blobs_of(g, &zero, 1, &whole);
     assert_int_equal(wb[0].n_pass, 0);
     coord_stage_run w;
     runner_init(&w, &wb[0]);
@@ -81,23 +85,19 @@ static void check_chain(const char *path, int32_t n_stages)
     memcpy(x_copy, x, in0->nbytes);
     assert_int_equal(evo_exec_run(&w.exec, NULL), EVO_OK);
 
-    coord_stage_def *st = calloc((size_t)n_stages, sizeof *st);
-    for (int32_t k = 0; k < n_stages; k++) {
-        st[k].first = (int32_t)((int64_t)g->n_order * k / n_stages);
-        st[k].last = (int32_t)((int64_t)g->n_order * (k + 1) / n_stages);
-    }
-    if (coord_stages_finish(g, st, n_stages, &err) != EVO_OK)
-        fail_msg("%s", err.msg);
+    int32_t *starts = calloc((size_t)n_stages, sizeof *starts);
+    for (int32_t k = 0; k < n_stages; k++)
+        starts[k] = (int32_t)((int64_t)g->n_order * k / n_stages);
+    evo_split_plan plan;
+    coord_stage_blob *bl = blobs_of(g, starts, n_stages, &plan);
     /* The first stage reads the graph input; the last writes the graph outputs. */
-    assert_string_equal(st[0].inputs[0], g->values[g->inputs[0]].name);
-    assert_int_equal(st[n_stages - 1].n_outputs, g->n_outputs);
-    coord_stage_blob *bl = blobs_of(g, st, n_stages);
+    assert_string_equal(plan.stages[0].inputs[0], g->values[g->inputs[0]].name);
     /* Tensors travel by name, as between nodes: each stage sends its
      * program's outputs plus what its pass list forwards. */
     const char *names[256];
     const void *datas[256];
     size_t n_avail = 0;
-    names[n_avail] = st[0].inputs[0];
+    names[n_avail] = g->values[g->inputs[0]].name;
     datas[n_avail++] = x_copy;
     coord_stage_run *rs = calloc((size_t)n_stages, sizeof *rs);
     for (int32_t k = 0; k < n_stages; k++) {
@@ -149,15 +149,14 @@ static void check_chain(const char *path, int32_t n_stages)
         sum_w += bl[k].weights_bytes;
     assert_true(sum_w >= wb[0].weights_bytes);
     assert_true(sum_w <= wb[0].weights_bytes + wb[0].weights_bytes / 10 + 4096);
-    for (int32_t k = 0; k < n_stages; k++) {
+    for (int32_t k = 0; k < n_stages; k++)
         coord_stage_run_free(&rs[k]);
-        coord_stage_def_free(&st[k]);
-    }
     coord_stage_blobs_free(bl, n_stages);
     coord_stage_blobs_free(wb, 1);
+    evo_split_plan_free(&plan);
+    evo_split_plan_free(&whole);
     free(rs);
-    free(st);
-    coord_stage_def_free(&whole);
+    free(starts);
     coord_stage_run_free(&w);
     free(x_copy);
     evo_graph_free(g);
@@ -183,7 +182,7 @@ static void test_chain_vww(void **s)
     check_chain(EVO_SHARED_DIR "/models/tiny_vww_mbv1/model.onnx", 3);
 }
 
-static void test_bad_ranges(void **s)
+static void test_bad_blobs(void **s)
 {
     (void)s;
     size_t len;
@@ -191,17 +190,12 @@ static void test_bad_ranges(void **s)
     assert_non_null(onnx);
     evo_graph *g;
     assert_int_equal(coord_import_onnx(onnx, len, "mlp", &g, NULL), EVO_OK);
-    coord_stage_def st[2] = {{.first = 0, .last = 2}, {.first = 3, .last = g->n_order}};
-    assert_int_equal(coord_stages_finish(g, st, 2, NULL), EVO_ERR_INVALID_ARG); /* gap */
-    st[1].first = 2;
-    st[1].last = g->n_order - 1;
-    assert_int_equal(coord_stages_finish(g, st, 2, NULL), EVO_ERR_INVALID_ARG); /* short */
     /* Blobs that are not .evm, or whose bytes were altered, are refused. */
     coord_stage_run r;
     assert_int_equal(coord_stage_load("EVOSTG1", 8, "x", &r, NULL), EVO_ERR_PARSE);
-    coord_stage_def d = {.first = 0, .last = g->n_order};
-    assert_int_equal(coord_stages_finish(g, &d, 1, NULL), EVO_OK);
-    coord_stage_blob *b = blobs_of(g, &d, 1);
+    int32_t zero = 0;
+    evo_split_plan plan;
+    coord_stage_blob *b = blobs_of(g, &zero, 1, &plan);
     unsigned char *bytes = b[0].evm;
     bytes[b[0].evm_len - 1] ^= 0x40; /* inside the digested range: the weights */
     evo_error err;
@@ -210,17 +204,17 @@ static void test_bad_ranges(void **s)
     bytes[b[0].evm_len - 1] ^= 0x40;
     assert_int_equal(coord_stage_load(b[0].evm, b[0].evm_len - 1, "x", &r, NULL), EVO_ERR_PARSE);
     assert_int_equal(coord_stage_load(b[0].evm, b[0].evm_len, "x", &r, NULL), EVO_OK);
+    /* What a node holds: the blob, the loader's tables, the arena. */
+    assert_int_equal(r.need_bytes, b[0].evm_len + r.work_bytes + r.arena_bytes);
+    assert_true(b[0].evm_len > b[0].weights_bytes);
     coord_stage_run_free(&r);
     coord_stage_blobs_free(b, 1);
-    uint64_t need;
-    assert_int_equal(coord_stage_need(g, 0, g->n_order + 5, &need, NULL), EVO_ERR_INVALID_ARG);
-    assert_int_equal(coord_stage_need(g, 2, 2, &need, NULL), EVO_ERR_INVALID_ARG);
-    coord_stage_def_free(&d);
+    evo_split_plan_free(&plan);
     evo_graph_free(g);
     free(onnx);
 }
 
-static void test_plan_budgets(void **s)
+static void test_place_budgets(void **s)
 {
     (void)s;
     size_t len;
@@ -231,39 +225,50 @@ static void test_plan_budgets(void **s)
     }
     evo_graph *g;
     assert_int_equal(coord_import_onnx(onnx, len, "vww", &g, NULL), EVO_OK);
-    uint64_t whole;
-    assert_int_equal(coord_stage_need(g, 0, g->n_order, &whole, NULL), EVO_OK);
     coord_plan_dev devs[3] = {
-        {.name = "a", .device_class = "edge", .free_bytes = whole * 7 / 10, .gflops = 4},
-        {.name = "b", .device_class = "edge", .free_bytes = whole * 7 / 10, .gflops = 2},
+        {.name = "a", .device_class = "edge", .free_bytes = 64u << 20, .gflops = 4},
+        {.name = "b", .device_class = "edge", .free_bytes = 64u << 20, .gflops = 2},
         {.name = "c", .device_class = "mcu", .free_bytes = 64 * 1024, .gflops = 1},
     };
-    coord_stage_def *st;
-    int32_t *dev, n;
+    coord_placement pl;
+    coord_stage_blob *bl;
     evo_error err;
-    if (coord_plan(g, devs, 3, "auto", "latency", &st, &dev, &n, &err) != EVO_OK)
+    /* Room on the fast device: latency keeps the model in one piece there. */
+    if (coord_place(g, devs, 3, "auto", "latency", &pl, &bl, &err) != EVO_OK)
         fail_msg("%s", err.msg);
-    assert_true(n >= 2);
-    for (int32_t k = 0; k < n; k++)
-        assert_true(st[k].last > st[k].first && st[k].flops > 0);
-    coord_plan_free(st, dev, n);
-    /* Nothing holds it whole: standalone is refused with a reason. */
-    assert_int_equal(coord_plan(g, devs, 3, "standalone", "latency", &st, &dev, &n, &err),
+    assert_int_equal(pl.n_stages, 1);
+    assert_int_equal(pl.dev_of[0], 0);
+    uint64_t whole = bl[0].need_bytes;
+    coord_stage_blobs_free(bl, pl.n_stages);
+    coord_placement_free(&pl);
+    /* Budgets force a split: every stage's real blob fits its device. */
+    devs[0].free_bytes = devs[1].free_bytes = whole * 7 / 10;
+    if (coord_place(g, devs, 3, "auto", "latency", &pl, &bl, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    assert_true(pl.n_stages >= 2);
+    for (int32_t k = 0; k < pl.n_stages; k++) {
+        assert_true(bl[k].need_bytes <= devs[pl.dev_of[k]].free_bytes);
+        assert_true(pl.flops[k] > 0);
+        for (int32_t j = 0; j < k; j++)
+            assert_int_not_equal(pl.dev_of[j], pl.dev_of[k]);
+    }
+    assert_non_null(strstr(pl.json, "\"evo-plan\""));
+    coord_stage_blobs_free(bl, pl.n_stages);
+    coord_placement_free(&pl);
+    /* Nothing holds it whole: standalone is refused, naming a device. */
+    assert_int_equal(coord_place(g, devs, 3, "standalone", "latency", &pl, &bl, &err),
                      EVO_ERR_LIMIT);
-    assert_non_null(strstr(err.msg, "whole model"));
-    /* With room on the fast device, latency mode keeps it in one piece. */
-    devs[0].free_bytes = whole;
-    assert_int_equal(coord_plan(g, devs, 3, "auto", "latency", &st, &dev, &n, NULL), EVO_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(dev[0], 0);
-    coord_plan_free(st, dev, n);
+    assert_non_null(strstr(err.msg, "no device can hold the whole model"));
+    assert_non_null(strstr(err.msg, "lacks"));
     /* Too little memory anywhere. */
     devs[0].free_bytes = devs[1].free_bytes = 1024;
-    assert_int_equal(coord_plan(g, devs, 3, "auto", "latency", &st, &dev, &n, NULL), EVO_ERR_LIMIT);
-    assert_int_equal(coord_plan(g, devs, 3, "sideways", "latency", &st, &dev, &n, NULL),
+    assert_int_equal(coord_place(g, devs, 3, "auto", "latency", &pl, &bl, &err), EVO_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "lacks"));
+    assert_int_equal(coord_place(g, devs, 3, "sideways", "latency", &pl, &bl, NULL),
                      EVO_ERR_INVALID_ARG);
-    assert_int_equal(coord_plan(g, devs, 0, "auto", "latency", &st, &dev, &n, NULL),
-                     EVO_ERR_NOT_FOUND);
+    assert_int_equal(coord_place(g, devs, 3, "auto", "soonest", &pl, &bl, NULL),
+                     EVO_ERR_INVALID_ARG);
+    assert_int_equal(coord_place(g, devs, 0, "auto", "latency", &pl, &bl, NULL), EVO_ERR_NOT_FOUND);
     evo_graph_free(g);
     free(onnx);
 }
@@ -317,8 +322,8 @@ int main(void)
     evo_log_set_sink(NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_mlp),       cmocka_unit_test(test_chain_vww),
-        cmocka_unit_test(test_chain_mobilenet), cmocka_unit_test(test_bad_ranges),
-        cmocka_unit_test(test_plan_budgets),    cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_chain_mobilenet), cmocka_unit_test(test_bad_blobs),
+        cmocka_unit_test(test_place_budgets),   cmocka_unit_test(test_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
