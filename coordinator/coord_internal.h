@@ -191,6 +191,7 @@ typedef struct coord_plan_dev {
     uint64_t free_bytes;      /* memory budget minus stages of other models */
     double gflops;            /* calibrated dense throughput */
     double rtt_ms, mbps;      /* its link to the coordinator (0 = not measured) */
+    bool relayed;             /* reaches other nodes only through the coordinator (CoAP) */
 } coord_plan_dev;
 
 /* A placement: the split plan of the partitioner's stages over the graph,

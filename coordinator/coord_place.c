@@ -9,7 +9,9 @@
  * the coordinator with the RTT and bandwidth the node measured when it
  * registered; node to node with the slower of the two nodes' measured
  * figures (on one host or LAN both cross the same network), or the
- * documented defaults when a node measured nothing.
+ * documented defaults when a node measured nothing. CoAP nodes cannot dial
+ * peers: they get no node to node links, so the partitioner routes their
+ * tensors through the coordinator, as the data path does.
  *
  * The partitioner counts a stage as weights + arena + a per-device overhead.
  * What a node really holds is the stage's .evm (weights + tables) + the
@@ -90,6 +92,8 @@ static evo_status coord_place_topology(const coord_plan_dev *devs, size_t n,
                                       .rtt_ms = rtt,
                                       .encoding = EVO_PT_ENC_RAW};
         for (size_t j = i + 1; j < n; j++) {
+            if (devs[i].relayed || devs[j].relayed)
+                continue; /* the route goes through the coordinator */
             double rj = devs[j].rtt_ms > 0 ? devs[j].rtt_ms : COORD_DEFAULT_RTT_MS;
             double mj = devs[j].mbps > 0 ? devs[j].mbps : COORD_DEFAULT_MBPS;
             t->links[k++] = (evo_pt_link){.a = (int32_t)i,

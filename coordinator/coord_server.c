@@ -438,7 +438,8 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
                                  .free_bytes = d->memory > used ? d->memory - used : 0,
                                  .gflops = d->gflops,
                                  .rtt_ms = d->rtt_us / 1000.0,
-                                 .mbps = d->mbps};
+                                 .mbps = d->mbps,
+                                 .relayed = d->coap};
         n++;
     }
     pthread_mutex_unlock(&c->mu);
