@@ -109,6 +109,39 @@ static evo_status coord_place_topology(const coord_plan_dev *devs, size_t n,
     return EVO_OK;
 }
 
+/* The partitioner's reason without a leading "...:" summary and without
+ * the parts about the coordinator's own device. */
+static void coord_place_reason(const char *why, char *out, size_t cap)
+{
+    const char *colon = strstr(why, ": ");
+    if (colon != NULL && strstr(why, "no single device") == why)
+        why = colon + 2;
+    out[0] = '\0';
+    size_t used = 0;
+    while (*why != '\0') {
+        const char *end = strstr(why, "; ");
+        size_t len = end ? (size_t)(end - why) : strlen(why);
+        bool about_coord = false;
+        size_t show = len;
+        for (size_t i = 0; i + 13 <= len && !about_coord; i++)
+            about_coord = strncmp(why + i, "'coordinator'", 13) == 0;
+        /* The first device's line keeps its breakdown; the others only say
+         * how much they lack, so every device fits in one message. */
+        for (size_t i = 0; used > 0 && i + 2 <= len; i++)
+            if (why[i] == ' ' && why[i + 1] == '(') {
+                show = i;
+                break;
+            }
+        if (!about_coord && used + show + 3 < cap) {
+            used += (size_t)snprintf(out + used, cap - used, "%s%.*s", used ? "; " : "", (int)show,
+                                     why);
+        }
+        why += len + (end ? 2 : 0);
+    }
+    if (out[0] == '\0')
+        snprintf(out, cap, "no device has room");
+}
+
 /* One run of the partitioner with the given overheads. */
 static evo_status coord_place_once(const evo_graph *g, const evo_program *prog,
                                    const coord_plan_dev *devs, size_t n, int kind,
@@ -145,17 +178,20 @@ static evo_status coord_place_once(const evo_graph *g, const evo_program *prog,
     if (rv != EVO_OK)
         goto done;
     if (plan == NULL || !plan->feasible || plan->n_stages <= 0) {
-        /* Which device lacks how much, in the partitioner's words. */
+        /* Which device lacks how much, in the partitioner's words, without
+         * its own preamble and without the coordinator (it runs nothing). */
         const char *why = plan && plan->reason[0]               ? plan->reason
                           : res.plans[EVO_PT_CLUSTER].reason[0] ? res.plans[EVO_PT_CLUSTER].reason
                                                                 : "no plan fits the devices";
+        char clean[EVO_ERROR_MSG_MAX];
+        coord_place_reason(why, clean, sizeof clean);
         if (kind == EVO_PT_STANDALONE)
-            rv = evo_error_set(err, EVO_ERR_LIMIT, "no device can hold the whole model: %s", why);
+            rv = evo_error_set(err, EVO_ERR_LIMIT, "no device can hold the whole model: %s", clean);
         else if (kind == EVO_PT_CLOUD)
-            rv = evo_error_set(err, EVO_ERR_LIMIT, "no edge + cloud split fits: %s", why);
+            rv = evo_error_set(err, EVO_ERR_LIMIT, "no edge + cloud split fits: %s", clean);
         else
             rv = evo_error_set(err, EVO_ERR_LIMIT, "the model does not fit the live devices: %s",
-                               why);
+                               clean);
         goto done;
     }
     out->json = evo_pt_plan_to_json(&p, plan, kind < 0 ? &res : NULL, obj);
