@@ -118,8 +118,9 @@ bool coord_parse_size(const char *s, uint64_t *out);
 
 /* ---------------------------------------------------------------- stages */
 
-/* A deployed stage as the coordinator reports it: positions [first, last)
- * of the plan's node sequence, its boundary tensors, and its figures. */
+/* A deployed stage as the coordinator reports it: ops [first, last) of the
+ * plan's sequence of ops (as the compiled stages run them), its boundary tensors, and its figures.
+ */
 typedef struct coord_stage_def {
     int32_t first, last;
     uint64_t flops;
@@ -142,6 +143,7 @@ typedef struct coord_stage_blob {
     size_t evm_len;
     uint64_t weights_bytes, arena_bytes, work_bytes;
     uint64_t in_bytes, out_bytes; /* boundary tensors the program reads and writes */
+    int32_t n_ops;                /* ops the stage's program runs */
     uint64_t need_bytes;          /* evm_len + arena + work */
     char **pass;
     int32_t n_pass;

@@ -461,7 +461,7 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
     for (int32_t k = 0; k < n_st && rv == EVO_OK; k++) {
         const evo_split_stage *ss = &pl.split.stages[k];
         st[k].def = (coord_stage_def){.first = pos,
-                                      .last = pos + ss->n_nodes,
+                                      .last = pos + blobs[k].n_ops,
                                       .flops = pl.flops[k],
                                       .weights_bytes = blobs[k].weights_bytes,
                                       .arena_bytes = blobs[k].arena_bytes,
@@ -470,7 +470,7 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
                                       .n_inputs = ss->n_inputs,
                                       .n_outputs = ss->n_outputs,
                                       .compute_ms = pl.compute_ms[k]};
-        pos += ss->n_nodes;
+        pos += blobs[k].n_ops;
         snprintf(st[k].dev, sizeof st[k].dev, "%s", names[pl.dev_of[k]]);
         /* The stage is its .evm; the blob is taken over from blobs[k]. */
         st[k].blob = blobs[k].evm;

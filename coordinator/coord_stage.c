@@ -98,6 +98,7 @@ static evo_status coord_stage_evm(const evo_graph *g, const evo_split_plan *plan
         b->arena_bytes = evo_program_arena_size(prog);
         b->work_bytes = evo_evm_work_size(&info);
         b->need_bytes = (uint64_t)b->evm_len + b->arena_bytes + b->work_bytes;
+        b->n_ops = prog->n_nodes;
         for (int32_t i = 0; i < prog->n_inputs; i++)
             b->in_bytes += prog->tensors[prog->inputs[i]].nbytes;
         for (int32_t i = 0; i < prog->n_outputs; i++)
