@@ -281,10 +281,8 @@ static void agent_on_deploy(evo_agent *a, const evo_msg *m)
     if (s->run.need_bytes + used > a->memory) {
         char nb[32], bb[32], ub[32];
         snprintf(text, sizeof text,
-                 "node %.64s refuses %.100s: it needs %s (.evm + work + arena) but the budget is "
-                 "%s with "
-                 "%s "
-                 "in use",
+                 "node %.64s refuses %.100s: it needs %s (.evm + work + arena) but the "
+                 "budget is %s with %s in use",
                  a->name, what, coord_fmt_bytes(s->run.need_bytes, nb),
                  coord_fmt_bytes(a->memory, bb), coord_fmt_bytes(used, ub));
         EVO_LOGW("%s", text);

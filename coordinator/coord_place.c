@@ -288,30 +288,32 @@ evo_status coord_place(const evo_graph *g, const coord_plan_dev *devs, size_t n,
             break;
         if ((rv = coord_stage_blobs_make(g, &out->split, blobs, err)) != EVO_OK)
             break;
-        bool again = false;
+        /* What each device would really hold (a cloud split may put two
+         * stages on one device). */
+        uint64_t held[EVO_PT_MAX_DEVICES] = {0}, planned[EVO_PT_MAX_DEVICES] = {0};
         for (int32_t s = 0; s < out->n_stages; s++) {
             int32_t d = out->dev_of[s];
-            uint64_t need = (*blobs)[s].need_bytes;
-            if (need > devs[d].free_bytes) {
-                again = true;
-                if (need > out->planned_bytes[s])
-                    overhead[d] += need - out->planned_bytes[s];
-                overhead[d] += 1024;
-            }
+            held[d] += (*blobs)[s].need_bytes;
+            /* The partitioner counts the overhead once per device. */
+            planned[d] += out->planned_bytes[s] - (planned[d] > 0 ? overhead[d] : 0);
         }
-        if (!again)
+        int32_t short_dev = -1;
+        for (size_t d = 0; d < n; d++) {
+            if (held[d] <= devs[d].free_bytes)
+                continue;
+            short_dev = (int32_t)d;
+            if (held[d] > planned[d])
+                overhead[d] += held[d] - planned[d];
+            overhead[d] += 1024;
+        }
+        if (short_dev < 0)
             break;
         if (round == 3) {
-            for (int32_t s = 0; s < out->n_stages; s++) {
-                int32_t d = out->dev_of[s];
-                char nb[32], fb[32];
-                if ((*blobs)[s].need_bytes > devs[d].free_bytes) {
-                    rv = evo_error_set(err, EVO_ERR_LIMIT, "stage %d needs %s on %s, which has %s",
-                                       (int)s, coord_fmt_bytes((*blobs)[s].need_bytes, nb),
-                                       devs[d].name, coord_fmt_bytes(devs[d].free_bytes, fb));
-                    break;
-                }
-            }
+            char nb[32], fb[32];
+            rv = evo_error_set(err, EVO_ERR_LIMIT,
+                               "the stages placed on %s need %s, which has %s free",
+                               devs[short_dev].name, coord_fmt_bytes(held[short_dev], nb),
+                               coord_fmt_bytes(devs[short_dev].free_bytes, fb));
         }
     }
     evo_program_free(prog);
