@@ -43,6 +43,8 @@ evo_status coord_import_onnx(const void *onnx, size_t len, const char *name, evo
         rv = evo_graph_bind_dims(g, NULL, 0, err);
     if (rv == EVO_OK)
         rv = evo_graph_infer(g, &opt, NULL, err);
+    if (rv == EVO_OK) /* as evo_model_import does with opt.optimize */
+        rv = evo_graph_optimize(g, NULL, NULL, err);
     if (rv != EVO_OK) {
         evo_graph_free(g);
         g = NULL;
