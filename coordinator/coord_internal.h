@@ -192,6 +192,7 @@ typedef struct coord_plan_dev {
     const char *device_class; /* "cloud" makes it a cloud device */
     uint64_t free_bytes;      /* memory budget minus stages of other models */
     double gflops;            /* calibrated dense throughput */
+    double mem_gbps;          /* calibrated memory bandwidth (0 = compute-bound roofline) */
     double rtt_ms, mbps;      /* its link to the coordinator (0 = not measured) */
     bool relayed;             /* reaches other nodes only through the coordinator (CoAP) */
 } coord_plan_dev;

@@ -3,7 +3,9 @@
  * over a topology made of the live devices and the measured links.
  *
  * The topology has one device per live node (its free memory, calibrated
- * GFLOP/s, role "cloud" for class cloud) and one for the coordinator itself,
+ * GFLOP/s and memory bandwidth for the roofline, role "cloud" for class
+ * cloud; no device class, so the node's own measurement is used rather than
+ * a class calibration from the database) and one for the coordinator itself,
  * which is the source of every input and the sink of every result and runs
  * nothing (its column of the cost matrix is infinite). Links: each node to
  * the coordinator with the RTT and bandwidth the node measured when it
@@ -75,6 +77,7 @@ static evo_status coord_place_topology(const coord_plan_dev *devs, size_t n,
         d->memory_bytes = devs[i].free_bytes;
         d->overhead_bytes = overhead[i];
         d->gflops = devs[i].gflops > 0 ? devs[i].gflops : COORD_DEFAULT_GFLOPS;
+        d->mem_gbps = devs[i].mem_gbps > 0 ? devs[i].mem_gbps : 0;
         d->role = devs[i].device_class && strcmp(devs[i].device_class, "cloud") == 0
                       ? EVO_PT_ROLE_CLOUD
                       : EVO_PT_ROLE_EDGE;

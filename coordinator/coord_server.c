@@ -45,6 +45,7 @@ typedef struct coord_dev {
     uint64_t memory;
     double gflops;
     double rtt_us, mbps;
+    double mem_gbps; /* from the node's calibration; 0 = unknown */
     bool alive;
     uint64_t last_hb_ns;
     uint8_t session[COORD_SESSION_SIZE];
@@ -437,6 +438,7 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
                                  .device_class = classes[n],
                                  .free_bytes = d->memory > used ? d->memory - used : 0,
                                  .gflops = d->gflops,
+                                 .mem_gbps = d->mem_gbps,
                                  .rtt_ms = d->rtt_us / 1000.0,
                                  .mbps = d->mbps,
                                  .relayed = d->coap};
@@ -717,6 +719,7 @@ static void coord_on_register(evo_coord *c, coord_listener *l, const cJSON *j,
     d->coap = strcmp(transport, "coap") == 0;
     d->memory = (uint64_t)coord_json_num(j, "memory", 0);
     d->gflops = coord_json_num(j, "gflops", 1);
+    d->mem_gbps = coord_json_num(cJSON_GetObjectItem(j, "calibration"), "mem_gbps", 0);
     const cJSON *links = cJSON_GetObjectItem(j, "links");
     const cJSON *l0 = cJSON_GetArrayItem(links, 0);
     d->rtt_us = coord_json_num(l0, "rtt_us", 0);
