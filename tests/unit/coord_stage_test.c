@@ -264,6 +264,25 @@ static void test_place_budgets(void **s)
     assert_non_null(strstr(pl.json, "\"evo-plan\""));
     coord_stage_blobs_free(bl, pl.n_stages);
     coord_placement_free(&pl);
+    /* Throughput over the same budgets: still a valid pipeline. */
+    if (coord_place(g, devs, 3, "cluster", "throughput", &pl, &bl, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    assert_true(pl.n_stages >= 2);
+    assert_true(pl.period_ms > 0 && pl.period_ms <= pl.latency_ms);
+    coord_stage_blobs_free(bl, pl.n_stages);
+    coord_placement_free(&pl);
+    /* Edge + cloud needs a cloud device. */
+    assert_int_equal(coord_place(g, devs, 3, "cloud", "latency", &pl, &bl, &err), EVO_ERR_LIMIT);
+    coord_plan_dev ec[2] = {
+        {.name = "edge", .device_class = "edge", .free_bytes = whole, .gflops = 1},
+        {.name = "dc", .device_class = "cloud", .free_bytes = 64u << 20, .gflops = 100},
+    };
+    if (coord_place(g, ec, 2, "cloud", "latency", &pl, &bl, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    assert_true(strcmp(pl.kind, "cloud") == 0);
+    assert_true(pl.n_stages >= 1);
+    coord_stage_blobs_free(bl, pl.n_stages);
+    coord_placement_free(&pl);
     /* Nothing holds it whole: standalone is refused, naming a device. */
     assert_int_equal(coord_place(g, devs, 3, "standalone", "latency", &pl, &bl, &err),
                      EVO_ERR_LIMIT);
