@@ -11,7 +11,8 @@
  *   nng stream tcp      nng's byte-stream API (aio + iov, no messages);
  *   nng tcp / nng ipc   plain nng PUSH/PULL messages, nothing of evo;
  *   evo tcp/ipc/tls+tcp/coap  evo's path: encode + send + receive + zero-copy
- *                       view (tls+tcp needs --certs from scripts/make-test-certs.sh).
+ *                       view (tls+tcp needs --certs from scripts/make-test-certs.sh);
+ *   evo tcp+stream / ipc+stream  the same over evo's nng_stream channels.
  * Every run sends BENCH_WARM untimed messages first; the paths are
  * interleaved within each of N trials (default 5) and the median is reported,
  * with the process CPU time (all threads) per MiB moved. Then the one-way
@@ -453,8 +454,8 @@ static void bench_evo_send_one(evo_tp *d, const evo_tensor *t, int i)
 static bench_time bench_evo_run(const char *scheme, size_t size, int n, bool pingpong, void *data)
 {
     char lurl[256], durl[256];
-    if (!strcmp(scheme, "ipc"))
-        snprintf(lurl, sizeof lurl, "ipc:///tmp/evo-bench-%d.sock", (int)getpid());
+    if (!strncmp(scheme, "ipc", 3))
+        snprintf(lurl, sizeof lurl, "%s:///tmp/evo-bench-%d.sock", scheme, (int)getpid());
     else
         snprintf(lurl, sizeof lurl, "%s://127.0.0.1:0", scheme);
     evo_tp_options lo, dopt;
@@ -511,17 +512,19 @@ enum bench_path {
     BP_NNG_STREAM,
     BP_NNG_TCP,
     BP_EVO_TCP,
+    BP_EVO_TCP_STREAM,
     BP_RAW_UNIX,
     BP_NNG_IPC,
     BP_EVO_IPC,
+    BP_EVO_IPC_STREAM,
     BP_EVO_TLS,
     BP_EVO_COAP,
     BENCH_PATHS
 };
 enum { BENCH_MAX_TRIALS = 15 };
-static const char *const bench_path_names[BENCH_PATHS] = {"raw TCP", "nng stream tcp", "nng tcp",
-                                                          "evo tcp", "raw unix",       "nng ipc",
-                                                          "evo ipc", "evo tls+tcp",    "evo coap"};
+static const char *const bench_path_names[BENCH_PATHS] = {
+    "raw TCP", "nng stream tcp", "nng tcp",        "evo tcp",     "evo tcp+stream", "raw unix",
+    "nng ipc", "evo ipc",        "evo ipc+stream", "evo tls+tcp", "evo coap"};
 
 static int bench_cmp_double(const void *a, const void *b)
 {
@@ -546,12 +549,16 @@ static bench_time bench_path_run(int p, size_t size, int n, void *data)
         return bench_nng_run("tcp", size, n, data);
     case BP_EVO_TCP:
         return bench_evo_run("tcp", size, n, false, data);
+    case BP_EVO_TCP_STREAM:
+        return bench_evo_run("tcp+stream", size, n, false, data);
     case BP_RAW_UNIX:
         return bench_raw_run(true, size, n, false, data);
     case BP_NNG_IPC:
         return bench_nng_run("ipc", size, n, data);
     case BP_EVO_IPC:
         return bench_evo_run("ipc", size, n, false, data);
+    case BP_EVO_IPC_STREAM:
+        return bench_evo_run("ipc+stream", size, n, false, data);
     case BP_EVO_TLS:
         return bench_evo_run("tls+tcp", size, n, false, data);
     default:
@@ -612,7 +619,9 @@ static void bench_network(int trials, bool coap)
         for (int p = 0; p < BENCH_PATHS; p++) {
             if (!run[p])
                 continue;
-            double base = mbs[s][(p == BP_NNG_IPC || p == BP_EVO_IPC) ? BP_RAW_UNIX : BP_RAW_TCP];
+            double base =
+                mbs[s][(p == BP_NNG_IPC || p == BP_EVO_IPC || p == BP_EVO_IPC_STREAM) ? BP_RAW_UNIX
+                                                                                      : BP_RAW_TCP];
             if (p == BP_RAW_TCP || p == BP_RAW_UNIX)
                 printf(" %.0f |", mbs[s][p]);
             else

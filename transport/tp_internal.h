@@ -136,6 +136,7 @@ struct evo_tp {
 
 evo_status tp_nng_open(evo_tp *tp, evo_error *err);
 evo_status tp_coap_open(evo_tp *tp, evo_error *err);
+evo_status tp_stream_open(evo_tp *tp, evo_error *err);
 
 /* Read a whole (small) file such as a PEM certificate; NUL-terminated. */
 evo_status tp_read_text_file(const char *path, const char *what, char **out, evo_error *err);

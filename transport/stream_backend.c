@@ -1,0 +1,283 @@
+/*
+ * Point-to-point tensor streams over nng's byte-stream API (tcp+stream://,
+ * ipc+stream://): PUSH/PULL without nng's SP messages.
+ *
+ * Why: nng allocates every SP message with calloc (zeroing or page-faulting
+ * the whole size) on both ends, and the sender must copy its payload into it;
+ * for 1-16 MiB tensors that costs twice the CPU of the socket I/O itself, and
+ * caps nng PUSH/PULL at about half a raw socket's throughput on a loaded
+ * 2-core machine (docs/benchmarks.md, "Transport"). An nng_stream moves bytes
+ * between caller memory and the kernel through nng_aio: the sender's encoded
+ * message goes out of one reused buffer, the receiver reads each message into
+ * one 64-byte aligned allocation that the decoded message keeps (its tensors
+ * point into it; no second copy).
+ *
+ * Framing: evo wire messages back to back; the 32-byte header declares the
+ * body length (docs/protocol.md). One peer at a time: a listener accepts one
+ * connection on first use and another after that one breaks; a dialer
+ * connects at open and redials on the next call after a failure. A message
+ * whose header is bad or oversized, or a timeout in the middle of a message,
+ * loses the framing, so the connection is dropped; a body that fails to
+ * decode keeps it (the next message starts where the body ended).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+
+#include "tp_internal.h"
+
+typedef struct tp_stream {
+    nng_stream_listener *listener;
+    nng_stream_dialer *dialer;
+    nng_stream *conn;
+    nng_aio *aio;
+    bool tcp;
+    /* Send-side encode buffer, grown as needed and reused. */
+    uint8_t *sbuf;
+    size_t scap;
+} tp_stream;
+
+static evo_status tp_stream_fail(evo_error *err, const evo_tp *tp, const char *what, int rv)
+{
+    if (rv == NNG_ETIMEDOUT)
+        return evo_error_set(err, EVO_ERR_IO, "%s on '%s' timed out", what, tp->url);
+    if (rv == NNG_ENOMEM)
+        return evo_error_set(err, EVO_ERR_NOMEM, "%s on '%s': out of memory", what, tp->url);
+    if (rv == NNG_EADDRINVAL || rv == NNG_EINVAL || rv == NNG_ENOTSUP)
+        return evo_error_set(err, EVO_ERR_INVALID_ARG, "%s on '%s': invalid address (%s)", what,
+                             tp->url, nng_strerror(rv));
+    return evo_error_set(err, EVO_ERR_IO, "%s on '%s' failed: %s", what, tp->url, nng_strerror(rv));
+}
+
+static void tp_stream_drop(tp_stream *s)
+{
+    if (s->conn) {
+        nng_stream_close(s->conn);
+        nng_stream_free(s->conn);
+        s->conn = NULL;
+    }
+}
+
+static void tp_stream_timeout(tp_stream *s, int32_t ms)
+{
+    nng_aio_set_timeout(s->aio, ms < 0 ? NNG_DURATION_INFINITE : (nng_duration)ms);
+}
+
+/* Have a connection: accept (listener) or dial (dialer). */
+static evo_status tp_stream_connect(evo_tp *tp, int32_t timeout_ms, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    if (s->conn)
+        return EVO_OK;
+    tp_stream_timeout(s, timeout_ms);
+    if (s->listener)
+        nng_stream_listener_accept(s->listener, s->aio);
+    else
+        nng_stream_dialer_dial(s->dialer, s->aio);
+    nng_aio_wait(s->aio);
+    int rv = nng_aio_result(s->aio);
+    if (rv != 0)
+        return tp_stream_fail(err, tp, s->listener ? "accept" : "dial", rv);
+    s->conn = (nng_stream *)nng_aio_get_output(s->aio, 0);
+    if (s->tcp)
+        (void)nng_stream_set_bool(s->conn, NNG_OPT_TCP_NODELAY, true);
+    return EVO_OK;
+}
+
+/* Move exactly n bytes; *moved says how many did before a failure. */
+static int tp_stream_io(tp_stream *s, void *p, size_t n, bool send, size_t *moved)
+{
+    uint8_t *b = (uint8_t *)p;
+    *moved = 0;
+    while (*moved < n) {
+        nng_iov iov = {b + *moved, n - *moved};
+        int rv = nng_aio_set_iov(s->aio, 1, &iov);
+        if (rv != 0)
+            return rv;
+        if (send)
+            nng_stream_send(s->conn, s->aio);
+        else
+            nng_stream_recv(s->conn, s->aio);
+        nng_aio_wait(s->aio);
+        if ((rv = nng_aio_result(s->aio)) != 0)
+            return rv;
+        size_t c = nng_aio_count(s->aio);
+        if (c == 0)
+            return NNG_ECLOSED;
+        *moved += c;
+    }
+    return 0;
+}
+
+static evo_status tp_stream_write(evo_tp *tp, const void *buf, size_t len, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    evo_status st = tp_stream_connect(tp, tp->opt.send_timeout_ms, err);
+    if (st != EVO_OK)
+        return st;
+    size_t moved;
+    tp_stream_timeout(s, tp->opt.send_timeout_ms);
+    int rv = tp_stream_io(s, (void *)(uintptr_t)buf, len, true, &moved);
+    if (rv != 0) {
+        /* Part of a message may be on the wire: the peer's framing is lost. */
+        tp_stream_drop(s);
+        return tp_stream_fail(err, tp, "send", rv);
+    }
+    return EVO_OK;
+}
+
+static evo_status tp_stream_send(evo_tp *tp, const evo_msg *m, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    size_t size, wrote;
+    evo_status st;
+    if ((st = evo_wire_encoded_size(m, &size, err)) != EVO_OK)
+        return st;
+    if (size - EVO_WIRE_HEADER_SIZE > tp->opt.limits.max_body)
+        return evo_error_set(err, EVO_ERR_LIMIT, "%s message of %zu bytes exceeds the body limit",
+                             evo_msg_type_name(m->type), size);
+    if (size > s->scap) {
+        uint8_t *nb = (uint8_t *)realloc(s->sbuf, size);
+        if (!nb)
+            return evo_error_set(err, EVO_ERR_NOMEM, "no memory to encode a %zu byte message",
+                                 size);
+        s->sbuf = nb;
+        s->scap = size;
+    }
+    if ((st = evo_wire_encode(m, s->sbuf, size, &wrote, err)) != EVO_OK)
+        return st;
+    return tp_stream_write(tp, s->sbuf, wrote, err);
+}
+
+static evo_status tp_stream_send_encoded(evo_tp *tp, const void *buf, size_t len, evo_error *err)
+{
+    return tp_stream_write(tp, buf, len, err);
+}
+
+static evo_status tp_stream_recv(evo_tp *tp, evo_msg *out, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    uint8_t hdr[EVO_WIRE_HEADER_SIZE];
+    uint64_t body_len;
+    size_t moved;
+    evo_status st = tp_stream_connect(tp, tp->opt.recv_timeout_ms, err);
+    if (st != EVO_OK)
+        return st;
+    tp_stream_timeout(s, tp->opt.recv_timeout_ms);
+    int rv = tp_stream_io(s, hdr, sizeof hdr, false, &moved);
+    if (rv != 0) {
+        /* A timeout before the first byte leaves the framing intact. */
+        if (!(rv == NNG_ETIMEDOUT && moved == 0))
+            tp_stream_drop(s);
+        return tp_stream_fail(err, tp, "receive", rv);
+    }
+    if ((st = tp_wire_peek_header(hdr, sizeof hdr, &tp->opt.limits, &body_len, err)) != EVO_OK) {
+        tp_stream_drop(s);
+        evo_error_prefix(err, "message from '%s' rejected (connection dropped)", tp->url);
+        return st;
+    }
+    /* Payloads sit at 64-byte offsets in the message, so a 64-byte aligned
+     * buffer gives aligned tensor views. body_len <= max_body (u32) here. */
+    size_t total = EVO_WIRE_HEADER_SIZE + (size_t)body_len;
+    size_t cap = (total + TP_PAYLOAD_ALIGN - 1) / TP_PAYLOAD_ALIGN * TP_PAYLOAD_ALIGN;
+    uint8_t *buf = (uint8_t *)aligned_alloc(TP_PAYLOAD_ALIGN, cap);
+    if (!buf) {
+        tp_stream_drop(s);
+        return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a %zu byte message from '%s'",
+                             total, tp->url);
+    }
+    memcpy(buf, hdr, sizeof hdr);
+    if ((rv = tp_stream_io(s, buf + sizeof hdr, (size_t)body_len, false, &moved)) != 0) {
+        free(buf);
+        tp_stream_drop(s);
+        return tp_stream_fail(err, tp, "receive", rv);
+    }
+    if ((st = evo_wire_decode(buf, total, &tp->opt.limits, out, err)) != EVO_OK) {
+        free(buf);
+        evo_error_prefix(err, "message from '%s' rejected", tp->url);
+        return st;
+    }
+    tp_msg_adopt_buffer(out, buf, free);
+    return EVO_OK;
+}
+
+static int tp_stream_port(const evo_tp *tp)
+{
+    const tp_stream *s = (const tp_stream *)tp->impl;
+    int port = -1;
+    if (!s->listener || !s->tcp ||
+        nng_stream_listener_get_int(s->listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
+        return -1;
+    return port;
+}
+
+static void tp_stream_close(evo_tp *tp)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    if (!s)
+        return;
+    tp_stream_drop(s);
+    if (s->listener) {
+        nng_stream_listener_close(s->listener);
+        nng_stream_listener_free(s->listener);
+    }
+    if (s->dialer) {
+        nng_stream_dialer_close(s->dialer);
+        nng_stream_dialer_free(s->dialer);
+    }
+    if (s->aio)
+        nng_aio_free(s->aio);
+    free(s->sbuf);
+    free(s);
+    tp->impl = NULL;
+}
+
+static const tp_backend_ops tp_stream_ops = {tp_stream_send, tp_stream_send_encoded, tp_stream_recv,
+                                             tp_stream_port, tp_stream_close};
+
+evo_status tp_stream_open(evo_tp *tp, evo_error *err)
+{
+    if (tp->pattern != EVO_TP_PUSH && tp->pattern != EVO_TP_PULL)
+        return evo_error_set(err, EVO_ERR_INVALID_ARG,
+                             "'%s': +stream channels carry PUSH/PULL tensor streams only (use "
+                             "tcp:// or ipc:// for REQ/REP)",
+                             tp->url);
+    /* "tcp+stream://h:p" -> "tcp://h:p" for nng. */
+    const char *plus = strstr(tp->url, "+stream://");
+    char nurl[EVO_WIRE_STR_MAX];
+    size_t scheme = (size_t)(plus - tp->url);
+    snprintf(nurl, sizeof nurl, "%.*s%s", (int)scheme, tp->url, plus + 7);
+    tp_stream *s = (tp_stream *)calloc(1, sizeof *s);
+    if (!s)
+        return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a stream channel");
+    tp->impl = s;
+    tp->ops = &tp_stream_ops;
+    s->tcp = !strncmp(nurl, "tcp://", 6);
+    int rv = nng_aio_alloc(&s->aio, NULL, NULL);
+    evo_status st;
+    if (rv == 0 && tp->mode == EVO_TP_LISTEN) {
+        if ((rv = nng_stream_listener_alloc(&s->listener, nurl)) == 0)
+            rv = nng_stream_listener_listen(s->listener);
+        if (rv != 0) {
+            st = tp_stream_fail(err, tp, "listen", rv);
+            tp_stream_close(tp);
+            return st;
+        }
+        return EVO_OK;
+    }
+    if (rv == 0)
+        rv = nng_stream_dialer_alloc(&s->dialer, nurl);
+    if (rv != 0) {
+        st = tp_stream_fail(err, tp, "dial", rv);
+        tp_stream_close(tp);
+        return st;
+    }
+    /* Like the nng channels, a dialer connects before open returns. */
+    if ((st = tp_stream_connect(tp, tp->opt.send_timeout_ms, err)) != EVO_OK) {
+        tp_stream_close(tp);
+        return st;
+    }
+    return EVO_OK;
+}
