@@ -52,7 +52,7 @@ static double bench_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void bench_die(const char *what, const evo_error *e)
+static _Noreturn void bench_die(const char *what, const evo_error *e)
 {
     fprintf(stderr, "transport_bench: %s: %s\n", what, e ? e->msg : "");
     exit(1);

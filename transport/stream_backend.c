@@ -7,8 +7,10 @@
  * for 1-16 MiB tensors that costs twice the CPU of the socket I/O itself, and
  * caps nng PUSH/PULL at about half a raw socket's throughput on a loaded
  * 2-core machine (docs/benchmarks.md, "Transport"). An nng_stream moves bytes
- * between caller memory and the kernel through nng_aio: the sender's encoded
- * message goes out of one reused buffer, the receiver reads each message into
+ * between caller memory and the kernel through nng_aio: the sender's message
+ * metadata is encoded into one reused buffer and large raw tensor payloads
+ * are written straight from the caller's tensors (a gather write, no copy);
+ * the receiver reads each message into
  * one 64-byte aligned allocation that the decoded message keeps (its tensors
  * point into it; no second copy).
  *
@@ -34,7 +36,7 @@ typedef struct tp_stream {
     nng_stream *conn;
     nng_aio *aio;
     bool tcp;
-    /* Send-side encode buffer, grown as needed and reused. */
+    /* Send-side buffer for everything but large payloads; grown, reused. */
     uint8_t *sbuf;
     size_t scap;
 } tp_stream;
@@ -86,14 +88,23 @@ static evo_status tp_stream_connect(evo_tp *tp, int32_t timeout_ms, evo_error *e
     return EVO_OK;
 }
 
-/* Move exactly n bytes; *moved says how many did before a failure. */
-static int tp_stream_io(tp_stream *s, void *p, size_t n, bool send, size_t *moved)
+/* nng 1.5.2 takes at most this many iov entries per aio. */
+#define TP_STREAM_IOV_MAX 8
+/* Payloads this large are sent from the caller's memory instead of being
+ * copied into the send buffer (smaller ones cost less to copy than an extra
+ * iov entry and kernel segment). */
+#define TP_STREAM_MIN_REF (16u << 10)
+#define TP_STREAM_MAX_REFS 16
+
+/* Move all bytes of iov[0..n) (entries are consumed); *moved says how many
+ * went before a failure. */
+static int tp_stream_iov_io(tp_stream *s, nng_iov *iov, unsigned n, bool send, size_t *moved)
 {
-    uint8_t *b = (uint8_t *)p;
     *moved = 0;
-    while (*moved < n) {
-        nng_iov iov = {b + *moved, n - *moved};
-        int rv = nng_aio_set_iov(s->aio, 1, &iov);
+    while (n && iov->iov_len == 0)
+        iov++, n--;
+    while (n) {
+        int rv = nng_aio_set_iov(s->aio, n < TP_STREAM_IOV_MAX ? n : TP_STREAM_IOV_MAX, iov);
         if (rv != 0)
             return rv;
         if (send)
@@ -107,11 +118,27 @@ static int tp_stream_io(tp_stream *s, void *p, size_t n, bool send, size_t *move
         if (c == 0)
             return NNG_ECLOSED;
         *moved += c;
+        while (n && c >= iov->iov_len) {
+            c -= iov->iov_len;
+            iov++, n--;
+        }
+        if (n) {
+            iov->iov_buf = (uint8_t *)iov->iov_buf + c;
+            iov->iov_len -= c;
+        }
+        while (n && iov->iov_len == 0)
+            iov++, n--;
     }
     return 0;
 }
 
-static evo_status tp_stream_write(evo_tp *tp, const void *buf, size_t len, evo_error *err)
+static int tp_stream_io(tp_stream *s, void *p, size_t n, bool send, size_t *moved)
+{
+    nng_iov iov = {p, n};
+    return tp_stream_iov_io(s, &iov, 1, send, moved);
+}
+
+static evo_status tp_stream_write(evo_tp *tp, nng_iov *iov, unsigned n, evo_error *err)
 {
     tp_stream *s = (tp_stream *)tp->impl;
     evo_status st = tp_stream_connect(tp, tp->opt.send_timeout_ms, err);
@@ -119,7 +146,7 @@ static evo_status tp_stream_write(evo_tp *tp, const void *buf, size_t len, evo_e
         return st;
     size_t moved;
     tp_stream_timeout(s, tp->opt.send_timeout_ms);
-    int rv = tp_stream_io(s, (void *)(uintptr_t)buf, len, true, &moved);
+    int rv = tp_stream_iov_io(s, iov, n, true, &moved);
     if (rv != 0) {
         /* Part of a message may be on the wire: the peer's framing is lost. */
         tp_stream_drop(s);
@@ -128,32 +155,49 @@ static evo_status tp_stream_write(evo_tp *tp, const void *buf, size_t len, evo_e
     return EVO_OK;
 }
 
+static uint8_t *tp_stream_sbuf(void *ctx, size_t len)
+{
+    tp_stream *s = (tp_stream *)ctx;
+    if (len > s->scap) {
+        uint8_t *nb = (uint8_t *)realloc(s->sbuf, len);
+        if (!nb)
+            return NULL;
+        s->sbuf = nb;
+        s->scap = len;
+    }
+    return s->sbuf ? s->sbuf : (uint8_t *)"";
+}
+
+/* The metadata is encoded into one reused buffer; large raw payloads go to
+ * the kernel straight from the sender's tensors (gather write). */
 static evo_status tp_stream_send(evo_tp *tp, const evo_msg *m, evo_error *err)
 {
     tp_stream *s = (tp_stream *)tp->impl;
-    size_t size, wrote;
-    evo_status st;
-    if ((st = evo_wire_encoded_size(m, &size, err)) != EVO_OK)
+    tp_wire_ref refs[TP_STREAM_MAX_REFS];
+    tp_wire_scatter sc;
+    evo_status st = tp_wire_encode_refs(m, TP_STREAM_MIN_REF, refs, TP_STREAM_MAX_REFS,
+                                        tp_stream_sbuf, s, &sc, err);
+    if (st != EVO_OK)
         return st;
-    if (size - EVO_WIRE_HEADER_SIZE > tp->opt.limits.max_body)
+    if (sc.total - EVO_WIRE_HEADER_SIZE > tp->opt.limits.max_body)
         return evo_error_set(err, EVO_ERR_LIMIT, "%s message of %zu bytes exceeds the body limit",
-                             evo_msg_type_name(m->type), size);
-    if (size > s->scap) {
-        uint8_t *nb = (uint8_t *)realloc(s->sbuf, size);
-        if (!nb)
-            return evo_error_set(err, EVO_ERR_NOMEM, "no memory to encode a %zu byte message",
-                                 size);
-        s->sbuf = nb;
-        s->scap = size;
+                             evo_msg_type_name(m->type), sc.total);
+    nng_iov iov[2 * TP_STREAM_MAX_REFS + 1];
+    unsigned n = 0;
+    size_t off = 0;
+    for (uint32_t i = 0; i < sc.n_refs; i++) {
+        iov[n++] = (nng_iov){sc.buf + off, refs[i].at - off};
+        iov[n++] = (nng_iov){(void *)(uintptr_t)refs[i].p, refs[i].len};
+        off = refs[i].at;
     }
-    if ((st = evo_wire_encode(m, s->sbuf, size, &wrote, err)) != EVO_OK)
-        return st;
-    return tp_stream_write(tp, s->sbuf, wrote, err);
+    iov[n++] = (nng_iov){sc.buf + off, sc.buf_len - off};
+    return tp_stream_write(tp, iov, n, err);
 }
 
 static evo_status tp_stream_send_encoded(evo_tp *tp, const void *buf, size_t len, evo_error *err)
 {
-    return tp_stream_write(tp, buf, len, err);
+    nng_iov iov = {(void *)(uintptr_t)buf, len};
+    return tp_stream_write(tp, &iov, 1, err);
 }
 
 static evo_status tp_stream_recv(evo_tp *tp, evo_msg *out, evo_error *err)

@@ -10,6 +10,8 @@
 
 #include "transport_testutil.h"
 
+#include "../../transport/tp_internal.h"
+
 static char *g_dir; /* temp dir for ipc sockets */
 
 static int ts_setup(void **state)
@@ -163,6 +165,129 @@ static void test_stream_big_tensor(void **state)
     evo_tp_close(d);
     evo_tp_close(l);
     evo_wire_tensor_clear(&wt);
+    free(x);
+}
+
+/* ------------------------------------------------------- gather encoding */
+
+/* A message with payloads above and below the reference threshold. */
+typedef struct ts_mixed {
+    float a[5000], b[25], c[10000], d[16384];
+    evo_wire_tensor t[4];
+    evo_msg m;
+} ts_mixed;
+
+static void ts_make_mixed(ts_mixed *x)
+{
+    evo_error err;
+    for (int i = 0; i < 16384; i++) {
+        if (i < 5000)
+            x->a[i] = (float)i * 0.5f;
+        if (i < 25)
+            x->b[i] = (float)-i;
+        if (i < 10000)
+            x->c[i] = (float)(i % 77) - 3.0f;
+        x->d[i] = (float)(i % 1000) * 0.01f;
+    }
+    evo_tensor ta = {EVO_DT_FLOAT32, {2, {50, 100}}, x->a};
+    evo_tensor tb = {EVO_DT_FLOAT32, {1, {25}}, x->b};
+    evo_tensor tc = {EVO_DT_FLOAT32, {1, {10000}}, x->c};
+    evo_tensor td = {EVO_DT_FLOAT32, {2, {128, 128}}, x->d};
+    assert_int_equal(
+        evo_wire_tensor_encode(&x->t[0], "a", 0, &ta, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
+        EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&x->t[1], "b", 1, &tb, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
+        EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&x->t[2], "c", 2, &tc, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
+        EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&x->t[3], "d", 3, &td, EVO_ENC_FP16, EVO_COMP_NONE, -1, &err),
+        EVO_OK);
+    evo_msg_init(&x->m, EVO_MSG_TENSORS);
+    x->m.sequence = 77;
+    x->m.tensors = x->t;
+    x->m.n_tensors = 4;
+}
+
+static void ts_free_mixed(ts_mixed *x)
+{
+    for (int i = 0; i < 4; i++)
+        evo_wire_tensor_clear(&x->t[i]);
+}
+
+static uint8_t ts_buf[1 << 17];
+static uint8_t *ts_get_buf(void *ctx, size_t len)
+{
+    (void)ctx;
+    return len <= sizeof ts_buf ? ts_buf : NULL;
+}
+
+/* The buffer with the referenced payloads put back in is exactly the
+ * contiguous encoding, for every threshold and reference budget. */
+static void test_stream_gather_encoding(void **state)
+{
+    (void)state;
+    ts_mixed *x = malloc(sizeof *x);
+    ts_make_mixed(x);
+    size_t len;
+    uint8_t *want = tt_encode(&x->m, &len);
+    static const size_t mins[] = {1, 100, 16384, 30000, 1u << 20};
+    static const uint32_t maxes[] = {0, 1, 2, 16};
+    uint8_t *got = malloc(len);
+    for (int i = 0; i < 5; i++) {
+        for (int k = 0; k < 4; k++) {
+            tp_wire_ref refs[16];
+            tp_wire_scatter sc;
+            evo_error err;
+            assert_int_equal(
+                tp_wire_encode_refs(&x->m, mins[i], refs, maxes[k], ts_get_buf, NULL, &sc, &err),
+                EVO_OK);
+            assert_int_equal(sc.total, len);
+            assert_true(sc.n_refs <= maxes[k]);
+            size_t off = 0, w = 0, refd = 0;
+            for (uint32_t r = 0; r < sc.n_refs; r++) {
+                assert_true(refs[r].len >= mins[i]);
+                memcpy(got + w, sc.buf + off, refs[r].at - off);
+                w += refs[r].at - off;
+                memcpy(got + w, refs[r].p, refs[r].len);
+                w += refs[r].len;
+                refd += refs[r].len;
+                off = refs[r].at;
+            }
+            memcpy(got + w, sc.buf + off, sc.buf_len - off);
+            w += sc.buf_len - off;
+            assert_int_equal(w, len);
+            assert_int_equal(sc.buf_len + refd, len);
+            if (memcmp(got, want, len))
+                fail_msg("min_ref %zu max_refs %u: reassembled bytes differ", mins[i], maxes[k]);
+        }
+    }
+    /* the 40000-byte payload of 'c' (and 'a', 20000) are referenced at 16 KiB */
+    tp_wire_ref refs[16];
+    tp_wire_scatter sc;
+    evo_error err;
+    assert_int_equal(tp_wire_encode_refs(&x->m, 16384, refs, 16, ts_get_buf, NULL, &sc, &err),
+                     EVO_OK);
+    assert_int_equal(sc.n_refs, 3);
+    assert_ptr_equal(refs[0].p, x->a);
+    assert_ptr_equal(refs[1].p, x->c);
+    free(got);
+    free(want);
+    /* and over a real stream: tensors with payloads from three places */
+    evo_tp_options o;
+    ts_opts(&o);
+    evo_tp *l, *d;
+    ts_pair("tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &d);
+    evo_msg m2;
+    assert_int_equal(evo_tp_send(d, &x->m, &err), EVO_OK);
+    assert_int_equal(evo_tp_recv(l, &m2, &err), EVO_OK);
+    tt_assert_msg_equal(&x->m, &m2);
+    evo_msg_release(&m2);
+    evo_tp_close(d);
+    evo_tp_close(l);
+    ts_free_mixed(x);
     free(x);
 }
 
@@ -322,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_stream_roundtrip_tcp),
         cmocka_unit_test(test_stream_roundtrip_ipc),
         cmocka_unit_test(test_stream_big_tensor),
+        cmocka_unit_test(test_stream_gather_encoding),
         cmocka_unit_test(test_stream_bad_body_keeps_channel),
         cmocka_unit_test(test_stream_bad_magic),
         cmocka_unit_test(test_stream_over_limit),
