@@ -2,6 +2,7 @@
  * Transport benchmark (kept short: the machine is shared).
  *
  *   evo_transport_bench [--certs DIR] [--acts LIST] [--skip-net] [--no-coap] [--trials N]
+ *                       [--path NAME]   (NAME: a column title, e.g. "evo tcp+stream")
  *
  * Part 1: throughput for one float32 tensor of 1 KiB, 64 KiB, 1 MiB and
  * 16 MiB per message, in one run, on loopback:
@@ -566,6 +567,9 @@ static bench_time bench_path_run(int p, size_t size, int n, void *data)
     }
 }
 
+/* --path NAME: run only that path (for perf/strace of one path). */
+static const char *bench_only;
+
 static void bench_network(int trials, bool coap)
 {
     static const size_t sizes[] = {1u << 10, 64u << 10, 1u << 20, 16u << 20};
@@ -576,7 +580,8 @@ static void bench_network(int trials, bool coap)
     double mbs[4][BENCH_PATHS] = {{0}}, cpu_ms[4][BENCH_PATHS] = {{0}};
     bool run[BENCH_PATHS];
     for (int p = 0; p < BENCH_PATHS; p++)
-        run[p] = !(p == BP_EVO_TLS && !bench_certs) && !(p == BP_EVO_COAP && !coap);
+        run[p] = !(p == BP_EVO_TLS && !bench_certs) && !(p == BP_EVO_COAP && !coap) &&
+                 !(bench_only && strcmp(bench_only, bench_path_names[p]));
     for (int s = 0; s < 4; s++) {
         size_t size = sizes[s];
         double w[BENCH_PATHS][BENCH_MAX_TRIALS], c[BENCH_PATHS][BENCH_MAX_TRIALS];
@@ -648,6 +653,10 @@ static void bench_network(int trials, bool coap)
     }
     fflush(stdout);
 
+    if (bench_only) {
+        free(data);
+        return;
+    }
     printf("\n## Latency of a 1 KiB tensor message (round trip / 2, median of %d trials)\n\n",
            trials);
     printf("| path | one-way us | added over raw TCP us |\n|---|---|---|\n");
@@ -772,6 +781,8 @@ int main(int argc, char **argv)
             acts = argv[++i];
         else if (!strcmp(argv[i], "--skip-net"))
             net = false;
+        else if (!strcmp(argv[i], "--path") && i + 1 < argc)
+            bench_only = argv[++i];
         else if (!strcmp(argv[i], "--no-coap"))
             coap = false;
         else if (!strcmp(argv[i], "--trials") && i + 1 < argc) {
@@ -782,7 +793,8 @@ int main(int argc, char **argv)
             }
         } else {
             fprintf(stderr,
-                    "usage: %s [--certs DIR] [--acts LIST] [--skip-net] [--no-coap] [--trials N]\n",
+                    "usage: %s [--certs DIR] [--acts LIST] [--skip-net] [--no-coap] [--trials N] "
+                    "[--path NAME]\n",
                     argv[0]);
             return 2;
         }

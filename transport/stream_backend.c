@@ -10,9 +10,9 @@
  * between caller memory and the kernel through nng_aio: the sender's message
  * metadata is encoded into one reused buffer and large raw tensor payloads
  * are written straight from the caller's tensors (a gather write, no copy);
- * the receiver reads each message into
- * one 64-byte aligned allocation that the decoded message keeps (its tensors
- * point into it; no second copy).
+ * the receiver reads each message into a 64-byte aligned buffer that the
+ * decoded message keeps (its tensors point into it; no second copy) and that
+ * returns to the channel for reuse when the message is released.
  *
  * Framing: evo wire messages back to back; the 32-byte header declares the
  * body length (docs/protocol.md). One peer at a time: a listener accepts one
@@ -22,6 +22,7 @@
  * loses the framing, so the connection is dropped; a body that fails to
  * decode keeps it (the next message starts where the body ended).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,82 @@
 #include <nng/nng.h>
 
 #include "tp_internal.h"
+
+/* Receive buffers are recycled: a decoded message keeps its buffer (its
+ * tensors point into it) until evo_msg_release, which hands the buffer back
+ * here. Reusing it spares the next message of that size a fresh allocation,
+ * whose page faults cost as much CPU as the socket copy (16 MiB: ~4000
+ * faults). The pool outlives the channel while messages hold its buffers. */
+typedef struct tp_stream_pool {
+    pthread_mutex_t mu;
+    int refs;       /* the channel + every buffer out in a message */
+    uint8_t *spare; /* one free buffer (the largest seen), or NULL */
+    size_t spare_cap;
+} tp_stream_pool;
+
+/* At the start of each receive buffer; the message follows at offset
+ * TP_PAYLOAD_ALIGN, so its payloads stay 64-byte aligned. */
+typedef struct tp_stream_rbuf {
+    tp_stream_pool *pool;
+    size_t cap; /* bytes after the header */
+} tp_stream_rbuf;
+
+_Static_assert(sizeof(tp_stream_rbuf) <= TP_PAYLOAD_ALIGN, "rbuf header fits the alignment");
+
+static void tp_stream_pool_unref(tp_stream_pool *p)
+{
+    /* called with p->mu held; unlocks */
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (last) {
+        free(p->spare);
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+    }
+}
+
+/* A buffer for a message of len bytes (the message at +TP_PAYLOAD_ALIGN). */
+static uint8_t *tp_stream_pool_get(tp_stream_pool *p, size_t len)
+{
+    uint8_t *b = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->spare && p->spare_cap >= len) {
+        b = p->spare;
+        p->spare = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!b) {
+        if (len > SIZE_MAX - 2 * TP_PAYLOAD_ALIGN)
+            return NULL;
+        size_t cap = (len + TP_PAYLOAD_ALIGN - 1) / TP_PAYLOAD_ALIGN * TP_PAYLOAD_ALIGN;
+        b = (uint8_t *)aligned_alloc(TP_PAYLOAD_ALIGN, TP_PAYLOAD_ALIGN + cap);
+        if (!b)
+            return NULL;
+        ((tp_stream_rbuf *)b)->pool = p;
+        ((tp_stream_rbuf *)b)->cap = cap;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->refs++;
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+/* evo_msg_release's callback: keep the larger of this buffer and the spare. */
+static void tp_stream_pool_put(void *buf)
+{
+    uint8_t *b = (uint8_t *)buf;
+    tp_stream_pool *p = ((tp_stream_rbuf *)b)->pool;
+    size_t cap = ((tp_stream_rbuf *)b)->cap;
+    uint8_t *drop = b;
+    pthread_mutex_lock(&p->mu);
+    if (p->refs > 1 && (!p->spare || p->spare_cap < cap)) { /* > 1: the channel is open */
+        drop = p->spare;
+        p->spare = b;
+        p->spare_cap = cap;
+    }
+    tp_stream_pool_unref(p);
+    free(drop);
+}
 
 typedef struct tp_stream {
     nng_stream_listener *listener;
@@ -39,6 +116,7 @@ typedef struct tp_stream {
     /* Send-side buffer for everything but large payloads; grown, reused. */
     uint8_t *sbuf;
     size_t scap;
+    tp_stream_pool *pool;
 } tp_stream;
 
 static evo_status tp_stream_fail(evo_error *err, const evo_tp *tp, const char *what, int rv)
@@ -225,8 +303,8 @@ static evo_status tp_stream_recv(evo_tp *tp, evo_msg *out, evo_error *err)
     /* Payloads sit at 64-byte offsets in the message, so a 64-byte aligned
      * buffer gives aligned tensor views. body_len <= max_body (u32) here. */
     size_t total = EVO_WIRE_HEADER_SIZE + (size_t)body_len;
-    size_t cap = (total + TP_PAYLOAD_ALIGN - 1) / TP_PAYLOAD_ALIGN * TP_PAYLOAD_ALIGN;
-    uint8_t *buf = (uint8_t *)aligned_alloc(TP_PAYLOAD_ALIGN, cap);
+    uint8_t *base = tp_stream_pool_get(s->pool, total);
+    uint8_t *buf = base ? base + TP_PAYLOAD_ALIGN : NULL;
     if (!buf) {
         tp_stream_drop(s);
         return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a %zu byte message from '%s'",
@@ -234,16 +312,16 @@ static evo_status tp_stream_recv(evo_tp *tp, evo_msg *out, evo_error *err)
     }
     memcpy(buf, hdr, sizeof hdr);
     if ((rv = tp_stream_io(s, buf + sizeof hdr, (size_t)body_len, false, &moved)) != 0) {
-        free(buf);
+        tp_stream_pool_put(base);
         tp_stream_drop(s);
         return tp_stream_fail(err, tp, "receive", rv);
     }
     if ((st = evo_wire_decode(buf, total, &tp->opt.limits, out, err)) != EVO_OK) {
-        free(buf);
+        tp_stream_pool_put(base);
         evo_error_prefix(err, "message from '%s' rejected", tp->url);
         return st;
     }
-    tp_msg_adopt_buffer(out, buf, free);
+    tp_msg_adopt_buffer(out, base, tp_stream_pool_put);
     return EVO_OK;
 }
 
@@ -273,6 +351,10 @@ static void tp_stream_close(evo_tp *tp)
     }
     if (s->aio)
         nng_aio_free(s->aio);
+    if (s->pool) {
+        pthread_mutex_lock(&s->pool->mu);
+        tp_stream_pool_unref(s->pool);
+    }
     free(s->sbuf);
     free(s);
     tp->impl = NULL;
@@ -299,6 +381,14 @@ evo_status tp_stream_open(evo_tp *tp, evo_error *err)
     tp->impl = s;
     tp->ops = &tp_stream_ops;
     s->tcp = !strncmp(nurl, "tcp://", 6);
+    s->pool = (tp_stream_pool *)calloc(1, sizeof *s->pool);
+    if (!s->pool || pthread_mutex_init(&s->pool->mu, NULL) != 0) {
+        free(s->pool);
+        s->pool = NULL;
+        tp_stream_close(tp);
+        return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a stream channel");
+    }
+    s->pool->refs = 1;
     int rv = nng_aio_alloc(&s->aio, NULL, NULL);
     evo_status st;
     if (rv == 0 && tp->mode == EVO_TP_LISTEN) {
