@@ -117,6 +117,10 @@ typedef struct tp_stream {
     uint8_t *sbuf;
     size_t scap;
     tp_stream_pool *pool;
+    /* One operation at a time: the connection, aio and send buffer are
+     * shared (nng sockets allow concurrent senders, so this channel does). */
+    pthread_mutex_t mu;
+    bool mu_ok;
 } tp_stream;
 
 static evo_status tp_stream_fail(evo_error *err, const evo_tp *tp, const char *what, int rv)
@@ -248,7 +252,7 @@ static uint8_t *tp_stream_sbuf(void *ctx, size_t len)
 
 /* The metadata is encoded into one reused buffer; large raw payloads go to
  * the kernel straight from the sender's tensors (gather write). */
-static evo_status tp_stream_send(evo_tp *tp, const evo_msg *m, evo_error *err)
+static evo_status tp_stream_send_locked(evo_tp *tp, const evo_msg *m, evo_error *err)
 {
     tp_stream *s = (tp_stream *)tp->impl;
     tp_wire_ref refs[TP_STREAM_MAX_REFS];
@@ -272,13 +276,14 @@ static evo_status tp_stream_send(evo_tp *tp, const evo_msg *m, evo_error *err)
     return tp_stream_write(tp, iov, n, err);
 }
 
-static evo_status tp_stream_send_encoded(evo_tp *tp, const void *buf, size_t len, evo_error *err)
+static evo_status tp_stream_send_encoded_locked(evo_tp *tp, const void *buf, size_t len,
+                                                evo_error *err)
 {
     nng_iov iov = {(void *)(uintptr_t)buf, len};
     return tp_stream_write(tp, &iov, 1, err);
 }
 
-static evo_status tp_stream_recv(evo_tp *tp, evo_msg *out, evo_error *err)
+static evo_status tp_stream_recv_locked(evo_tp *tp, evo_msg *out, evo_error *err)
 {
     tp_stream *s = (tp_stream *)tp->impl;
     uint8_t hdr[EVO_WIRE_HEADER_SIZE];
@@ -351,6 +356,8 @@ static void tp_stream_close(evo_tp *tp)
     }
     if (s->aio)
         nng_aio_free(s->aio);
+    if (s->mu_ok)
+        pthread_mutex_destroy(&s->mu);
     if (s->pool) {
         pthread_mutex_lock(&s->pool->mu);
         tp_stream_pool_unref(s->pool);
@@ -358,6 +365,33 @@ static void tp_stream_close(evo_tp *tp)
     free(s->sbuf);
     free(s);
     tp->impl = NULL;
+}
+
+static evo_status tp_stream_send(evo_tp *tp, const evo_msg *m, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    pthread_mutex_lock(&s->mu);
+    evo_status st = tp_stream_send_locked(tp, m, err);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+static evo_status tp_stream_send_encoded(evo_tp *tp, const void *buf, size_t len, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    pthread_mutex_lock(&s->mu);
+    evo_status st = tp_stream_send_encoded_locked(tp, buf, len, err);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+static evo_status tp_stream_recv(evo_tp *tp, evo_msg *out, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    pthread_mutex_lock(&s->mu);
+    evo_status st = tp_stream_recv_locked(tp, out, err);
+    pthread_mutex_unlock(&s->mu);
+    return st;
 }
 
 static const tp_backend_ops tp_stream_ops = {tp_stream_send, tp_stream_send_encoded, tp_stream_recv,
@@ -381,7 +415,8 @@ evo_status tp_stream_open(evo_tp *tp, evo_error *err)
     tp->impl = s;
     tp->ops = &tp_stream_ops;
     s->tcp = !strncmp(nurl, "tcp://", 6);
-    s->pool = (tp_stream_pool *)calloc(1, sizeof *s->pool);
+    s->mu_ok = pthread_mutex_init(&s->mu, NULL) == 0;
+    s->pool = s->mu_ok ? (tp_stream_pool *)calloc(1, sizeof *s->pool) : NULL;
     if (!s->pool || pthread_mutex_init(&s->pool->mu, NULL) != 0) {
         free(s->pool);
         s->pool = NULL;

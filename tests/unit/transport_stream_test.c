@@ -174,6 +174,86 @@ static void test_stream_big_tensor(void **state)
     free(x);
 }
 
+/* Two threads push 1 MiB messages (larger than the socket buffers, so a send
+ * takes several writes) on one channel: every message arrives whole (the
+ * channel serialises them), none is lost, each thread's stay in order. */
+enum { TS_CN = 1 << 18 };
+
+typedef struct ts_pusher {
+    evo_tp *tp;
+    uint32_t base;
+    float value;
+    int failures;
+    float data[TS_CN];
+} ts_pusher;
+
+static void *ts_push_thread(void *arg)
+{
+    ts_pusher *p = (ts_pusher *)arg;
+    for (int i = 0; i < TS_CN; i++)
+        p->data[i] = p->value;
+    evo_tensor t = {EVO_DT_FLOAT32, {1, {TS_CN}}, p->data};
+    evo_error err;
+    for (uint32_t i = 0; i < 24; i++) {
+        evo_wire_tensor wt;
+        evo_msg m;
+        if (evo_wire_tensor_encode(&wt, "t", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err)) {
+            p->failures++;
+            continue;
+        }
+        evo_msg_init(&m, EVO_MSG_TENSORS);
+        m.sequence = p->base + i;
+        m.tensors = &wt;
+        m.n_tensors = 1;
+        if (evo_tp_send(p->tp, &m, &err) != EVO_OK)
+            p->failures++;
+        evo_wire_tensor_clear(&wt);
+    }
+    return NULL;
+}
+
+static void test_stream_concurrent_senders(void **state)
+{
+    (void)state;
+    evo_tp_options o;
+    ts_opts(&o);
+    evo_tp *l, *d;
+    ts_pair("tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &d);
+    ts_pusher *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    assert_true(a && b);
+    *a = (ts_pusher){d, 0, 1.0f, 0, {0}};
+    *b = (ts_pusher){d, 1000, 2.0f, 0, {0}};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, ts_push_thread, a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, ts_push_thread, b), 0);
+    uint32_t next[2] = {0, 1000};
+    evo_error err;
+    for (int i = 0; i < 48; i++) {
+        evo_msg got;
+        if (evo_tp_recv(l, &got, &err) != EVO_OK)
+            fail_msg("recv %d: %s", i, err.msg);
+        assert_int_equal(got.n_tensors, 1);
+        const float *v;
+        assert_int_equal(evo_wire_tensor_view(&got.tensors[0], EVO_DT_FLOAT32, (const void **)&v),
+                         EVO_OK);
+        assert_int_equal(got.tensors[0].payload_len, TS_CN * 4);
+        int k = got.sequence >= 1000;
+        assert_int_equal(got.sequence, next[k]);
+        next[k]++;
+        for (int j = 0; j < TS_CN; j += 4099)
+            assert_true(v[j] == (k ? 2.0f : 1.0f));
+        assert_true(v[TS_CN - 1] == (k ? 2.0f : 1.0f));
+        evo_msg_release(&got);
+    }
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(a->failures + b->failures, 0);
+    free(a);
+    free(b);
+    evo_tp_close(d);
+    evo_tp_close(l);
+}
+
 /* ------------------------------------------------------- gather encoding */
 
 /* A message with payloads above and below the reference threshold. */
@@ -454,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_stream_roundtrip_ipc),
         cmocka_unit_test(test_stream_big_tensor),
         cmocka_unit_test(test_stream_gather_encoding),
+        cmocka_unit_test(test_stream_concurrent_senders),
         cmocka_unit_test(test_stream_bad_body_keeps_channel),
         cmocka_unit_test(test_stream_bad_magic),
         cmocka_unit_test(test_stream_over_limit),
