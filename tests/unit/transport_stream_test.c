@@ -371,6 +371,18 @@ static void test_stream_gather_encoding(void **state)
     assert_int_equal(evo_tp_recv(l, &m2, &err), EVO_OK);
     tt_assert_msg_equal(&x->m, &m2);
     evo_msg_release(&m2);
+    /* six referenced payloads: 13 gather entries, more than one aio takes */
+    evo_wire_tensor six[6];
+    for (int i = 0; i < 6; i++)
+        six[i] = i % 2 ? x->t[2] : x->t[0];
+    evo_msg m6;
+    evo_msg_init(&m6, EVO_MSG_TENSORS);
+    m6.tensors = six;
+    m6.n_tensors = 6;
+    assert_int_equal(evo_tp_send(d, &m6, &err), EVO_OK);
+    assert_int_equal(evo_tp_recv(l, &m2, &err), EVO_OK);
+    tt_assert_msg_equal(&m6, &m2);
+    evo_msg_release(&m2);
     evo_tp_close(d);
     evo_tp_close(l);
     ts_free_mixed(x);
