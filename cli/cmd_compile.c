@@ -39,7 +39,6 @@ static const char compile_usage[] =
 /* The pass switches, shared with export and split (cli/cmd_export.c). */
 bool cli_optimize_flag(cli_args *a, bool *optimize, evo_optimize_options *o);
 
-
 static int compile_main(int argc, char **argv)
 {
     cli_args a;

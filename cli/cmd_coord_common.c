@@ -128,3 +128,32 @@ void cli_coord_print_plan(const cJSON *plan)
                cli_coord_str(s, "digest"));
     }
 }
+
+int cli_coord_query(const cli_command *cmd, int argc, char **argv, const char *verb, cli_coord *cc,
+                    bool *json, evo_msg *reply, cJSON **doc)
+{
+    cli_args a;
+    cli_args_init(&a, cmd, argc, argv);
+    cli_coord_init(cc);
+    *json = false;
+    *doc = NULL;
+    int rc = -1;
+    for (const char *arg; rc < 0 && (arg = cli_args_next(&a)) != NULL;) {
+        if (cli_args_common(&a, &rc) || cli_coord_arg(&a, cc))
+            continue;
+        if (cli_args_flag(&a, "--json"))
+            *json = true;
+        else if (a.failed)
+            rc = CLI_EXIT_USAGE;
+        else
+            rc = cli_args_unknown(&a);
+    }
+    if (rc >= 0)
+        return rc;
+    evo_error err = {0};
+    if (cli_coord_call(cc, verb, NULL, NULL, 0, reply, doc, &err) != EVO_OK) {
+        cli_error(cmd->name, "%s", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    return -1;
+}

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "cli_coord.h"
+#include "evo/partition.h"
 
 static const char node_usage[] =
     "usage: evo node --coordinator URL --name NAME [--memory SIZE] [--listen URL]\n"
@@ -48,7 +49,7 @@ static int node_main(int argc, char **argv)
         if (cli_args_value(&a, "--name", &val)) {
             opt.name = val;
         } else if (cli_args_value(&a, "--memory", &val)) {
-            if (!evo_parse_size(val, &opt.memory_bytes) || opt.memory_bytes == 0)
+            if (!evo_pt_parse_size(val, &opt.memory_bytes) || opt.memory_bytes == 0)
                 rc = cli_usage_error(a.cmd->name, "--memory '%s' is not a size like 256K or 2G",
                                      val);
         } else if (cli_args_value(&a, "--listen", &val)) {

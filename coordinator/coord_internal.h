@@ -114,7 +114,6 @@ void coord_tp_options(evo_tp_options *o, const evo_coord_security *sec, int32_t 
 const char *coord_fmt_bytes(uint64_t bytes, char *buf);
 
 /* Parse "256K", "64M", "2G", "1048576" into bytes. */
-bool coord_parse_size(const char *s, uint64_t *out);
 
 /* ---------------------------------------------------------------- stages */
 

@@ -127,8 +127,6 @@ char *evo_client_reply_json(const evo_msg *reply);
  * else EVO_COORD_DEFAULT_URL. */
 const char *evo_client_default_url(const char *url);
 
-/* Parse a memory size: "256K", "64M", "2G", "1.5G", "1048576" (K = 1024). */
-bool evo_parse_size(const char *s, uint64_t *out);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 
 #include "../../coordinator/coord_internal.h"
 #include "evo/modeldb.h"
+#include "evo/partition.h"
 
 static void *read_all(const char *path, size_t *len)
 {
@@ -305,14 +306,14 @@ static void test_helpers(void **s)
 {
     (void)s;
     uint64_t v;
-    assert_true(evo_parse_size("256K", &v) && v == 256 * 1024);
-    assert_true(evo_parse_size("1.5M", &v) && v == 1536 * 1024);
-    assert_true(evo_parse_size("2GiB", &v) && v == 2ull << 30);
-    assert_true(evo_parse_size("4096", &v) && v == 4096);
-    assert_false(evo_parse_size("", &v));
-    assert_false(evo_parse_size("12Q", &v));
-    assert_false(evo_parse_size("-1K", &v));
-    assert_false(evo_parse_size("1e300G", &v));
+    assert_true(evo_pt_parse_size("256K", &v) && v == 256 * 1024);
+    assert_true(evo_pt_parse_size("1.5M", &v) && v == 1536 * 1024);
+    assert_true(evo_pt_parse_size("2GiB", &v) && v == 2ull << 30);
+    assert_true(evo_pt_parse_size("4096", &v) && v == 4096);
+    assert_false(evo_pt_parse_size("", &v));
+    assert_false(evo_pt_parse_size("12Q", &v));
+    assert_false(evo_pt_parse_size("-1K", &v));
+    assert_false(evo_pt_parse_size("1e300G", &v));
     assert_true(coord_url_is_loopback("tcp://127.0.0.1:7400"));
     assert_true(coord_url_is_loopback("ipc:///tmp/x"));
     assert_false(coord_url_is_loopback("tcp://10.0.0.1:7400"));
