@@ -15,6 +15,14 @@
 #                    the last one is a board on a fast LAN and a cloud behind a slow uplink)
 #   EVO_TB_REPEAT    requests per measurement (default 20)
 #   EVO_TB_BOARD_CPU board CPU quota in percent of one core (default 20)
+#   EVO_TB_BOARD_AT_SOURCE=1  run the board node in the coordinator's namespace
+#                    (the camera is on the board: the input starts there and
+#                    only the cloud's link is shaped; the board figure of each
+#                    setting is then unused)
+#   EVO_TB_BOARD_GFLOPS  declare the board's speed (node --no-calibrate --gflops)
+#                    instead of letting it calibrate: calibration keeps the
+#                    best of short runs, which fit inside the CFS quota, so it
+#                    reports the unthrottled speed
 #   EVO_SHARED       the shared data directory (default ../shared)
 # --quick: one setting (10/50), 5 repeats; what tests/cli/testbed.sh runs.
 #
@@ -36,6 +44,7 @@ model=${EVO_TB_MODEL:-tiny_vww_mbv1}
 settings=${EVO_TB_SETTINGS:-"10/50 2/20 50/200 100/10"}
 repeat=${EVO_TB_REPEAT:-20}
 board_cpu=${EVO_TB_BOARD_CPU:-20}
+at_source=${EVO_TB_BOARD_AT_SOURCE:-0}
 if [ "$quick" = 1 ]; then settings="10/50"; repeat=5; fi
 
 skip() { echo "testbed: skipped: $*" >&2; exit 77; }
@@ -195,6 +204,7 @@ measure() {
 
 echo "testbed: model $model, board ${board_cpu}% of a core, cloud one core, $repeat request(s)" \
     "per measurement, settings (board/cloud Mbit/s): $settings"
+[ "$at_source" = 1 ] && echo "testbed: the board node shares the coordinator's namespace (input at the board)"
 : > "$work/table"
 for setting in $settings; do
     bm=${setting%/*}
@@ -209,8 +219,15 @@ for setting in $settings; do
     for _ in $(seq 100); do client devices > /dev/null 2>&1 && break; sleep 0.1; done
     # The nodes calibrate (CPU) and measure their link to the coordinator
     # when they register, so they start after the shaping is in place.
-    spawn "board-$bm-$km" board "$ns_b" "$evo" node --name board --class edge --memory 64M \
-        --listen tcp://10.213.1.2:0 --coordinator "$coord_url" --token "$token"
+    if [ "$at_source" = 1 ]; then
+        board_ns=$ns_c board_listen=tcp://10.213.0.1:0
+    else
+        board_ns=$ns_b board_listen=tcp://10.213.1.2:0
+    fi
+    board_speed=()
+    [ -n "${EVO_TB_BOARD_GFLOPS:-}" ] && board_speed=(--no-calibrate --gflops "$EVO_TB_BOARD_GFLOPS")
+    spawn "board-$bm-$km" board "$board_ns" "$evo" node --name board --class edge --memory 64M \
+        --listen "$board_listen" --coordinator "$coord_url" --token "$token" "${board_speed[@]}"
     spawn "cloud-$bm-$km" cloud "$ns_k" "$evo" node --name cloud --class cloud --memory 1G \
         --listen tcp://10.213.2.2:0 --coordinator "$coord_url" --token "$token"
     pid_cloud=$last_pid
