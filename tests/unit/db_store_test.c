@@ -265,7 +265,9 @@ static void test_roofline(void **state)
 }
 
 /* Profiles whose times are exactly alpha * roofline + beta per kind: the
- * fit must recover alpha and beta. Two device classes with different
+ * unregularized fit must recover alpha and beta (and gamma 0), the default
+ * (ridge) fit must be at least as close to the data as the plain roofline
+ * it is pulled toward. Two device classes with different
  * calibrations give each kind distinct roofline values. */
 static void test_predictor_fit_recovers_parameters(void **state)
 {
@@ -304,7 +306,7 @@ static void test_predictor_fit_recovers_parameters(void **state)
         assert_int_equal(evo_db_profile_put(fx->db, fx->mlp_id, classes[c], NULL, &pr, &err),
                          EVO_OK);
     }
-    assert_int_equal(evo_predictor_fit(fx->db, 0, &pred, &err), EVO_OK);
+    assert_int_equal(evo_predictor_fit_ridge(fx->db, 0, 0.0, &pred, &err), EVO_OK);
     assert_int_equal(pred.n_profiles, 2);
     /* tiny_mlp as evo runs it: two Gemm ops (gemm; the Relu is fused into
      * the first) and Softmax (reduce); no elementwise op is left */
@@ -315,7 +317,7 @@ static void test_predictor_fit_recovers_parameters(void **state)
     for (size_t i = 0; i < 2; i++) {
         int k = kinds[i];
         if (fabs(pred.alpha[k] - alpha[k]) > 1e-6 * alpha[k] ||
-            fabs(pred.beta_us[k] - beta[k]) > 1e-6)
+            fabs(pred.beta_us[k] - beta[k]) > 1e-6 || fabs(pred.gamma[k]) > 1e-6)
             fail_msg("kind %s: alpha %g beta %g, expected %g %g", evo_op_kind_name(k),
                      pred.alpha[k], pred.beta_us[k], alpha[k], beta[k]);
     }
@@ -328,6 +330,26 @@ static void test_predictor_fit_recovers_parameters(void **state)
         double want = alpha[ops[i].kind] * evo_roofline_us(&cals[1], &ops[i]) + beta[ops[i].kind];
         assert_true(fabs(evo_predict_op_us(&pred, &cals[1], &ops[i]) - want) < 1e-6 * want);
     }
+    /* the default fit: pulled toward the roofline, but its weighted squared
+     * relative error is no worse than the roofline's own */
+    evo_predictor ridge;
+    assert_int_equal(evo_predictor_fit(fx->db, 0, &ridge, &err), EVO_OK);
+    evo_predictor plain = {.alpha = {1, 1, 1, 1, 1, 1, 1, 1}};
+    double e_ridge = 0, e_plain = 0;
+    for (int c = 0; c < 2; c++)
+        for (size_t i = 0; i < n_ops; i++) {
+            double want = alpha[ops[i].kind] * evo_roofline_us(&cals[c], &ops[i]) +
+                          beta[ops[i].kind];
+            double r = evo_predict_op_us(&ridge, &cals[c], &ops[i]) / want - 1;
+            double p = evo_predict_op_us(&plain, &cals[c], &ops[i]) / want - 1;
+            e_ridge += r * r;
+            e_plain += p * p;
+        }
+    assert_true(e_ridge <= e_plain);
+    assert_true(e_ridge > 0); /* the pull is real: not the exact parameters */
+    /* a bad ridge strength is refused */
+    assert_int_equal(evo_predictor_fit_ridge(fx->db, 0, -1.0, &ridge, &err), EVO_ERR_INVALID_ARG);
+    assert_int_equal(evo_predictor_fit_ridge(fx->db, 0, NAN, &ridge, &err), EVO_ERR_INVALID_ARG);
     /* excluding the only model leaves nothing to fit */
     assert_int_equal(evo_predictor_fit(fx->db, fx->mlp_id, &pred, &err), EVO_OK);
     assert_int_equal(pred.n_profiles, 0);
