@@ -3,21 +3,28 @@
  * the work, scaled and offset by terms fitted per op kind on the measured
  * profiles in the database (docs/modeldb.md):
  *
- *     compute(op) = padded FLOPs / peak(kind)
- *     memory(op)  = activation bytes / bw_act + parameter bytes / bw_param
- *     roofline    = max(compute, memory)
- *     t(op)       = alpha[kind] * roofline + gamma[kind] * memory + beta[kind]
+ *     compute(op)  = padded FLOPs / peak(kind)
+ *     cached(op)   = bytes that stay in the cache / cache bandwidth
+ *     streamed(op) = bytes that come from memory / memory bandwidth
+ *     t(op)        = alpha[kind] * max(compute, cached)
+ *                    + gamma[kind] * streamed + beta[kind]
  *
  * "Padded FLOPs" count what the kernels execute, not what the op needs: a
- * dense Conv runs 8-channel x 32-position AVX-512 tiles (implicit GEMM
- * along the zero-padded plane for 3x3-like kernels, along output rows for
- * stride 2, one SGEMM over the plane for 1x1), so 7x7 outputs or 3 output
- * channels waste most of a tile; the depthwise kernel runs 16-wide rows (or
- * one flat run over the padded plane when rows are narrow). The shapes come
- * from the op facts' shape strings; ops without them fall back to the raw
- * FLOPs. gamma absorbs the part of the memory traffic that does not
- * overlap with compute (large 1x1 and depthwise layers), beta the fixed
- * per-op cost (dispatch, loop setup).
+ * dense Conv runs tiles of 8 output channels x 32 positions (AVX-512;
+ * implicit GEMM along the zero-padded plane for 3x3-like kernels, along
+ * output rows for stride 2, one SGEMM over the plane for 1x1) whose partial
+ * tiles cost in 16-lane steps, so 3x3 outputs or 3 output channels waste
+ * most of a tile; the depthwise kernel runs 16-wide rows (or one flat run
+ * over the padded plane when rows are narrow). The shapes come from the op
+ * facts' shape strings; ops without them fall back to the raw FLOPs.
+ *
+ * Streamed bytes are a term of their own: on a shared machine memory (or
+ * last-level cache) bandwidth is what the neighbours take away, and a kind
+ * fitted only on small, cache-resident ops (a tiny model's Gemm) must not
+ * learn its per-byte cost from a big model's 5 MB classifier, or the other
+ * way round. gamma scales them (prior 1: not overlapped with compute),
+ * alpha the compute-or-cache roofline (prior 1), beta is the fixed per-op
+ * cost (dispatch, loop setup).
  *
  * peak and bandwidths are the device class's calibration, so a class that
  * was only calibrated (never profiled) still gets predictions (alpha 1).
@@ -32,23 +39,25 @@
  * op of a kind says more about its kernel than any other kind's fit (the
  * ridge keeps one op from setting three coefficients). */
 #define PRED_MIN_SAMPLES 1
-/* Strength of the pull of each kind's coefficients toward the plain
- * roofline (alpha 1, gamma 0, beta 0), relative to the data's own weight:
- * the kinds are fitted on a few dozen ops of a few models, and a kind that
- * only saw tiny ops (or only big ones) must not extrapolate a wild slope. */
-#define PRED_RIDGE 1.0
+/* Strength of the pull of each kind's alpha and gamma toward the plain
+ * roofline (1 and 1), relative to the data's own weight: the kinds are
+ * fitted on a few dozen ops of a few models, and a kind that only saw tiny
+ * ops (or only big ones) must not extrapolate a wild slope. The overhead
+ * beta is not pulled: tiny ops measure it directly. */
+#define PRED_RIDGE 3.0
 /* Below the timer's resolution, us. */
 #define PRED_MIN_US 0.05
-/* Output channels x positions of the dense kernels' micro-tile (AVX-512),
- * and the depthwise kernel's vector width. */
+/* Output channels of the dense kernels' micro-tile (AVX-512), the step in
+ * which its partial position tiles cost (masked 16-lane halves of 32), and
+ * the depthwise kernel's vector width. */
 #define PRED_TILE_M 8
-#define PRED_TILE_N 32
+#define PRED_TILE_N 16
 #define PRED_DW_VEC 16
 /* The implicit-GEMM Conv path needs the padded input of a group within this
  * many bytes (node/kernels/conv_fast.c), else it runs im2col + SGEMM. */
 #define PRED_IMPLICIT_BYTES ((int64_t)1 << 20)
 
-enum { PRED_NF = 3 }; /* features: roofline, memory, 1 */
+enum { PRED_NF = 3 }; /* features: max(compute, cached), streamed, 1 */
 
 typedef struct pred_sample {
     double x[PRED_NF]; /* features, us */
@@ -151,20 +160,22 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes)
     } else if (sh == sw && (sh == 1 || sh == 2) &&
                cg * ph * pw <= PRED_IMPLICIT_BYTES / (int64_t)sizeof(float)) {
         /* implicit GEMM: flat runs over the padded plane, or output rows */
-        n_tiles = sh == 1 ? pred_cdiv((oh - 1) * pw + ow, PRED_TILE_N)
-                          : oh * pred_cdiv(ow, PRED_TILE_N);
+        n_tiles =
+            sh == 1 ? pred_cdiv((oh - 1) * pw + ow, PRED_TILE_N) : oh * pred_cdiv(ow, PRED_TILE_N);
     } else {
         /* im2col: the column matrix is written and read once more */
         n_tiles = pred_cdiv(oh * ow, PRED_TILE_N);
         *extra_bytes = 2.0 * k * (double)(oh * ow) * (double)sizeof(float) * (double)groups;
     }
-    const double tiles = (double)n * (double)groups * (double)pred_cdiv(mg, PRED_TILE_M) *
-                         (double)n_tiles;
+    const double tiles =
+        (double)n * (double)groups * (double)pred_cdiv(mg, PRED_TILE_M) * (double)n_tiles;
     return 2.0 * tiles * PRED_TILE_M * PRED_TILE_N * k;
 }
 
-/* The features of an op: x[0] roofline, x[1] memory time, x[2] 1. */
-static void pred_features(const evo_calibration *cal, const evo_db_op *op, double x[PRED_NF])
+/* The features of an op: x[0] max(compute, cached), x[1] streamed, x[2] 1;
+ * *roofline = max(compute, cached + streamed). */
+static void pred_features(const evo_calibration *cal, const evo_db_op *op, double x[PRED_NF],
+                          double *roofline)
 {
     double peak, flops = (double)op->flops, extra = 0;
     switch (op->kind) {
@@ -194,26 +205,32 @@ static void pred_features(const evo_calibration *cal, const evo_db_op *op, doubl
      * op to op, small weights stay resident between runs); weights larger
      * than half the cache are evicted by the rest of the model and stream
      * from memory on every run. */
-    double bw_act = act + par <= cache && cal->cache_gbps > 0 ? cal->cache_gbps : cal->mem_gbps;
-    double bw_par = par > cache / 2 ? cal->mem_gbps : bw_act;
-    double memory = (bw_act > 0 ? act / (bw_act * 1e3) : 0) + (bw_par > 0 ? par / (bw_par * 1e3) : 0);
-    x[0] = compute > memory ? compute : memory;
-    x[1] = memory;
+    bool act_streams = !(act + par <= cache && cal->cache_gbps > 0);
+    bool par_streams = act_streams || par > cache / 2;
+    double bw_act = act_streams ? cal->mem_gbps : cal->cache_gbps;
+    double bw_par = par_streams ? cal->mem_gbps : cal->cache_gbps;
+    double t_act = bw_act > 0 ? act / (bw_act * 1e3) : 0;
+    double t_par = bw_par > 0 ? par / (bw_par * 1e3) : 0;
+    double streamed = (act_streams ? t_act : 0) + (par_streams ? t_par : 0);
+    double cached = t_act + t_par - streamed;
+    x[0] = compute > cached ? compute : cached;
+    x[1] = streamed;
     x[2] = 1.0;
+    *roofline = compute > cached + streamed ? compute : cached + streamed;
 }
 
 double evo_roofline_us(const evo_calibration *cal, const evo_db_op *op)
 {
-    double x[PRED_NF];
-    pred_features(cal, op, x);
-    return x[0];
+    double x[PRED_NF], r;
+    pred_features(cal, op, x, &r);
+    return r;
 }
 
 double evo_predict_op_us(const evo_predictor *p, const evo_calibration *cal, const evo_db_op *op)
 {
     int k = (unsigned)op->kind < EVO_KIND_COUNT_ ? (int)op->kind : EVO_KIND_ELEMENTWISE;
-    double x[PRED_NF];
-    pred_features(cal, op, x);
+    double x[PRED_NF], r;
+    pred_features(cal, op, x, &r);
     return p->alpha[k] * x[0] + p->gamma[k] * x[1] + p->beta_us[k];
 }
 
@@ -253,21 +270,23 @@ static bool pred_solve(double a[PRED_NF][PRED_NF], double b[PRED_NF], int n, dou
 /* Weighted, ridge-regularized, non-negative least squares of
  * t = theta . x over one kind's samples:
  *
- *     minimize sum w_i (t_i - theta . x_i)^2 + sum_j lambda G_jj (theta_j - prior_j)^2
+ *     minimize sum w_i (t_i - theta . x_i)^2 + sum_j<2 lambda G_jj (theta_j - prior_j)^2
  *     subject to theta >= 0
  *
  * with weights w = 1 / t^2 (least relative error: a model's ops span four
  * orders of magnitude, and plain least squares would fit only the largest)
  * and G the weighted Gram matrix, so the pull toward the prior (the plain
- * roofline: alpha 1, gamma 0, beta 0) is scale-free and as strong as
- * lambda times the data. Non-negativity keeps the overhead from going
+ * roofline: alpha 1, gamma 1) is scale-free and lambda times as strong as
+ * the data. A coefficient whose feature is 0 on every sample keeps its
+ * prior. Non-negativity keeps the overhead from going
  * negative on tiny ops; with three features every subset of free
  * coefficients is tried (the others held at 0) and the feasible one of
  * least objective wins, which is the exact constrained optimum. Returns
  * false if no subset is solvable. */
 static bool pred_fit_kind(const pred_sample *s, size_t n, double lambda, double theta[PRED_NF])
 {
-    static const double prior[PRED_NF] = {1.0, 0.0, 0.0};
+    static const double prior[PRED_NF] = {1.0, 1.0, 0.0};
+    static const bool pulled[PRED_NF] = {true, true, false};
     double g[PRED_NF][PRED_NF] = {{0}}, h[PRED_NF] = {0};
     for (size_t i = 0; i < n; i++) {
         double t = s[i].t > PRED_MIN_US ? s[i].t : PRED_MIN_US;
@@ -294,12 +313,15 @@ static bool pred_fit_kind(const pred_sample *s, size_t n, double lambda, double 
         for (int r = 0; r < m; r++) {
             for (int c = 0; c < m; c++)
                 a[r][c] = g[idx[r]][idx[c]];
-            a[r][r] += lambda * g[idx[r]][idx[r]];
-            b[r] = h[idx[r]] + lambda * g[idx[r]][idx[r]] * prior[idx[r]];
+            double l = pulled[idx[r]] ? lambda : 0;
+            a[r][r] += l * g[idx[r]][idx[r]];
+            b[r] = h[idx[r]] + l * g[idx[r]][idx[r]] * prior[idx[r]];
         }
         if (!pred_solve(a, b, m, z))
             continue;
-        double th[PRED_NF] = {0};
+        double th[PRED_NF];
+        for (int j = 0; j < PRED_NF; j++)
+            th[j] = g[j][j] > 0 ? 0 : prior[j];
         bool feasible = true;
         for (int r = 0; r < m; r++) {
             feasible = feasible && z[r] >= 0 && isfinite(z[r]);
@@ -313,7 +335,7 @@ static bool pred_fit_kind(const pred_sample *s, size_t n, double lambda, double 
             obj -= 2 * th[j] * h[j];
             for (int l = 0; l < PRED_NF; l++)
                 obj += th[j] * g[j][l] * th[l];
-            if (g[j][j] > 0)
+            if (pulled[j])
                 obj += lambda * g[j][j] * (th[j] - prior[j]) * (th[j] - prior[j]);
         }
         if (obj < best) {
@@ -336,7 +358,7 @@ evo_status evo_predictor_fit_ridge(evo_db *db, int64_t exclude_model_id, double 
 {
     memset(out, 0, sizeof *out);
     for (int k = 0; k < EVO_KIND_COUNT_; k++)
-        out->alpha[k] = 1.0;
+        out->alpha[k] = out->gamma[k] = 1.0;
     if (db == NULL)
         return evo_error_set(err, EVO_ERR_INVALID_ARG, "evo_predictor_fit: no database");
     if (!(ridge >= 0) || !isfinite(ridge))
@@ -401,7 +423,8 @@ evo_status evo_predictor_fit_ridge(evo_db *db, int64_t exclude_model_id, double 
             samples[k] = grown;
             cap[k] = ncap;
         }
-        pred_features(&cal, &op, samples[k][n[k]].x);
+        double r;
+        pred_features(&cal, &op, samples[k][n[k]].x, &r);
         samples[k][n[k]].t = t;
         n[k]++;
     }

@@ -262,10 +262,43 @@ static void test_roofline(void **state)
     assert_true(fabs(evo_roofline_us(&cal, &dw) - 200.0) < 1e-9);
     evo_predictor p = {.alpha = {2, 2, 2, 2, 2, 2, 2, 2}, .beta_us = {1, 1, 1, 1, 1, 1, 1, 1}};
     assert_true(fabs(evo_predict_op_us(&p, &cal, &dw) - 401.0) < 1e-9);
+    /* shapes known: a 1x1 conv over 3x3 positions runs whole 8 x 16 tiles:
+     * 32 channel blocks x 1 position tile x 8 x 16 x K 256 x 2 FLOPs at
+     * 100 GFLOP/s = 20.97152 us (the op itself needs 1179648 FLOPs) */
+    evo_db_op pw = {.kind = EVO_KIND_CONV1X1,
+                    .flops = 1179648,
+                    .in_bytes = 9216,
+                    .out_bytes = 9216,
+                    .param_bytes = 263168,
+                    .in_shapes = "[[1,256,3,3],[256,256,1,1],[256]]",
+                    .out_shapes = "[[1,256,3,3]]"};
+    assert_true(fabs(evo_roofline_us(&cal, &pw) - 20.97152) < 1e-9);
+    /* unparsable or missing shapes fall back to the op's own FLOPs */
+    pw.in_shapes = "[[1,256,3,";
+    assert_true(fabs(evo_roofline_us(&cal, &pw) - 11.79648) < 1e-9);
+    pw.in_shapes = "[null,[256,256,1,1]]";
+    assert_true(fabs(evo_roofline_us(&cal, &pw) - 11.79648) < 1e-9);
+    /* a narrow depthwise conv runs one flat run over the padded 7-wide
+     * plane: (5 - 1) * 7 + 5 = 33 outputs, 48 in 16-lane vectors, x 8
+     * channels x 9 taps x 2 = 6912 FLOPs at 10 GFLOP/s */
+    evo_db_op dwn = {.kind = EVO_KIND_DWCONV,
+                     .flops = 3600,
+                     .in_bytes = 800,
+                     .out_bytes = 800,
+                     .param_bytes = 320,
+                     .in_shapes = "[[1,8,5,5],[8,1,3,3],[8]]",
+                     .out_shapes = "[[1,8,5,5]]"};
+    assert_true(fabs(evo_roofline_us(&cal, &dwn) - 0.6912) < 1e-9);
+    /* streamed bytes are gamma's: the 1.9 MB op above predicts
+     * alpha * 20 (compute; nothing is cached) + gamma * 200 + beta */
+    p.gamma[EVO_KIND_CONV] = 0.5;
+    assert_true(fabs(evo_predict_op_us(&p, &cal, &op) - (2 * 20.0 + 0.5 * 200 + 1)) < 1e-9);
 }
 
 /* Profiles whose times are exactly alpha * roofline + beta per kind: the
- * unregularized fit must recover alpha and beta (and gamma 0), the default
+ * unregularized fit must recover alpha and beta (gamma, the cost of bytes
+ * streamed from memory, keeps its prior 1: this model's ops all fit the
+ * cache), the default
  * (ridge) fit must be at least as close to the data as the plain roofline
  * it is pulled toward. Two device classes with different
  * calibrations give each kind distinct roofline values. */
@@ -317,13 +350,13 @@ static void test_predictor_fit_recovers_parameters(void **state)
     for (size_t i = 0; i < 2; i++) {
         int k = kinds[i];
         if (fabs(pred.alpha[k] - alpha[k]) > 1e-6 * alpha[k] ||
-            fabs(pred.beta_us[k] - beta[k]) > 1e-6 || fabs(pred.gamma[k]) > 1e-6)
+            fabs(pred.beta_us[k] - beta[k]) > 1e-6 || pred.gamma[k] != 1)
             fail_msg("kind %s: alpha %g beta %g, expected %g %g", evo_op_kind_name(k),
                      pred.alpha[k], pred.beta_us[k], alpha[k], beta[k]);
     }
     /* kinds without data: alpha 1 and the median overhead of the fitted
      * kinds (reduce 0.6, gemm 0.7: the upper median of two) */
-    assert_true(pred.alpha[EVO_KIND_CONV] == 1);
+    assert_true(pred.alpha[EVO_KIND_CONV] == 1 && pred.gamma[EVO_KIND_CONV] == 1);
     assert_true(fabs(pred.beta_us[EVO_KIND_CONV] - 0.7) < 1e-6);
     /* and predictions then reproduce the synthetic times */
     for (size_t i = 0; i < n_ops; i++) {
@@ -338,8 +371,8 @@ static void test_predictor_fit_recovers_parameters(void **state)
     double e_ridge = 0, e_plain = 0;
     for (int c = 0; c < 2; c++)
         for (size_t i = 0; i < n_ops; i++) {
-            double want = alpha[ops[i].kind] * evo_roofline_us(&cals[c], &ops[i]) +
-                          beta[ops[i].kind];
+            double want =
+                alpha[ops[i].kind] * evo_roofline_us(&cals[c], &ops[i]) + beta[ops[i].kind];
             double r = evo_predict_op_us(&ridge, &cals[c], &ops[i]) / want - 1;
             double p = evo_predict_op_us(&plain, &cals[c], &ops[i]) / want - 1;
             e_ridge += r * r;
