@@ -111,17 +111,41 @@ void evo_dwconv_plane_avx512(float *out, int64_t rows_out, int64_t n, int64_t ou
 void evo_dwconv_rows_avx512(float *out, int64_t n, const float *in, int64_t in_row, const float *w,
                             int64_t rows, int64_t kw, int64_t stride, int64_t dil, float bias,
                             const evo_act *act);
+/* Depthwise conv of one channel as a flat run over the output plane
+ * (conv_fast.c, conv_dw_masked): for t < n_out,
+ *   y[t] = act(bias + sum_{i < nt, lane t in masks[(t / 16) * nt + i]} w[i] * src[off[i] + t])
+ * (Relu/Clip only). masks come from evo_dwconv_masks_avx512: tap (a, b)
+ * of output (r, c) = (t / ow, t % ow) is live when input row s r + a dil
+ * - pt and column s c + b dil - pl are inside ih x iw. Masked-off lanes are
+ * never read, so off[i] + t may point outside src for them. */
+void evo_dwconv_masks_avx512(uint16_t *masks, int64_t n_out, int64_t ow, int64_t s, int64_t ih,
+                             int64_t iw, int64_t kh, int64_t kw, int64_t pt, int64_t pl,
+                             int64_t dil);
+void evo_dwconv_masked_avx512(float *y, int64_t n_out, const float *src, const int64_t *off,
+                              const float *w, int64_t nt, const uint16_t *masks, float bias,
+                              const evo_act *act);
 #endif
 
-/* Implicit-GEMM conv kernel (x86/conv_implicit_avx512.c): for i < mr,
- * j < nr (mr <= 8, nr <= 32), stride s of 1 or 2,
- *   c[i * ldc + j] = act(bias_row[i] + sum_{k < kk} a[i * lda + k] * x[tab[k] + s * j])
+/* One 32-wide tile of the implicit-GEMM conv (conv_fast.c): of its flat
+ * positions 16 h .. 16 h + 15 (h = 0, 1) those in valid[h] are outputs; they
+ * are consecutive outputs starting at Y offset off[h], stored with mask
+ * store[h] (the low popcount(valid[h]) bits). valid[1] == 0: a 16-wide tile. */
+typedef struct evo_conv_tile {
+    uint16_t valid[2], store[2];
+    int32_t off[2];
+} evo_conv_tile;
+
+/* Implicit-GEMM conv kernel (x86/conv_implicit_avx512.c): for i < mr
+ * (mr <= 8) and each valid lane j of the tile,
+ *   c[i * ldc + off(j)] = act(bias_row[i] + sum_{k < kk} a[i * lda + k] * x[tab[k] + j])
  * with the tail's bias_row and Relu/Clip (alpha 1, beta 0, no column bias).
- * Reads x[tab[k] .. tab[k] + 32 * s) whatever nr is. */
+ * Reads x[tab[k] .. tab[k] + 32) (16 for a 16-wide tile). */
 #if defined(EVO_HAVE_X86)
 void evo_conv_implicit_avx512(int64_t kk, const float *a, int64_t lda, const float *x,
-                              const int32_t *tab, int64_t stride, float *c, int64_t ldc, int64_t mr,
-                              int64_t nr, const evo_sgemm_tail *t);
+                              const int32_t *tab, float *c, int64_t ldc, int64_t mr,
+                              const evo_conv_tile *tile, const evo_sgemm_tail *t);
+/* even[i] = src[2 i], odd[i] = src[2 i + 1] for i < n. */
+void evo_deinterleave_avx512(const float *src, int64_t n, float *even, float *odd);
 #endif
 
 #ifdef __cplusplus

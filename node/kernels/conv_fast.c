@@ -214,7 +214,9 @@ static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *
     const int64_t flat_row = conv_dw_flat_row(g);
     int64_t flat_off;
     conv_dw_scratch_floats(g, &flat_off);
-    float *plane = scratch, *flat = scratch + flat_off;
+    /* No scratch is declared when neither a padded plane nor a flat run is
+     * needed; offsetting a NULL pointer would be undefined. */
+    float *plane = scratch, *flat = scratch != NULL ? scratch + flat_off : NULL;
     const int64_t flat_n = (oh_n - 1) * flat_row + ow_n;
     if (padded)
         memset(plane, 0, (size_t)(ph_n * pw_n) * sizeof(float));
@@ -251,6 +253,91 @@ static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *
                             dw, b, act);
         }
 }
+
+/* Depthwise convs on AVX-512 whose flat output index maps linearly to the
+ * input: stride 1 with output rows as wide as input rows ("same" width),
+ * or stride 2 with ow == ceil(iw / 2) read from the input's four phases
+ * (even/odd rows x even/odd columns, each ceil(ih/2) x ceil(iw/2)). Then
+ * tap i of output t reads src[off[i] + t], live unless the window is in
+ * the padding, so the whole plane is one run of 16-wide vectors with a
+ * mask per tap: no padded copy, no per-row loop, output stored in place.
+ * Meant for small planes (a masked load per tap and vector costs more than
+ * the copy on large ones). */
+#ifndef CONV_DW_MASKED_MAX
+#define CONV_DW_MASKED_MAX 4096
+#endif
+
+static bool conv_dw_masked_ok(const evo_conv_geom *g)
+{
+    const int64_t s = g->stride[2];
+    if (!conv_is_depthwise(g) || g->stride[1] != s || g->out_size > CONV_DW_MASKED_MAX ||
+        g->dil[1] != g->dil[2] || g->k_size > 64)
+        return false;
+    if (s == 1)
+        return g->out[2] == g->in[2];
+    return s == 2 && g->out[2] == (g->in[2] + 1) / 2;
+}
+
+/* Scratch of the masked path: the masks, the tap offsets, then (stride 2)
+ * the four phase planes of one channel. */
+static int64_t conv_dw_masked_bytes(const evo_conv_geom *g, int64_t *off_at, int64_t *ph_at)
+{
+    const int64_t nvec = (g->out_size + 15) / 16;
+    int64_t n = (nvec * g->k_size * 2 + 63) / 64 * 64;
+    *off_at = n;
+    n += (g->k_size * 8 + 63) / 64 * 64;
+    *ph_at = n;
+    if (g->stride[2] == 2)
+        n += 4 * ((g->in[1] + 1) / 2) * ((g->in[2] + 1) / 2) * (int64_t)sizeof(float);
+    return n;
+}
+
+#if defined(EVO_HAVE_X86)
+static void conv_dw_masked(const evo_conv_geom *g, const float *x, const float *w,
+                           const float *bias, const evo_act *act, float *y, unsigned char *scratch)
+{
+    const int64_t s = g->stride[2], ih = g->in[1], iw = g->in[2], dil = g->dil[2];
+    const int64_t kh = g->k[1], kw = g->k[2], pt = g->pad_b[1], pl = g->pad_b[2];
+    const int64_t h2 = (ih + 1) / 2, w2 = (iw + 1) / 2, q = h2 * w2;
+    int64_t off_at, ph_at;
+    conv_dw_masked_bytes(g, &off_at, &ph_at);
+    uint16_t *masks = (uint16_t *)(void *)scratch;
+    int64_t *off = (int64_t *)(void *)(scratch + off_at);
+    float *phases = (float *)(void *)(scratch + ph_at);
+    evo_dwconv_masks_avx512(masks, g->out_size, g->out[2], s, ih, iw, kh, kw, pt, pl, dil);
+    for (int64_t a = 0; a < kh; a++)
+        for (int64_t b = 0; b < kw; b++) {
+            const int64_t dr = a * dil - pt, dc = b * dil - pl;
+            if (s == 1) {
+                off[a * kw + b] = dr * iw + dc;
+            } else {
+                const int64_t pa = dr & 1, pb = dc & 1; /* dr - pa is even: exact halves */
+                off[a * kw + b] = (pa * 2 + pb) * q + (dr - pa) / 2 * w2 + (dc - pb) / 2;
+            }
+        }
+    const bool late =
+        act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP;
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t ch = 0; ch < g->c; ch++) {
+            const float *xc = x + (n * g->c + ch) * g->in_size;
+            float *yc = y + (n * g->m + ch) * g->out_size;
+            if (s == 2) {
+                /* Input row i goes to row i / 2 of phases (i % 2, 0) and (i % 2, 1). */
+                for (int64_t i = 0; i < ih; i++) {
+                    float *ev = phases + (i % 2) * 2 * q + i / 2 * w2;
+                    evo_deinterleave_avx512(xc + i * iw, iw / 2, ev, ev + q);
+                    if (iw % 2 != 0)
+                        ev[iw / 2] = xc[i * iw + iw - 1];
+                }
+                xc = phases;
+            }
+            evo_dwconv_masked_avx512(yc, g->out_size, xc, off, w + ch * g->k_size, g->k_size, masks,
+                                     bias != NULL ? bias[ch] : 0.0f, act);
+            if (late)
+                evo_act_apply(act, yc, (size_t)g->out_size);
+        }
+}
+#endif
 
 /* ---------------------------------------------------------------- im2col */
 
@@ -349,6 +436,32 @@ static bool conv_im2col_rows(const evo_conv_geom *g, const float *x, int64_t p0,
 #define CONV_IMPLICIT_BYTES ((int64_t)1 << 20)
 #endif
 
+/* Layout of the implicit path's source planes. Stride 1: one zero-padded
+ * plane per input channel. Stride 2: the padded plane split into its four
+ * phases (even/odd rows x even/odd columns), each prow x pcol, so that the
+ * stride-2 conv reads every phase with stride 1. Either way output (r, c)
+ * is flat position t = r * pcol + c, and reduction index k = (ch, kh, kw)
+ * reads the source planes at t + tab[k]. */
+typedef struct conv_impl_layout {
+    int64_t s, prow, pcol, plane, chan; /* chan: floats per input channel */
+    int64_t flat_n, ntiles;             /* flat positions up to the last output */
+} conv_impl_layout;
+
+static conv_impl_layout conv_impl_layout_of(const evo_conv_geom *g)
+{
+    conv_impl_layout l;
+    const int64_t ph = g->in[1] + g->pad_b[1] + g->pad_e[1];
+    const int64_t pw = g->in[2] + g->pad_b[2] + g->pad_e[2];
+    l.s = g->stride[2];
+    l.prow = (ph + l.s - 1) / l.s;
+    l.pcol = (pw + l.s - 1) / l.s;
+    l.plane = l.prow * l.pcol;
+    l.chan = l.plane * l.s * l.s;
+    l.flat_n = (g->out[1] - 1) * l.pcol + g->out[2];
+    l.ntiles = (l.flat_n + EVO_SGEMM_NR_AVX512 - 1) / EVO_SGEMM_NR_AVX512;
+    return l;
+}
+
 /* 2-D (or 1-D) convolutions with strides 1 or 2 (the same in both dims),
  * not depthwise, whose padded input fits CONV_IMPLICIT_BYTES: the AVX-512
  * implicit-GEMM path applies. */
@@ -357,91 +470,157 @@ static bool conv_implicit_ok(const evo_conv_geom *g)
     if (g->in[0] != 1 || g->k[0] != 1 || g->stride[1] != g->stride[2] ||
         (g->stride[2] != 1 && g->stride[2] != 2) || conv_is_depthwise(g) || conv_is_pointwise(g))
         return false;
-    const int64_t plane =
-        (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]);
-    return g->cg * plane <= CONV_IMPLICIT_BYTES / (int64_t)sizeof(float);
+    return g->cg * conv_impl_layout_of(g).chan <= CONV_IMPLICIT_BYTES / (int64_t)sizeof(float);
 }
 
-/* Scratch floats of the implicit path: the padded input of one group plus
- * 64 floats of slack (the last tile reads up to 63 floats past the plane),
- * then the K offsets. */
-static int64_t conv_implicit_floats(const evo_conv_geom *g)
+/* Scratch floats of the implicit path, in order: the source planes of one
+ * group plus 64 floats of slack (the last tile reads up to 31 floats past
+ * the last output's window), the K offsets and the tile descriptors. */
+static int64_t conv_implicit_floats(const evo_conv_geom *g, int64_t *tab_off, int64_t *tiles_off)
 {
-    const int64_t plane =
-        (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]);
+    const conv_impl_layout l = conv_impl_layout_of(g);
     const int64_t k = g->cg * g->k_size;
-    return (g->cg * plane + 64 + 15) / 16 * 16 + (k + 15) / 16 * 16;
+    int64_t n = (g->cg * l.chan + 64 + 15) / 16 * 16;
+    *tab_off = n;
+    n += (k + 15) / 16 * 16;
+    *tiles_off = n;
+    return n + (l.ntiles * (int64_t)sizeof(evo_conv_tile) / (int64_t)sizeof(float) + 15) / 16 * 16;
 }
 
 #if defined(EVO_HAVE_X86)
-/* Stride-1 or -2 convolution as an implicit GEMM (AVX-512): each group's input is
- * copied once into a zero-padded buffer; output position t of the flat run
- * over the padded plane (row t / pw, column t % pw, valid when the column is
- * below ow) reads input t + offset(k) for reduction index k = (c, kh, kw),
- * so a 32-wide tile of B is one unaligned load per k and there is no im2col
- * matrix and no packing. Tiles of 8 channels x 32 flat positions go through
- * a small buffer and their valid columns are copied to Y. Stride 2 would
- * waste half of such a flat run, so its tiles run along each output row
- * instead (input 2 * column) and are stored straight into Y. */
+/* Describe every 32-wide tile of the flat run: which lanes are outputs
+ * (column below ow, position below flat_n) and where their outputs start. */
+static void conv_impl_tiles(const evo_conv_geom *g, const conv_impl_layout *l, evo_conv_tile *tiles)
+{
+    const int64_t ow = g->out[2];
+    int64_t r = 0, col = 0; /* row and column of flat position t */
+    for (int64_t t = 0; t < l->ntiles * 32; t += 16) {
+        evo_conv_tile *tl = &tiles[t / 32];
+        const int h = (int)((t / 16) % 2);
+        uint32_t valid = 0;
+        int64_t off = -1;
+        for (int64_t j = 0, rr = r, cc = col; j < 16 && t + j < l->flat_n;) {
+            if (cc < ow) {
+                const int64_t run = conv_min(ow - cc, conv_min(16 - j, l->flat_n - t - j));
+                valid |= ((1u << run) - 1u) << j;
+                if (off < 0)
+                    off = rr * ow + cc;
+                j += run;
+                cc += run;
+            } else {
+                j += l->pcol - cc;
+                cc = 0;
+                rr++;
+            }
+        }
+        int nvalid = 0;
+        for (uint32_t v = valid; v != 0; v &= v - 1)
+            nvalid++;
+        tl->valid[h] = (uint16_t)valid;
+        tl->store[h] = (uint16_t)((1u << nvalid) - 1u);
+        tl->off[h] = (int32_t)(off < 0 ? 0 : off);
+        for (col += 16; col >= l->pcol; col -= l->pcol)
+            r++;
+    }
+}
+
+/* Fill the source planes of one group (see conv_impl_layout) from its input
+ * channels xg, every float written once (no memset of the whole buffer). */
+static void conv_impl_fill(const evo_conv_geom *g, const conv_impl_layout *l, const float *xg,
+                           float *xpad)
+{
+    const int64_t ih_n = g->in[1], iw_n = g->in[2], pt = g->pad_b[1], pl = g->pad_b[2];
+    const int64_t pr = l->pcol - pl - iw_n; /* right zeros of a padded row (stride 1) */
+    /* Stride 2: rows of a row phase no tap reads (odd rows of a 1x1 conv)
+     * are left unwritten. */
+    bool row_used[2] = {l->s == 1, false};
+    for (int64_t kh = 0; kh < g->k[1]; kh++)
+        row_used[(kh * g->dil[1]) % l->s] = true;
+    for (int64_t c = 0; c < g->cg; c++) {
+        const float *xc = xg + c * g->in_size;
+        float *dc = xpad + c * l->chan;
+        for (int64_t p = 0; p < l->s * l->prow; p++) {
+            const int64_t ih = p - pt;
+            if (l->s == 1) {
+                float *d = dc + p * l->pcol;
+                if (ih < 0 || ih >= ih_n) {
+                    conv_zero(d, l->pcol);
+                    continue;
+                }
+                conv_zero(d, pl);
+                conv_copy(d + pl, xc + ih * iw_n, iw_n);
+                conv_zero(d + pl + iw_n, pr);
+                continue;
+            }
+            /* Stride 2: padded row p is row p / 2 of phases (p % 2, 0 and 1).
+             * Input column 2 i lands in phase pl % 2 at i + pl / 2, column
+             * 2 i + 1 in the other phase at i + (pl + 1) / 2. */
+            if (!row_used[p % 2])
+                continue;
+            float *ph[2];
+            ph[0] = dc + (p % 2) * 2 * l->plane + (p / 2) * l->pcol;
+            ph[1] = ph[0] + l->plane;
+            if (ih < 0 || ih >= ih_n) {
+                conv_zero(ph[0], l->pcol);
+                conv_zero(ph[1], l->pcol);
+                continue;
+            }
+            const int64_t e0 = pl / 2, o0 = (pl + 1) / 2, ne = (iw_n + 1) / 2, no = iw_n / 2;
+            float *de = ph[pl % 2], *dodd = ph[(pl + 1) % 2];
+            const float *src = xc + ih * iw_n;
+            evo_deinterleave_avx512(src, no, de + e0, dodd + o0);
+            if (ne > no)
+                de[e0 + no] = src[iw_n - 1];
+            conv_zero(de, e0);
+            conv_zero(de + e0 + ne, l->pcol - e0 - ne);
+            conv_zero(dodd, o0);
+            conv_zero(dodd + o0 + no, l->pcol - o0 - no);
+        }
+    }
+}
+
+/* Convolution with stride 1 or 2 as an implicit GEMM (AVX-512): each
+ * group's input is copied once into its source planes (conv_impl_layout), so
+ * that a 32-wide tile of B is one unaligned load per reduction index k: no
+ * im2col matrix and no packing. Flat positions in the padding columns are
+ * computed and dropped; the kernel packs each tile's valid lanes and
+ * stores them straight into Y. */
 static void conv_implicit(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
                           const evo_act *act, float *y, float *scratch)
 {
-    const int64_t ph = g->in[1] + g->pad_b[1] + g->pad_e[1];
-    const int64_t pw = g->in[2] + g->pad_b[2] + g->pad_e[2];
-    const int64_t plane = ph * pw, oh = g->out[1], ow = g->out[2];
-    const int64_t kk = g->cg * g->k_size, flat_n = (oh - 1) * pw + ow;
+    const conv_impl_layout l = conv_impl_layout_of(g);
+    const int64_t kk = g->cg * g->k_size;
+    int64_t tab_off, tiles_off;
+    conv_implicit_floats(g, &tab_off, &tiles_off);
     float *xpad = scratch;
-    int32_t *tab = (int32_t *)(scratch + (g->cg * plane + 64 + 15) / 16 * 16);
+    int32_t *tab = (int32_t *)(scratch + tab_off);
+    evo_conv_tile *tiles = (evo_conv_tile *)(void *)(scratch + tiles_off);
     for (int64_t c = 0, k = 0; c < g->cg; c++)
         for (int64_t kh = 0; kh < g->k[1]; kh++)
-            for (int64_t kw = 0; kw < g->k[2]; kw++, k++)
-                tab[k] = (int32_t)(c * plane + kh * g->dil[1] * pw + kw * g->dil[2]);
+            for (int64_t kw = 0; kw < g->k[2]; kw++, k++) {
+                const int64_t dr = kh * g->dil[1], dc = kw * g->dil[2];
+                const int64_t phase = (dr % l.s) * l.s + dc % l.s;
+                tab[k] = (int32_t)(c * l.chan + phase * l.plane + dr / l.s * l.pcol + dc / l.s);
+            }
+    conv_impl_tiles(g, &l, tiles);
+    /* The slack past the planes is read (into dropped lanes) but never written. */
+    conv_zero(xpad + g->cg * l.chan, 64);
     const bool act_in_kernel = act->kind == EVO_ACT_RELU || act->kind == EVO_ACT_CLIP;
     evo_sgemm_tail t = {
         .alpha = 1.0f, .act = act_in_kernel ? act->kind : EVO_ACT_NONE, .lo = act->a, .hi = act->b};
-    float tile[EVO_SGEMM_MR_AVX512 * EVO_SGEMM_NR_AVX512];
-    memset(xpad, 0, (size_t)(g->cg * plane + 64) * sizeof(float));
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t grp = 0; grp < g->group; grp++) {
             const float *xg = x + (n * g->c + grp * g->cg) * g->in_size;
             float *yg = y + (n * g->m + grp * g->mg) * g->out_size;
-            /* Borders stay zero from the memset above. */
-            for (int64_t c = 0; c < g->cg; c++)
-                for (int64_t ih = 0; ih < g->in[1]; ih++)
-                    conv_copy(xpad + c * plane + (ih + g->pad_b[1]) * pw + g->pad_b[2],
-                              xg + c * g->in_size + ih * g->in[2], g->in[2]);
+            conv_impl_fill(g, &l, xg, xpad);
             const float *wg = w + grp * g->mg * kk;
             for (int64_t m0 = 0; m0 < g->mg; m0 += EVO_SGEMM_MR_AVX512) {
                 const int64_t mr = conv_min(EVO_SGEMM_MR_AVX512, g->mg - m0);
-                const float *wm = wg + m0 * kk;
-                float *ym = yg + m0 * g->out_size;
                 t.bias_row = bias != NULL ? bias + grp * g->mg + m0 : NULL;
-                if (g->stride[2] == 2) {
-                    /* Tiles along each output row, stored straight into Y. */
-                    for (int64_t r = 0; r < oh; r++)
-                        for (int64_t c0 = 0; c0 < ow; c0 += EVO_SGEMM_NR_AVX512)
-                            evo_conv_implicit_avx512(kk, wm, kk, xpad + 2 * r * pw + 2 * c0, tab, 2,
-                                                     ym + r * ow + c0, g->out_size, mr,
-                                                     conv_min(EVO_SGEMM_NR_AVX512, ow - c0), &t);
-                    continue;
-                }
-                for (int64_t t0 = 0; t0 < flat_n; t0 += EVO_SGEMM_NR_AVX512) {
-                    const int64_t nr = conv_min(EVO_SGEMM_NR_AVX512, flat_n - t0);
-                    evo_conv_implicit_avx512(kk, wm, kk, xpad + t0, tab, 1, tile,
-                                             EVO_SGEMM_NR_AVX512, mr, nr, &t);
-                    /* Valid columns of the tile, run by run along padded rows. */
-                    for (int64_t p = t0; p < t0 + nr;) {
-                        const int64_t r = p / pw, col = p % pw;
-                        const int64_t run = conv_min(pw - col, t0 + nr - p);
-                        if (col < ow) {
-                            const int64_t valid = conv_min(run, ow - col);
-                            for (int64_t i = 0; i < mr; i++)
-                                conv_copy(ym + i * g->out_size + r * ow + col,
-                                          tile + i * EVO_SGEMM_NR_AVX512 + (p - t0), valid);
-                        }
-                        p += run;
-                    }
-                }
+                for (int64_t i = 0; i < l.ntiles; i++)
+                    evo_conv_implicit_avx512(kk, wg + m0 * kk, kk, xpad + i * EVO_SGEMM_NR_AVX512,
+                                             tab, yg + m0 * g->out_size, g->out_size, mr, &tiles[i],
+                                             &t);
             }
             if (!act_in_kernel && act->kind != EVO_ACT_NONE)
                 evo_act_apply(act, yg, (size_t)(g->mg * g->out_size));
@@ -454,7 +633,13 @@ size_t evo_conv_fast_scratch(const evo_conv_geom *g)
     if (conv_is_depthwise(g)) { /* a padded plane and flat rows, if needed */
         int64_t flat_off;
         const int64_t n = conv_dw_scratch_floats(g, &flat_off);
-        return n == 0 ? 0 : (size_t)n * sizeof(float) + 64;
+        size_t bytes = n == 0 ? 0 : (size_t)n * sizeof(float) + 64;
+        if (conv_dw_masked_ok(g)) { /* or the masked path, decided at run time */
+            int64_t off_at, ph_at;
+            const size_t mb = (size_t)conv_dw_masked_bytes(g, &off_at, &ph_at) + 64;
+            bytes = mb > bytes ? mb : bytes;
+        }
+        return bytes;
     }
     if (conv_is_pointwise(g))
         return evo_sgemm_scratch_bytes(g->mg, g->out_size, g->cg);
@@ -462,8 +647,12 @@ size_t evo_conv_fast_scratch(const evo_conv_geom *g)
     const int64_t np = conv_im2col_cols(g, k);
     size_t bytes = (size_t)(k * np) * sizeof(float) + 64 + evo_sgemm_scratch_bytes(g->mg, np, k);
     /* The implicit path may run instead (decided at run time). */
-    if (conv_implicit_ok(g) && (size_t)conv_implicit_floats(g) * sizeof(float) + 64 > bytes)
-        bytes = (size_t)conv_implicit_floats(g) * sizeof(float) + 64;
+    if (conv_implicit_ok(g)) {
+        int64_t tab_off, tiles_off;
+        const size_t ib =
+            (size_t)conv_implicit_floats(g, &tab_off, &tiles_off) * sizeof(float) + 64;
+        bytes = ib > bytes ? ib : bytes;
+    }
     return bytes;
 }
 
@@ -471,6 +660,12 @@ void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const
                    const evo_act *act, float *y, void *scratch, size_t scratch_bytes)
 {
     if (conv_is_depthwise(g)) {
+#if defined(EVO_HAVE_X86)
+        if (evo_cpu_use_avx512() && conv_dw_masked_ok(g)) {
+            conv_dw_masked(g, x, w, bias, act, y, (unsigned char *)conv_align64(scratch));
+            return;
+        }
+#endif
         conv_depthwise(g, x, w, bias, act, y, conv_align64(scratch));
         return;
     }

@@ -458,18 +458,29 @@ static void conv_big_case(int64_t c, int64_t m, int64_t group, int32_t h, int32_
 static void test_conv_block_boundaries(void **state)
 {
     (void)state;
-    conv_big_case(40, 130, 1, 30, 37, 3, 1, 1); /* K = 360 > KC, M = 130 > MC, 3 chunks */
-    conv_big_case(24, 16, 1, 36, 36, 3, 2, 1);  /* strided im2col */
-    conv_big_case(48, 40, 1, 20, 70, 1, 1, 0);  /* pointwise, N = 1400 > NC */
-    conv_big_case(32, 32, 32, 45, 75, 3, 1, 1); /* depthwise 3x3, rows of 75 */
-    conv_big_case(16, 16, 16, 47, 83, 3, 2, 1); /* depthwise 3x3 stride 2 */
-    conv_big_case(8, 8, 8, 40, 77, 5, 1, 2);    /* depthwise 5x5 */
-    conv_big_case(8, 8, 8, 40, 81, 5, 2, 2);    /* depthwise 5x5 stride 2 */
-    conv_big_case(3, 20, 1, 50, 50, 7, 2, 3);   /* stem-like 7x7 stride 2 */
-    conv_big_case(16, 20, 2, 33, 33, 3, 1, 1);  /* implicit GEMM: groups, M % 8 != 0 */
-    conv_big_case(8, 8, 1, 9, 9, 3, 1, 0);      /* implicit GEMM without padding */
-    conv_big_case(6, 12, 2, 70, 75, 3, 2, 1);   /* implicit GEMM stride 2, rows of 38 */
-    conv_big_case(64, 16, 1, 70, 70, 3, 1, 1);  /* padded input too large for implicit GEMM */
+    conv_big_case(40, 130, 1, 30, 37, 3, 1, 1);  /* K = 360 > KC, M = 130 > MC, 3 chunks */
+    conv_big_case(24, 16, 1, 36, 36, 3, 2, 1);   /* strided im2col */
+    conv_big_case(48, 40, 1, 20, 70, 1, 1, 0);   /* pointwise, N = 1400 > NC */
+    conv_big_case(32, 32, 32, 45, 75, 3, 1, 1);  /* depthwise 3x3, rows of 75 */
+    conv_big_case(16, 16, 16, 47, 83, 3, 2, 1);  /* depthwise 3x3 stride 2 */
+    conv_big_case(8, 8, 8, 40, 77, 5, 1, 2);     /* depthwise 5x5 */
+    conv_big_case(8, 8, 8, 40, 81, 5, 2, 2);     /* depthwise 5x5 stride 2 */
+    conv_big_case(3, 20, 1, 50, 50, 7, 2, 3);    /* stem-like 7x7 stride 2 */
+    conv_big_case(16, 20, 2, 33, 33, 3, 1, 1);   /* implicit GEMM: groups, M % 8 != 0 */
+    conv_big_case(8, 8, 1, 9, 9, 3, 1, 0);       /* implicit GEMM without padding */
+    conv_big_case(6, 12, 2, 70, 75, 3, 2, 1);    /* implicit GEMM stride 2, rows of 38 */
+    conv_big_case(64, 16, 1, 70, 70, 3, 1, 1);   /* padded input too large for implicit GEMM */
+    conv_big_case(32, 64, 1, 16, 16, 3, 2, 1);   /* implicit stride 2 by phases, 8x8 out */
+    conv_big_case(3, 8, 1, 96, 96, 3, 2, 1);     /* implicit stride 2, stem, rows of 48 */
+    conv_big_case(5, 9, 1, 17, 13, 3, 2, 1);     /* implicit stride 2, odd input sizes */
+    conv_big_case(4, 8, 1, 15, 15, 5, 2, 2);     /* implicit stride 2, 5x5 taps */
+    conv_big_case(64, 64, 1, 8, 8, 3, 1, 1);     /* implicit stride 1, 8x8: tiles over rows */
+    conv_big_case(64, 64, 64, 25, 5, 3, 1, 1);   /* depthwise masked run, rows of 5 */
+    conv_big_case(32, 32, 32, 12, 12, 3, 2, 1);  /* depthwise masked stride 2 by phases */
+    conv_big_case(16, 16, 16, 13, 7, 3, 2, 1);   /* masked stride 2, odd input sizes */
+    conv_big_case(8, 8, 8, 15, 15, 5, 2, 2);     /* masked stride 2, 5x5 taps */
+    conv_big_case(8, 8, 8, 11, 9, 5, 1, 2);      /* masked stride 1, 5x5 taps */
+    conv_big_case(128, 128, 128, 6, 6, 3, 2, 1); /* masked stride 2, 3x3 output */
 }
 
 /* Run parse + infer on a node and expect `code` with a message. */

@@ -583,8 +583,18 @@ static evo_status pool_eval_global(const evo_kctx *c, bool is_max)
             for (int64_t i = 1; i < n; i++)
                 acc = xp[i] > acc ? xp[i] : acc;
         } else {
-            for (int64_t i = 1; i < n; i++)
-                acc += xp[i];
+            /* Eight running sums: one serial chain of float adds would make
+             * this latency-bound (evo builds without -ffast-math, so the
+             * compiler may not reorder the sum itself). */
+            float part[8] = {0};
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8)
+                for (int j = 0; j < 8; j++)
+                    part[j] += xp[i + j];
+            for (; i < n; i++)
+                part[i % 8] += xp[i];
+            acc = ((part[0] + part[4]) + (part[1] + part[5])) +
+                  ((part[2] + part[6]) + (part[3] + part[7]));
             acc /= (float)n;
         }
         y[pl] = acc;

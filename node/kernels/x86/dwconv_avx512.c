@@ -154,3 +154,104 @@ DW512_FN void evo_dwconv_plane_avx512(float *out, int64_t rows_out, int64_t n, i
         }
     }
 }
+
+/* ---------------------------------------------------------------- masked flat runs */
+
+DW512_FN void evo_dwconv_masks_avx512(uint16_t *masks, int64_t n_out, int64_t ow, int64_t s,
+                                      int64_t ih, int64_t iw, int64_t kh, int64_t kw, int64_t pt,
+                                      int64_t pl, int64_t dil)
+{
+    int32_t r0[16], c0[16];
+    for (int j = 0; j < 16; j++) {
+        r0[j] = (int32_t)(j / ow);
+        c0[j] = (int32_t)(j % ow);
+    }
+    __m512i r = _mm512_loadu_si512(r0), c = _mm512_loadu_si512(c0);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i vow = _mm512_set1_epi32((int32_t)ow), one = _mm512_set1_epi32(1);
+    const __m512i vih = _mm512_set1_epi32((int32_t)ih), viw = _mm512_set1_epi32((int32_t)iw);
+    const __m512i v16 = _mm512_set1_epi32(16);
+    const int64_t nvec = (n_out + 15) / 16, nt = kh * kw;
+    for (int64_t v = 0; v < nvec; v++) {
+        const __mmask16 live =
+            _mm512_cmplt_epi32_mask(_mm512_add_epi32(lane, _mm512_set1_epi32((int32_t)(16 * v))),
+                                    _mm512_set1_epi32((int32_t)n_out));
+        const __m512i ir = _mm512_sub_epi32(_mm512_mullo_epi32(r, _mm512_set1_epi32((int32_t)s)),
+                                            _mm512_set1_epi32((int32_t)pt));
+        const __m512i ic = _mm512_sub_epi32(_mm512_mullo_epi32(c, _mm512_set1_epi32((int32_t)s)),
+                                            _mm512_set1_epi32((int32_t)pl));
+        uint16_t *mv = masks + v * nt;
+        for (int64_t a = 0; a < kh; a++) {
+            /* Unsigned compare: a negative row is a huge unsigned one. */
+            const __mmask16 rm = _mm512_mask_cmplt_epu32_mask(
+                live, _mm512_add_epi32(ir, _mm512_set1_epi32((int32_t)(a * dil))), vih);
+            for (int64_t b = 0; b < kw; b++)
+                mv[a * kw + b] = (uint16_t)_mm512_mask_cmplt_epu32_mask(
+                    rm, _mm512_add_epi32(ic, _mm512_set1_epi32((int32_t)(b * dil))), viw);
+        }
+        c = _mm512_add_epi32(c, v16);
+        for (__mmask16 m = _mm512_cmpge_epi32_mask(c, vow); m != 0;
+             m = _mm512_cmpge_epi32_mask(c, vow)) {
+            c = _mm512_mask_sub_epi32(c, m, c, vow);
+            r = _mm512_mask_add_epi32(r, m, r, one);
+        }
+    }
+}
+
+DW512_FN void evo_dwconv_masked_avx512(float *y, int64_t n_out, const float *src,
+                                       const int64_t *off, const float *w, int64_t nt,
+                                       const uint16_t *masks, float bias, const evo_act *act)
+{
+    const __m512 vb = _mm512_set1_ps(bias);
+    const int32_t ak = act->kind;
+    const __m512 clo = _mm512_set1_ps(act->a), chi = _mm512_set1_ps(act->b);
+    const int64_t nvec = (n_out + 15) / 16;
+    /* Tap t of output t0 reads src + off[t] + t0: the address is formed as
+     * an integer, since for masked-off lanes it may lie outside src. */
+    const uintptr_t base = (uintptr_t)src;
+#define DW_SRC(t, v) ((const float *)(base + (uintptr_t)((off[t] + 16 * (v)) * 4)))
+    int64_t v = 0;
+    if (nt == 9) {
+        const __m512 w0 = _mm512_set1_ps(w[0]), w1 = _mm512_set1_ps(w[1]);
+        const __m512 w2 = _mm512_set1_ps(w[2]), w3 = _mm512_set1_ps(w[3]);
+        const __m512 w4 = _mm512_set1_ps(w[4]), w5 = _mm512_set1_ps(w[5]);
+        const __m512 w6 = _mm512_set1_ps(w[6]), w7 = _mm512_set1_ps(w[7]);
+        const __m512 w8 = _mm512_set1_ps(w[8]);
+        for (; v < nvec; v++) {
+            const uint16_t *m = masks + v * 9;
+            __m512 a0 = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m[0], DW_SRC(0, v)), vb);
+            __m512 a1 = _mm512_mul_ps(w1, _mm512_maskz_loadu_ps(m[1], DW_SRC(1, v)));
+            __m512 a2 = _mm512_mul_ps(w2, _mm512_maskz_loadu_ps(m[2], DW_SRC(2, v)));
+            a0 = _mm512_fmadd_ps(w3, _mm512_maskz_loadu_ps(m[3], DW_SRC(3, v)), a0);
+            a1 = _mm512_fmadd_ps(w4, _mm512_maskz_loadu_ps(m[4], DW_SRC(4, v)), a1);
+            a2 = _mm512_fmadd_ps(w5, _mm512_maskz_loadu_ps(m[5], DW_SRC(5, v)), a2);
+            a0 = _mm512_fmadd_ps(w6, _mm512_maskz_loadu_ps(m[6], DW_SRC(6, v)), a0);
+            a1 = _mm512_fmadd_ps(w7, _mm512_maskz_loadu_ps(m[7], DW_SRC(7, v)), a1);
+            a2 = _mm512_fmadd_ps(w8, _mm512_maskz_loadu_ps(m[8], DW_SRC(8, v)), a2);
+            const __m512 acc = dw512_act(_mm512_add_ps(_mm512_add_ps(a0, a1), a2), ak, clo, chi);
+            const int64_t left = n_out - 16 * v;
+            _mm512_mask_storeu_ps(y + 16 * v, (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u),
+                                  acc);
+        }
+        return;
+    }
+    for (; v < nvec; v++) {
+        const uint16_t *m = masks + v * nt;
+        __m512 a0 = vb, a1 = _mm512_setzero_ps();
+        int64_t t = 0;
+        for (; t + 2 <= nt; t += 2) {
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(m[t], DW_SRC(t, v)),
+                                 a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(w[t + 1]),
+                                 _mm512_maskz_loadu_ps(m[t + 1], DW_SRC(t + 1, v)), a1);
+        }
+        if (t < nt)
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(m[t], DW_SRC(t, v)),
+                                 a0);
+        const __m512 acc = dw512_act(_mm512_add_ps(a0, a1), ak, clo, chi);
+        const int64_t left = n_out - 16 * v;
+        _mm512_mask_storeu_ps(y + 16 * v, (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u),
+                              acc);
+    }
+#undef DW_SRC
+}
