@@ -11,11 +11,12 @@
  *
  * "Padded FLOPs" count what the kernels execute, not what the op needs: a
  * dense Conv runs tiles of 8 output channels x 32 positions (AVX-512;
- * implicit GEMM along the zero-padded plane for 3x3-like kernels, along
- * output rows for stride 2, one SGEMM over the plane for 1x1) whose partial
+ * implicit GEMM along the zero-padded plane, or its four phases for stride
+ * 2, for 3x3-like kernels; one SGEMM over the plane for 1x1) whose partial
  * tiles cost in 16-lane steps, so 3x3 outputs or 3 output channels waste
- * most of a tile; the depthwise kernel runs 16-wide rows (or one flat run
- * over the padded plane when rows are narrow). The shapes come from the op
+ * most of a tile; the depthwise kernel runs 16-wide vectors over a small
+ * plane's outputs, over the padded plane when rows are narrow, else row by
+ * row. The shapes come from the op
  * facts' shape strings; ops without them fall back to the raw FLOPs.
  *
  * Streamed bytes are a term of their own: on a shared machine memory (or
@@ -56,6 +57,8 @@
 /* The implicit-GEMM Conv path needs the padded input of a group within this
  * many bytes (node/kernels/conv_fast.c), else it runs im2col + SGEMM. */
 #define PRED_IMPLICIT_BYTES ((int64_t)1 << 20)
+/* Depthwise planes of at most this many outputs run the masked path. */
+#define PRED_DW_MASKED_MAX 4096
 
 enum { PRED_NF = 3 }; /* features: max(compute, cached), streamed, 1 */
 
@@ -117,10 +120,22 @@ static int64_t pred_cdiv(int64_t a, int64_t b)
     return (a + b - 1) / b;
 }
 
+/* The stride that maps an input extent to an output extent under "same"
+ * (out = ceil(in / s)) or "valid" (out = (in - k) / s + 1) padding, the
+ * smallest that fits; else round(in / out). */
+static int64_t pred_stride(int64_t in, int64_t out, int64_t k)
+{
+    for (int64_t s = 1; s <= 8; s++)
+        if (out == pred_cdiv(in, s) || (in >= k && out == (in - k) / s + 1))
+            return s;
+    int64_t s = (in + out / 2) / out;
+    return s > 0 ? s : 1;
+}
+
 /* FLOPs the kernels execute for a 2-D Conv (dense or depthwise), from the
  * facts' shapes; 0 when the shapes do not describe one. The geometry the
- * facts leave out (strides, padding) is recovered from the shapes: stride
- * round(in / out), padded width max(in, (out - 1) * stride + kernel). */
+ * facts leave out (strides, padding) is recovered from the shapes: the
+ * stride by pred_stride, the padded width max(in, (out - 1) * stride + kernel). */
 static double pred_conv_flops(const evo_db_op *op, double *extra_bytes)
 {
     pred_shapes in, out;
@@ -137,17 +152,21 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes)
         wd > (1 << 20) || oh > (1 << 20) || ow > (1 << 20) || kh > 4096 || kw > 4096)
         return 0;
     const int64_t groups = c / cg, mg = m / (groups > 0 ? groups : 1);
-    const int64_t sh = (h + oh / 2) / oh > 0 ? (h + oh / 2) / oh : 1;
-    const int64_t sw = (wd + ow / 2) / ow > 0 ? (wd + ow / 2) / ow : 1;
+    const int64_t sh = pred_stride(h, oh, kh), sw = pred_stride(wd, ow, kw);
     int64_t ph = (oh - 1) * sh + kh, pw = (ow - 1) * sw + kw;
     ph = ph > h ? ph : h;
     pw = pw > wd ? pw : wd;
     *extra_bytes = 0;
     if (op->kind == EVO_KIND_DWCONV) {
-        /* Narrow rows run as one flat run over the padded plane. */
+        /* Small "same" planes (stride 1, or 2 read by phases) run as one
+         * masked run over the outputs; narrow rows as one flat run over the
+         * padded plane; the rest row by row. */
         int64_t per_plane;
-        if ((ow < PRED_DW_VEC || (sw == 1 && ow < 2 * PRED_DW_VEC)) && oh >= 2 &&
-            (sh * pw) % sw == 0)
+        if (sh == sw && ((sw == 1 && ow == wd) || (sw == 2 && ow == (wd + 1) / 2)) &&
+            oh * ow <= PRED_DW_MASKED_MAX)
+            per_plane = pred_cdiv(oh * ow, PRED_DW_VEC) * PRED_DW_VEC;
+        else if ((ow < PRED_DW_VEC || (sw == 1 && ow < 2 * PRED_DW_VEC)) && oh >= 2 &&
+                 (sh * pw) % sw == 0)
             per_plane = pred_cdiv((oh - 1) * (sh * pw / sw) + ow, PRED_DW_VEC) * PRED_DW_VEC;
         else
             per_plane = oh * pred_cdiv(ow, PRED_DW_VEC) * PRED_DW_VEC;
@@ -158,10 +177,11 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes)
     if (kh == 1 && kw == 1 && sh == 1 && sw == 1 && oh == h && ow == wd) {
         n_tiles = pred_cdiv(oh * ow, PRED_TILE_N); /* one SGEMM over the plane */
     } else if (sh == sw && (sh == 1 || sh == 2) &&
-               cg * ph * pw <= PRED_IMPLICIT_BYTES / (int64_t)sizeof(float)) {
-        /* implicit GEMM: flat runs over the padded plane, or output rows */
-        n_tiles =
-            sh == 1 ? pred_cdiv((oh - 1) * pw + ow, PRED_TILE_N) : oh * pred_cdiv(ow, PRED_TILE_N);
+               cg * pred_cdiv(ph, sh) * pred_cdiv(pw, sh) * sh * sh <=
+                   PRED_IMPLICIT_BYTES / (int64_t)sizeof(float)) {
+        /* implicit GEMM: one flat run over the padded plane (stride 2: over
+         * its phases, ceil(pw / 2) wide), the padding columns included */
+        n_tiles = pred_cdiv((oh - 1) * pred_cdiv(pw, sh) + ow, PRED_TILE_N);
     } else {
         /* im2col: the column matrix is written and read once more */
         n_tiles = pred_cdiv(oh * ow, PRED_TILE_N);

@@ -278,9 +278,9 @@ static void test_roofline(void **state)
     assert_true(fabs(evo_roofline_us(&cal, &pw) - 11.79648) < 1e-9);
     pw.in_shapes = "[null,[256,256,1,1]]";
     assert_true(fabs(evo_roofline_us(&cal, &pw) - 11.79648) < 1e-9);
-    /* a narrow depthwise conv runs one flat run over the padded 7-wide
-     * plane: (5 - 1) * 7 + 5 = 33 outputs, 48 in 16-lane vectors, x 8
-     * channels x 9 taps x 2 = 6912 FLOPs at 10 GFLOP/s */
+    /* a small "same" depthwise plane runs one masked run over its 25
+     * outputs: 32 in 16-lane vectors x 8 channels x 9 taps x 2 = 4608 FLOPs
+     * at 10 GFLOP/s */
     evo_db_op dwn = {.kind = EVO_KIND_DWCONV,
                      .flops = 3600,
                      .in_bytes = 800,
@@ -288,7 +288,13 @@ static void test_roofline(void **state)
                      .param_bytes = 320,
                      .in_shapes = "[[1,8,5,5],[8,1,3,3],[8]]",
                      .out_shapes = "[[1,8,5,5]]"};
-    assert_true(fabs(evo_roofline_us(&cal, &dwn) - 0.6912) < 1e-9);
+    assert_true(fabs(evo_roofline_us(&cal, &dwn) - 0.4608) < 1e-9);
+    /* a narrow unpadded (valid) one runs a flat run over the 5-wide input:
+     * (3 - 1) * 5 + 3 = 13 outputs, one vector of 16, x 8 x 9 x 2 = 2304 */
+    dwn.out_shapes = "[[1,8,3,3]]";
+    dwn.flops = 1296;
+    dwn.out_bytes = 288;
+    assert_true(fabs(evo_roofline_us(&cal, &dwn) - 0.2304) < 1e-9);
     /* streamed bytes are gamma's: the 1.9 MB op above predicts
      * alpha * 20 (compute; nothing is cached) + gamma * 200 + beta */
     p.gamma[EVO_KIND_CONV] = 0.5;
