@@ -1,13 +1,13 @@
 /*
  * Latency prediction: a roofline per op that knows how evo's kernels tile
- * the work, scaled and offset by terms fitted per op kind on the measured
+ * the work, scaled and offset by terms fitted per op class on the measured
  * profiles in the database (docs/modeldb.md):
  *
  *     compute(op)  = padded FLOPs / peak(kind)
  *     cached(op)   = bytes that stay in the cache / cache bandwidth
  *     streamed(op) = bytes that come from memory / memory bandwidth
- *     t(op)        = alpha[kind] * max(compute, cached)
- *                    + gamma[kind] * streamed + beta[kind]
+ *     t(op)        = alpha[c] * max(compute, cached) + delta[c] * cached
+ *                    + gamma[c] * streamed + beta[c]
  *
  * "Padded FLOPs" count what the kernels execute, not what the op needs: a
  * dense Conv runs tiles of 8 output channels x 32 positions (AVX-512;
@@ -16,19 +16,25 @@
  * tiles cost in 16-lane steps, so 3x3 outputs or 3 output channels waste
  * most of a tile; the depthwise kernel runs 16-wide vectors over a small
  * plane's outputs, over the padded plane when rows are narrow, else row by
- * row. The shapes come from the op
- * facts' shape strings; ops without them fall back to the raw FLOPs.
+ * row. Bytes include what the kernel path adds (the SGEMM's packed input,
+ * the implicit path's padded copy, im2col's column matrix) and count
+ * outputs twice (write-allocate). The shapes come from the op facts' shape
+ * strings; ops without them fall back to the raw FLOPs and bytes.
+ *
+ * The class c is the op kind, except that a strided 1x1 Conv is fitted with
+ * the spatial Convs: it runs their implicit-GEMM kernel, not the SGEMM.
  *
  * Streamed bytes are a term of their own: on a shared machine memory (or
- * last-level cache) bandwidth is what the neighbours take away, and a kind
+ * last-level cache) bandwidth is what the neighbours take away, and a class
  * fitted only on small, cache-resident ops (a tiny model's Gemm) must not
  * learn its per-byte cost from a big model's 5 MB classifier, or the other
- * way round. gamma scales them (prior 1: not overlapped with compute),
- * alpha the compute-or-cache roofline (prior 1), beta is the fixed per-op
- * cost (dispatch, loop setup).
+ * way round. Priors (what a class without data uses, and what the fit is
+ * pulled toward): alpha 1, delta 0 (cache traffic overlaps compute), gamma
+ * 1 (memory traffic does not), beta fitted freely (the fixed per-op cost:
+ * dispatch, loop setup; tiny ops measure it directly).
  *
  * peak and bandwidths are the device class's calibration, so a class that
- * was only calibrated (never profiled) still gets predictions (alpha 1).
+ * was only calibrated (never profiled) still gets predictions.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -38,14 +44,14 @@
 
 /* A kind needs this many measured ops for its own fit: even one measured
  * op of a kind says more about its kernel than any other kind's fit (the
- * ridge keeps one op from setting three coefficients). */
+ * ridge keeps one op from setting four coefficients). */
 #define PRED_MIN_SAMPLES 1
-/* Strength of the pull of each kind's alpha and gamma toward the plain
- * roofline (1 and 1), relative to the data's own weight: the kinds are
+/* Strength of the pull of each class's alpha, delta and gamma toward the
+ * priors (1, 0, 1), relative to the data's own weight: the kinds are
  * fitted on a few dozen ops of a few models, and a kind that only saw tiny
  * ops (or only big ones) must not extrapolate a wild slope. The overhead
  * beta is not pulled: tiny ops measure it directly. */
-#define PRED_RIDGE 3.0
+#define PRED_RIDGE 1.0
 /* Below the timer's resolution, us. */
 #define PRED_MIN_US 0.05
 /* Output channels of the dense kernels' micro-tile (AVX-512), the step in
@@ -60,7 +66,7 @@
 /* Depthwise planes of at most this many outputs run the masked path. */
 #define PRED_DW_MASKED_MAX 4096
 
-enum { PRED_NF = 3 }; /* features: max(compute, cached), streamed, 1 */
+enum { PRED_NF = 4 }; /* features: max(compute, cached), cached, streamed, 1 */
 
 typedef struct pred_sample {
     double x[PRED_NF]; /* features, us */
@@ -175,13 +181,17 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes)
     const double k = (double)cg * (double)kh * (double)kw;
     int64_t n_tiles; /* per block of PRED_TILE_M output channels */
     if (kh == 1 && kw == 1 && sh == 1 && sw == 1 && oh == h && ow == wd) {
-        n_tiles = pred_cdiv(oh * ow, PRED_TILE_N); /* one SGEMM over the plane */
+        /* one SGEMM over the plane, which packs the input (written, read) */
+        n_tiles = pred_cdiv(oh * ow, PRED_TILE_N);
+        *extra_bytes = 2.0 * k * (double)(oh * ow) * (double)sizeof(float) * (double)groups;
     } else if (sh == sw && (sh == 1 || sh == 2) &&
                cg * pred_cdiv(ph, sh) * pred_cdiv(pw, sh) * sh * sh <=
                    PRED_IMPLICIT_BYTES / (int64_t)sizeof(float)) {
         /* implicit GEMM: one flat run over the padded plane (stride 2: over
          * its phases, ceil(pw / 2) wide), the padding columns included */
         n_tiles = pred_cdiv((oh - 1) * pred_cdiv(pw, sh) + ow, PRED_TILE_N);
+        /* the padded copy of the input (written, read) */
+        *extra_bytes = 2.0 * (double)(cg * ph * pw) * (double)sizeof(float) * (double)groups;
     } else {
         /* im2col: the column matrix is written and read once more */
         n_tiles = pred_cdiv(oh * ow, PRED_TILE_N);
@@ -192,7 +202,26 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes)
     return 2.0 * tiles * PRED_TILE_M * PRED_TILE_N * k;
 }
 
-/* The features of an op: x[0] max(compute, cached), x[1] streamed, x[2] 1;
+/* The kind whose kernel runs the op: a strided 1x1 Conv runs the implicit
+ * GEMM path of the spatial Convs (input copy, per-tile cost over a short
+ * reduction), not the pointwise SGEMM, so it shares their coefficients. */
+static int pred_kind(const evo_db_op *op)
+{
+    if ((unsigned)op->kind >= EVO_KIND_COUNT_)
+        return EVO_KIND_ELEMENTWISE;
+    if (op->kind != EVO_KIND_CONV1X1)
+        return (int)op->kind;
+    pred_shapes in, out;
+    pred_parse_shapes(op->in_shapes, &in);
+    pred_parse_shapes(op->out_shapes, &out);
+    if (in.rank[0] == 4 && out.rank[0] == 4 &&
+        (in.dims[0][2] != out.dims[0][2] || in.dims[0][3] != out.dims[0][3]))
+        return EVO_KIND_CONV;
+    return EVO_KIND_CONV1X1;
+}
+
+/* The features of an op: x[0] max(compute, cached), x[1] cached,
+ * x[2] streamed, x[3] 1;
  * *roofline = max(compute, cached + streamed). */
 static void pred_features(const evo_calibration *cal, const evo_db_op *op, double x[PRED_NF],
                           double *roofline)
@@ -218,7 +247,10 @@ static void pred_features(const evo_calibration *cal, const evo_db_op *op, doubl
     }
     /* GFLOP/s = 1e3 FLOPs per microsecond; GB/s = 1e3 bytes per microsecond */
     double compute = peak > 0 ? flops / (peak * 1e3) : 0;
-    double act = (double)op->in_bytes + (double)op->out_bytes + extra;
+    /* Outputs count twice: a store to a line not in the cache reads it first
+     * (write-allocate), which is what makes a 1x1 conv with a wide output
+     * slower than one with a wide input. */
+    double act = (double)op->in_bytes + 2.0 * (double)op->out_bytes + extra;
     double par = (double)op->param_bytes;
     double cache = (double)cal->cache_bytes;
     /* Data that fits the cache moves at cache speed (activations flow from
@@ -234,8 +266,9 @@ static void pred_features(const evo_calibration *cal, const evo_db_op *op, doubl
     double streamed = (act_streams ? t_act : 0) + (par_streams ? t_par : 0);
     double cached = t_act + t_par - streamed;
     x[0] = compute > cached ? compute : cached;
-    x[1] = streamed;
-    x[2] = 1.0;
+    x[1] = cached;
+    x[2] = streamed;
+    x[3] = 1.0;
     *roofline = compute > cached + streamed ? compute : cached + streamed;
 }
 
@@ -248,10 +281,10 @@ double evo_roofline_us(const evo_calibration *cal, const evo_db_op *op)
 
 double evo_predict_op_us(const evo_predictor *p, const evo_calibration *cal, const evo_db_op *op)
 {
-    int k = (unsigned)op->kind < EVO_KIND_COUNT_ ? (int)op->kind : EVO_KIND_ELEMENTWISE;
+    int k = pred_kind(op);
     double x[PRED_NF], r;
     pred_features(cal, op, x, &r);
-    return p->alpha[k] * x[0] + p->gamma[k] * x[1] + p->beta_us[k];
+    return p->alpha[k] * x[0] + p->delta[k] * x[1] + p->gamma[k] * x[2] + p->beta_us[k];
 }
 
 /* Solve the n x n system a z = b in place (Gauss-Jordan, partial
@@ -288,25 +321,23 @@ static bool pred_solve(double a[PRED_NF][PRED_NF], double b[PRED_NF], int n, dou
 }
 
 /* Weighted, ridge-regularized, non-negative least squares of
- * t = theta . x over one kind's samples:
+ * t = theta . x over one class's samples:
  *
- *     minimize sum w_i (t_i - theta . x_i)^2 + sum_j<2 lambda G_jj (theta_j - prior_j)^2
+ *     minimize sum w_i (t_i - theta . x_i)^2 + sum_j<3 lambda G_jj (theta_j - prior_j)^2
  *     subject to theta >= 0
  *
  * with weights w = 1 / t^2 (least relative error: a model's ops span four
  * orders of magnitude, and plain least squares would fit only the largest)
- * and G the weighted Gram matrix, so the pull toward the prior (the plain
- * roofline: alpha 1, gamma 1) is scale-free and lambda times as strong as
- * the data. A coefficient whose feature is 0 on every sample keeps its
- * prior. Non-negativity keeps the overhead from going
- * negative on tiny ops; with three features every subset of free
- * coefficients is tried (the others held at 0) and the feasible one of
- * least objective wins, which is the exact constrained optimum. Returns
- * false if no subset is solvable. */
+ * and G the weighted Gram matrix, so the pull toward the priors is
+ * scale-free and lambda times as strong as the data. A coefficient whose feature is 0 on every
+ * sample keeps its prior. Non-negativity keeps the overhead from going negative on tiny ops; with
+ * four features every subset of free coefficients is tried (the others held at 0) and the feasible
+ * one of least objective wins, which is the exact constrained optimum. Returns false if no subset
+ * is solvable. */
 static bool pred_fit_kind(const pred_sample *s, size_t n, double lambda, double theta[PRED_NF])
 {
-    static const double prior[PRED_NF] = {1.0, 1.0, 0.0};
-    static const bool pulled[PRED_NF] = {true, true, false};
+    static const double prior[PRED_NF] = {1.0, 0.0, 1.0, 0.0};
+    static const bool pulled[PRED_NF] = {true, true, true, false};
     double g[PRED_NF][PRED_NF] = {{0}}, h[PRED_NF] = {0};
     for (size_t i = 0; i < n; i++) {
         double t = s[i].t > PRED_MIN_US ? s[i].t : PRED_MIN_US;
@@ -432,7 +463,7 @@ evo_status evo_predictor_fit_ridge(evo_db *db, int64_t exclude_model_id, double 
         }
         if (!(t >= 0) || !isfinite(t))
             continue;
-        size_t k = (size_t)op.kind;
+        size_t k = (size_t)pred_kind(&op);
         if (n[k] == cap[k]) {
             size_t ncap = cap[k] ? cap[k] * 2 : 64;
             pred_sample *grown = realloc(samples[k], ncap * sizeof *grown);
@@ -452,8 +483,8 @@ evo_status evo_predictor_fit_ridge(evo_db *db, int64_t exclude_model_id, double 
         rv = db_sql_error(db, rc, "reading profiles for the predictor", err);
     sqlite3_finalize(st);
 
-    /* Kinds with enough data get their own fit; the others keep alpha 1
-     * and take the median overhead of the fitted kinds. */
+    /* Classes with enough data get their own fit; the others keep the
+     * priors and take the median overhead of the fitted classes. */
     double betas[EVO_KIND_COUNT_];
     int n_betas = 0;
     bool fitted[EVO_KIND_COUNT_] = {false};
@@ -462,8 +493,9 @@ evo_status evo_predictor_fit_ridge(evo_db *db, int64_t exclude_model_id, double 
         double th[PRED_NF];
         if (n[k] >= PRED_MIN_SAMPLES && pred_fit_kind(samples[k], n[k], ridge, th)) {
             out->alpha[k] = th[0];
-            out->gamma[k] = th[1];
-            out->beta_us[k] = th[2];
+            out->delta[k] = th[1];
+            out->gamma[k] = th[2];
+            out->beta_us[k] = th[3];
             fitted[k] = true;
             betas[n_betas++] = out->beta_us[k];
         }

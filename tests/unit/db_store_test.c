@@ -251,12 +251,13 @@ static void test_roofline(void **state)
                            .mem_gbps = 10,
                            .cache_gbps = 50,
                            .cache_bytes = 1000000};
-    /* compute-bound conv: 2e6 FLOPs at 100 GFLOP/s = 20 us; 1e5 bytes in cache = 2 us */
+    /* compute-bound conv: 2e6 FLOPs at 100 GFLOP/s = 20 us; 60000 bytes in
+     * and 40000 out (counted twice: write-allocate) in cache = 2.8 us */
     evo_db_op op = {.kind = EVO_KIND_CONV, .flops = 2000000, .in_bytes = 60000, .out_bytes = 40000};
     assert_true(fabs(evo_roofline_us(&cal, &op) - 20.0) < 1e-9);
-    /* the same bytes beyond the cache: 2e6 bytes at 10 GB/s = 200 us */
+    /* with 1.9 MB of weights beyond the cache: 2.04e6 bytes at 10 GB/s */
     op.param_bytes = 1900000;
-    assert_true(fabs(evo_roofline_us(&cal, &op) - 200.0) < 1e-9);
+    assert_true(fabs(evo_roofline_us(&cal, &op) - 204.0) < 1e-9);
     /* depthwise uses its own peak: 2e6 / 10 GFLOP/s = 200 us vs 2 us of bytes */
     evo_db_op dw = {.kind = EVO_KIND_DWCONV, .flops = 2000000, .in_bytes = 100000};
     assert_true(fabs(evo_roofline_us(&cal, &dw) - 200.0) < 1e-9);
@@ -296,9 +297,27 @@ static void test_roofline(void **state)
     dwn.out_bytes = 288;
     assert_true(fabs(evo_roofline_us(&cal, &dwn) - 0.2304) < 1e-9);
     /* streamed bytes are gamma's: the 1.9 MB op above predicts
-     * alpha * 20 (compute; nothing is cached) + gamma * 200 + beta */
+     * alpha * 20 (compute; nothing is cached) + gamma * 204 + beta */
     p.gamma[EVO_KIND_CONV] = 0.5;
-    assert_true(fabs(evo_predict_op_us(&p, &cal, &op) - (2 * 20.0 + 0.5 * 200 + 1)) < 1e-9);
+    assert_true(fabs(evo_predict_op_us(&p, &cal, &op) - (2 * 20.0 + 0.5 * 204 + 1)) < 1e-9);
+    /* cached bytes on top of the roofline are delta's: the in-cache op
+     * predicts alpha * 20 + delta * 2.8 + beta */
+    op.param_bytes = 0;
+    p.delta[EVO_KIND_CONV] = 2;
+    assert_true(fabs(evo_predict_op_us(&p, &cal, &op) - (2 * 20.0 + 2 * 2.8 + 1)) < 1e-9);
+    /* a strided 1x1 conv (kind conv1x1 in the facts) is predicted with the
+     * Conv coefficients: changing conv1x1's leaves it alone */
+    evo_db_op s2 = pw;
+    s2.in_shapes = "[[1,256,6,6],[256,256,1,1],[256]]";
+    s2.out_shapes = "[[1,256,3,3]]";
+    double before = evo_predict_op_us(&p, &cal, &s2);
+    p.alpha[EVO_KIND_CONV1X1] = 5;
+    assert_true(evo_predict_op_us(&p, &cal, &s2) == before);
+    p.alpha[EVO_KIND_CONV] = 3;
+    assert_true(evo_predict_op_us(&p, &cal, &s2) > before);
+    /* and the stride-1 one with conv1x1's (its shapes are unparsable by
+     * now: the raw FLOPs) */
+    assert_true(fabs(evo_predict_op_us(&p, &cal, &pw) - (5 * 11.79648 + 1)) < 1e-9);
 }
 
 /* Profiles whose times are exactly alpha * roofline + beta per kind: the
