@@ -40,9 +40,10 @@ static void test_zoo_optimize(void **state)
     assert_true(n > 0);
     int total_fused = 0, total_bn = 0;
     for (int m = 0; m < n; m++) {
-        ptu_tensor in;
+        ptu_tensor in = {0}, in1 = {0};
         evo_graph *g0 = ptu_load_zoo(dir, names[m], &in);
-        evo_graph *g1 = ptu_load_zoo(dir, names[m], &in);
+        evo_graph *g1 = ptu_load_zoo(dir, names[m], &in1);
+        ptu_tensor_free(&in1); /* the same reference input as `in` */
         assert_non_null(g0);
         assert_non_null(g1);
         int32_t nodes_before = g1->n_nodes;
@@ -104,7 +105,9 @@ static void test_zoo_switches(void **state)
     evo_graph *g = ptu_load_zoo(dir, "tiny_ad_autoencoder", &in);
     if (g == NULL)
         skip();
-    evo_graph *g0 = ptu_load_zoo(dir, "tiny_ad_autoencoder", &in);
+    ptu_tensor in0 = {0};
+    evo_graph *g0 = ptu_load_zoo(dir, "tiny_ad_autoencoder", &in0);
+    ptu_tensor_free(&in0); /* the same reference input as `in` */
     evo_optimize_options o = {.no_fold_batchnorm = true};
     evo_optimize_report rep;
     evo_error err = {0};
