@@ -63,6 +63,9 @@
 /* The implicit-GEMM Conv path needs the padded input of a group within this
  * many bytes (node/kernels/conv_fast.c), else it runs im2col + SGEMM. */
 #define PRED_IMPLICIT_BYTES ((int64_t)1 << 20)
+/* The fixed cost of one short row call (a phase split of one input row),
+ * in bytes of cache traffic: about 5 ns. */
+#define PRED_ROW_CALL_BYTES 512.0
 /* Depthwise planes of at most this many outputs run the masked path. */
 #define PRED_DW_MASKED_MAX 4096
 
@@ -169,10 +172,16 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes)
          * padded plane; the rest row by row. */
         int64_t per_plane;
         if (sh == sw && ((sw == 1 && ow == wd) || (sw == 2 && ow == (wd + 1) / 2)) &&
-            oh * ow <= PRED_DW_MASKED_MAX)
+            oh * ow <= PRED_DW_MASKED_MAX) {
             per_plane = pred_cdiv(oh * ow, PRED_DW_VEC) * PRED_DW_VEC;
-        else if ((ow < PRED_DW_VEC || (sw == 1 && ow < 2 * PRED_DW_VEC)) && oh >= 2 &&
-                 (sh * pw) % sw == 0)
+            /* Stride 2 first splits every input row into its phases, one
+             * call per row: a fixed cost that dwarfs the FLOPs of small
+             * planes (768 rows take about 4 us on AVX-512 Xeons however
+             * wide they are), costed as that much cache traffic. */
+            if (sw == 2)
+                *extra_bytes = (double)(n * c * h) * PRED_ROW_CALL_BYTES;
+        } else if ((ow < PRED_DW_VEC || (sw == 1 && ow < 2 * PRED_DW_VEC)) && oh >= 2 &&
+                   (sh * pw) % sw == 0)
             per_plane = pred_cdiv((oh - 1) * (sh * pw / sw) + ow, PRED_DW_VEC) * PRED_DW_VEC;
         else
             per_plane = oh * pred_cdiv(ow, PRED_DW_VEC) * PRED_DW_VEC;
