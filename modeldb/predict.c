@@ -28,10 +28,12 @@
  * last-level cache) bandwidth is what the neighbours take away, and a class
  * fitted only on small, cache-resident ops (a tiny model's Gemm) must not
  * learn its per-byte cost from a big model's 5 MB classifier, or the other
- * way round. Priors (what a class without data uses, and what the fit is
- * pulled toward): alpha 1, delta 0 (cache traffic overlaps compute), gamma
- * 1 (memory traffic does not), beta fitted freely (the fixed per-op cost:
- * dispatch, loop setup; tiny ops measure it directly).
+ * way round. Each class's fit is pulled toward the pooled fit of all
+ * classes, which is itself pulled toward the plain roofline: alpha 1,
+ * delta 0 (cache traffic overlaps compute), gamma 1 (memory traffic does
+ * not); beta is fitted freely (the fixed per-op cost: dispatch, loop setup;
+ * tiny ops measure it directly). A class without data uses the pooled fit
+ * with the median overhead.
  *
  * peak and bandwidths are the device class's calibration, so a class that
  * was only calibrated (never profiled) still gets predictions.
@@ -46,8 +48,8 @@
  * op of a kind says more about its kernel than any other kind's fit (the
  * ridge keeps one op from setting four coefficients). */
 #define PRED_MIN_SAMPLES 1
-/* Strength of the pull of each class's alpha, delta and gamma toward the
- * priors (1, 0, 1), relative to the data's own weight: the kinds are
+/* Strength of the pull of each class's alpha, delta and gamma toward their
+ * priors, relative to the data's own weight: the kinds are
  * fitted on a few dozen ops of a few models, and a kind that only saw tiny
  * ops (or only big ones) must not extrapolate a wild slope. The overhead
  * beta is not pulled: tiny ops measure it directly. */
@@ -343,11 +345,10 @@ static bool pred_solve(double a[PRED_NF][PRED_NF], double b[PRED_NF], int n, dou
  * four features every subset of free coefficients is tried (the others held at 0) and the feasible
  * one of least objective wins, which is the exact constrained optimum. Returns false if no subset
  * is solvable. */
-static bool pred_fit_kind(const pred_sample *s, size_t n, double lambda, double theta[PRED_NF])
+/* Add samples s[0..n) to the weighted normal equations g, h. */
+static void pred_accumulate(const pred_sample *s, size_t n, double g[PRED_NF][PRED_NF],
+                            double h[PRED_NF])
 {
-    static const double prior[PRED_NF] = {1.0, 0.0, 1.0, 0.0};
-    static const bool pulled[PRED_NF] = {true, true, true, false};
-    double g[PRED_NF][PRED_NF] = {{0}}, h[PRED_NF] = {0};
     for (size_t i = 0; i < n; i++) {
         double t = s[i].t > PRED_MIN_US ? s[i].t : PRED_MIN_US;
         double w = 1.0 / (t * t);
@@ -357,6 +358,12 @@ static bool pred_fit_kind(const pred_sample *s, size_t n, double lambda, double 
                 g[a][b] += w * s[i].x[a] * s[i].x[b];
         }
     }
+}
+
+static bool pred_fit_kind(double g[PRED_NF][PRED_NF], const double h[PRED_NF], double lambda,
+                          const double prior[PRED_NF], double theta[PRED_NF])
+{
+    static const bool pulled[PRED_NF] = {true, true, true, false};
     double best = INFINITY;
     bool found = false;
     for (unsigned mask = 1; mask < (1u << PRED_NF); mask++) {
@@ -492,15 +499,30 @@ evo_status evo_predictor_fit_ridge(evo_db *db, int64_t exclude_model_id, double 
         rv = db_sql_error(db, rc, "reading profiles for the predictor", err);
     sqlite3_finalize(st);
 
-    /* Classes with enough data get their own fit; the others keep the
-     * priors and take the median overhead of the fitted classes. */
+    /* Classes with enough data get their own fit; the others take the
+     * pooled fit and the median overhead of the fitted classes. */
     double betas[EVO_KIND_COUNT_];
     int n_betas = 0;
     bool fitted[EVO_KIND_COUNT_] = {false};
+    /* The pooled fit over all classes is each class's prior: what the
+     * kernels do per FLOP and per byte on this device in general, which a
+     * class then departs from as far as its own data says (a class seen
+     * only on tiny ops learns little about bytes, and borrows). */
+    static const double roofline_prior[PRED_NF] = {1.0, 0.0, 1.0, 0.0};
+    double prior[PRED_NF], pooled_g[PRED_NF][PRED_NF] = {{0}}, pooled_h[PRED_NF] = {0};
+    for (int k = 0; k < EVO_KIND_COUNT_; k++)
+        pred_accumulate(samples[k], n[k], pooled_g, pooled_h);
+    if (!(rv == EVO_OK && pred_fit_kind(pooled_g, pooled_h, ridge, roofline_prior, prior)))
+        memcpy(prior, roofline_prior, sizeof prior);
     for (int k = 0; rv == EVO_OK && k < EVO_KIND_COUNT_; k++) {
         out->n_samples[k] = (int32_t)n[k];
-        double th[PRED_NF];
-        if (n[k] >= PRED_MIN_SAMPLES && pred_fit_kind(samples[k], n[k], ridge, th)) {
+        double th[PRED_NF], g[PRED_NF][PRED_NF] = {{0}}, h[PRED_NF] = {0};
+        pred_accumulate(samples[k], n[k], g, h);
+        if (!(n[k] >= PRED_MIN_SAMPLES && pred_fit_kind(g, h, ridge, prior, th))) {
+            out->alpha[k] = prior[0];
+            out->delta[k] = prior[1];
+            out->gamma[k] = prior[2];
+        } else {
             out->alpha[k] = th[0];
             out->delta[k] = th[1];
             out->gamma[k] = th[2];

@@ -379,10 +379,20 @@ static void test_predictor_fit_recovers_parameters(void **state)
             fail_msg("kind %s: alpha %g beta %g, expected %g %g", evo_op_kind_name(k),
                      pred.alpha[k], pred.beta_us[k], alpha[k], beta[k]);
     }
-    /* kinds without data: alpha 1 and the median overhead of the fitted
-     * kinds (reduce 0.6, gemm 0.7: the upper median of two) */
-    assert_true(pred.alpha[EVO_KIND_CONV] == 1 && pred.gamma[EVO_KIND_CONV] == 1);
-    assert_true(fabs(pred.beta_us[EVO_KIND_CONV] - 0.7) < 1e-6);
+    /* kinds without data share the pooled fit (no streamed bytes anywhere:
+     * gamma keeps 1) and the median overhead of the fitted kinds (reduce
+     * 0.6, gemm 0.7: the upper median of two) */
+    const int empty[] = {EVO_KIND_CONV,        EVO_KIND_CONV1X1, EVO_KIND_DWCONV,
+                         EVO_KIND_ELEMENTWISE, EVO_KIND_POOL,    EVO_KIND_DATA};
+    for (size_t i = 0; i < sizeof empty / sizeof *empty; i++) {
+        int k = empty[i];
+        assert_true(pred.alpha[k] == pred.alpha[EVO_KIND_CONV]);
+        assert_true(pred.delta[k] == pred.delta[EVO_KIND_CONV]);
+        assert_true(pred.gamma[k] == 1);
+        assert_true(fabs(pred.beta_us[k] - 0.7) < 1e-6);
+    }
+    assert_true(isfinite(pred.alpha[EVO_KIND_CONV]) && pred.alpha[EVO_KIND_CONV] >= 0);
+    assert_true(isfinite(pred.delta[EVO_KIND_CONV]) && pred.delta[EVO_KIND_CONV] >= 0);
     /* and predictions then reproduce the synthetic times */
     for (size_t i = 0; i < n_ops; i++) {
         double want = alpha[ops[i].kind] * evo_roofline_us(&cals[1], &ops[i]) + beta[ops[i].kind];
