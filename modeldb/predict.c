@@ -159,11 +159,14 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes)
     const int64_t m = w[0], cg = w[1], kh = w[2], kw = w[3];
     const int64_t oh = y[2], ow = y[3];
     if (n < 1 || c < 1 || h < 1 || wd < 1 || m < 1 || cg < 1 || kh < 1 || kw < 1 || oh < 1 ||
-        ow < 1 || c % cg != 0 || n > 65536 || c > (1 << 20) || m > (1 << 20) || h > (1 << 20) ||
-        wd > (1 << 20) || oh > (1 << 20) || ow > (1 << 20) || kh > 4096 || kw > 4096)
+        ow < 1 || c % cg != 0 || n > 65536 || c > (1 << 20) || m > (1 << 20) || h > (1 << 16) ||
+        wd > (1 << 16) || oh > (1 << 16) || ow > (1 << 16) || kh > 4096 || kw > 4096)
         return 0;
     const int64_t groups = c / cg, mg = m / (groups > 0 ? groups : 1);
     const int64_t sh = pred_stride(h, oh, kh), sw = pred_stride(wd, ow, kw);
+    /* Bounds above and here keep every product below 2^63. */
+    if (sh > 64 || sw > 64)
+        return 0;
     int64_t ph = (oh - 1) * sh + kh, pw = (ow - 1) * sw + kw;
     ph = ph > h ? ph : h;
     pw = pw > wd ? pw : wd;

@@ -305,6 +305,29 @@ static void test_roofline(void **state)
     op.param_bytes = 0;
     p.delta[EVO_KIND_CONV] = 2;
     assert_true(fabs(evo_predict_op_us(&p, &cal, &op) - (2 * 20.0 + 2 * 2.8 + 1)) < 1e-9);
+    /* hostile shapes (huge or inconsistent extents, negative or
+     * overlong dims, garbage) fall back to the facts' FLOPs */
+    static const char *const bad[] = {
+        "[[1,8,5,5],[8,1,3,3],[8]]",
+        "[[1,8,99999999,5],[8,1,3,3]]",
+        "[[1,8,5,5],[8,1,-3,3]]",
+        "[[1,1,1,1,1,1,1,1,1,1],[8,1,3,3]]",
+        "[[1,8,5,5],[8,3,3,3]]",
+        "[[1,8,65536,1],[8,1,1,1]]",
+        "[[1,8,5,5]x",
+        "",
+    };
+    static const char *const bad_out[] = {"[[1,8,1,1]]", "[[1,8,5,5]]", "[[1,8,5,5]]",
+                                          "[[1,8,5,5]]", "[[1,8,5,5]]", "[[1,8,1,1]]",
+                                          "[[1,8,5,5]]", "[[1,8,5,5]]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        evo_db_op h = dwn;
+        h.flops = 1000000; /* 100 us at 10 GFLOP/s: more than any padding here */
+        h.in_shapes = (char *)bad[i];
+        h.out_shapes = (char *)bad_out[i];
+        double r = evo_roofline_us(&cal, &h);
+        assert_true(isfinite(r) && r >= 100.0);
+    }
     /* a strided 1x1 conv (kind conv1x1 in the facts) is predicted with the
      * Conv coefficients: changing conv1x1's leaves it alone */
     evo_db_op s2 = pw;
