@@ -465,8 +465,7 @@ static void insp_evm_text(const char *path, const cli_evm *e, const insp_evm_fac
         (unsigned long long)p->activation_lower_bound,
         p->activation_lower_bound ? (double)p->activation_bytes / (double)p->activation_lower_bound
                                   : 1.0);
-    printf("loader work: %zu bytes (program tables, on this host)\n",
-           evo_evm_work_size(&e->info));
+    printf("loader work: %zu bytes (program tables, on this host)\n", evo_evm_work_size(&e->info));
     printf("compute:     %.4f GFLOPs, %.1f M multiply-adds\n", (double)f->flops / 1e9,
            (double)f->flops / 2e6);
     printf("Conv/Gemm/MatMul: %.4f GFLOPs, %.1f M multiply-adds\n", (double)f->mm_flops / 1e9,

@@ -6,26 +6,18 @@
 typedef struct dtype_info {
     const char *name;
     size_t size;
-    bool supported;            /* kernels can hold it */
+    bool supported; /* kernels can hold it */
 } dtype_info;
 
 static const dtype_info dtype_table[EVO_DT_COUNT_] = {
-    [EVO_DT_UNDEFINED] = {"undefined", 0, false},
-    [EVO_DT_FLOAT32] = {"float32", 4, true},
-    [EVO_DT_UINT8] = {"uint8", 1, true},
-    [EVO_DT_INT8] = {"int8", 1, true},
-    [EVO_DT_UINT16] = {"uint16", 2, false},
-    [EVO_DT_INT16] = {"int16", 2, false},
-    [EVO_DT_INT32] = {"int32", 4, true},
-    [EVO_DT_INT64] = {"int64", 8, true},
-    [EVO_DT_STRING] = {"string", 0, false},
-    [EVO_DT_BOOL] = {"bool", 1, true},
-    [EVO_DT_FLOAT16] = {"float16", 2, true},
-    [EVO_DT_FLOAT64] = {"float64", 8, false},
-    [EVO_DT_UINT32] = {"uint32", 4, false},
-    [EVO_DT_UINT64] = {"uint64", 8, false},
-    [EVO_DT_COMPLEX64] = {"complex64", 0, false},
-    [EVO_DT_COMPLEX128] = {"complex128", 0, false},
+    [EVO_DT_UNDEFINED] = {"undefined", 0, false}, [EVO_DT_FLOAT32] = {"float32", 4, true},
+    [EVO_DT_UINT8] = {"uint8", 1, true},          [EVO_DT_INT8] = {"int8", 1, true},
+    [EVO_DT_UINT16] = {"uint16", 2, false},       [EVO_DT_INT16] = {"int16", 2, false},
+    [EVO_DT_INT32] = {"int32", 4, true},          [EVO_DT_INT64] = {"int64", 8, true},
+    [EVO_DT_STRING] = {"string", 0, false},       [EVO_DT_BOOL] = {"bool", 1, true},
+    [EVO_DT_FLOAT16] = {"float16", 2, true},      [EVO_DT_FLOAT64] = {"float64", 8, false},
+    [EVO_DT_UINT32] = {"uint32", 4, false},       [EVO_DT_UINT64] = {"uint64", 8, false},
+    [EVO_DT_COMPLEX64] = {"complex64", 0, false}, [EVO_DT_COMPLEX128] = {"complex128", 0, false},
     [EVO_DT_BFLOAT16] = {"bfloat16", 2, false},
 };
 

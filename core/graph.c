@@ -144,8 +144,8 @@ evo_status evo_graph_add_value(evo_graph *g, const char *name, int32_t *out_inde
         name = "";
     if (evo_graph_find_value(g, name) >= 0)
         return EVO_ERR_GRAPH;
-    evo_status rv = graph_reserve((void **)&g->values, &g->cap_values, g->n_values + 1,
-                                  sizeof(evo_value));
+    evo_status rv =
+        graph_reserve((void **)&g->values, &g->cap_values, g->n_values + 1, sizeof(evo_value));
     if (rv != EVO_OK)
         return rv;
     evo_value *v = &g->values[g->n_values];
@@ -240,8 +240,8 @@ evo_status evo_node_add_attr(evo_graph *g, int32_t node, evo_attr *attr)
     return EVO_OK;
 }
 
-evo_status evo_value_set_const(evo_graph *g, int32_t value, evo_dtype dtype,
-                               const evo_shape *shape, void *data)
+evo_status evo_value_set_const(evo_graph *g, int32_t value, evo_dtype dtype, const evo_shape *shape,
+                               void *data)
 {
     evo_value *v = &g->values[value];
     if (v->flags & EVO_VALUE_CONST)
@@ -270,13 +270,14 @@ evo_status evo_graph_validate(evo_graph *g, evo_error *err)
             if (o < 0)
                 continue;
             if (o >= g->n_values)
-                return evo_error_set(err, EVO_ERR_INTERNAL, "%s: node '%s' output index out of range",
-                                     file, n->name);
+                return evo_error_set(err, EVO_ERR_INTERNAL,
+                                     "%s: node '%s' output index out of range", file, n->name);
             evo_value *v = &g->values[o];
             if (v->producer >= 0 || (v->flags & (EVO_VALUE_INPUT | EVO_VALUE_CONST)))
-                return evo_error_set(err, EVO_ERR_GRAPH,
-                                     "%s: tensor '%s' is defined twice (node '%s' (%s) writes it again)",
-                                     file, v->name, n->name, n->op_type);
+                return evo_error_set(
+                    err, EVO_ERR_GRAPH,
+                    "%s: tensor '%s' is defined twice (node '%s' (%s) writes it again)", file,
+                    v->name, n->name, n->op_type);
             v->producer = i;
         }
     }
@@ -288,8 +289,8 @@ evo_status evo_graph_validate(evo_graph *g, evo_error *err)
             if (x < 0)
                 continue;
             if (x >= g->n_values)
-                return evo_error_set(err, EVO_ERR_INTERNAL, "%s: node '%s' input index out of range",
-                                     file, n->name);
+                return evo_error_set(err, EVO_ERR_INTERNAL,
+                                     "%s: node '%s' input index out of range", file, n->name);
             evo_value *v = &g->values[x];
             if (v->producer < 0 && !(v->flags & (EVO_VALUE_INPUT | EVO_VALUE_CONST)))
                 return evo_error_set(err, EVO_ERR_GRAPH,
@@ -371,9 +372,8 @@ evo_status evo_graph_validate(evo_graph *g, evo_error *err)
         int32_t stuck = 0;
         while (stuck < g->n_nodes && pending[stuck] == 0)
             stuck++;
-        rv = evo_error_set(err, EVO_ERR_GRAPH,
-                           "%s: the graph has a cycle through node '%s' (%s)", file,
-                           g->nodes[stuck].name, g->nodes[stuck].op_type);
+        rv = evo_error_set(err, EVO_ERR_GRAPH, "%s: the graph has a cycle through node '%s' (%s)",
+                           file, g->nodes[stuck].name, g->nodes[stuck].op_type);
         free(order);
     } else {
         free(g->order);
@@ -417,12 +417,14 @@ evo_status evo_graph_bind_dims(evo_graph *g, const evo_dim_binding *dims, size_t
                 continue;
             }
             if (param && param[0])
-                return evo_error_set(err, EVO_ERR_SHAPE,
-                                     "%s: input '%s' dim %d is symbolic ('%s'); bind it with --dim %s=VALUE",
-                                     file, v->name, (int)d, param, param);
-            return evo_error_set(err, EVO_ERR_SHAPE,
-                                 "%s: input '%s' dim %d has no size and no name; it cannot be bound",
-                                 file, v->name, (int)d);
+                return evo_error_set(
+                    err, EVO_ERR_SHAPE,
+                    "%s: input '%s' dim %d is symbolic ('%s'); bind it with --dim %s=VALUE", file,
+                    v->name, (int)d, param, param);
+            return evo_error_set(
+                err, EVO_ERR_SHAPE,
+                "%s: input '%s' dim %d has no size and no name; it cannot be bound", file, v->name,
+                (int)d);
         }
     }
     return EVO_OK;

@@ -190,10 +190,9 @@ static evo_status infer_node(evo_graph *g, int32_t node, const evo_import_option
     const char *file = infer_file(g);
     n->op = evo_op_find(n->domain, n->op_type);
     if (n->op == NULL)
-        return evo_error_set(err, EVO_ERR_UNSUPPORTED,
-                             "%s: node '%s' uses op %s%s%s, which evo does not support", file,
-                             n->name, n->domain[0] ? n->domain : "", n->domain[0] ? "." : "",
-                             n->op_type);
+        return evo_error_set(
+            err, EVO_ERR_UNSUPPORTED, "%s: node '%s' uses op %s%s%s, which evo does not support",
+            file, n->name, n->domain[0] ? n->domain : "", n->domain[0] ? "." : "", n->op_type);
     for (int32_t k = 0; k < n->n_inputs; k++) {
         int32_t x = n->inputs[k];
         if (x < 0)
@@ -358,7 +357,8 @@ evo_status evo_model_import(const char *path, const evo_import_options *opt, evo
 static uint64_t cost_value_bytes(const evo_value *v)
 {
     size_t b;
-    if (!(v->flags & EVO_VALUE_HAS_SHAPE) || evo_shape_nbytes(&v->t.shape, v->t.dtype, &b) != EVO_OK)
+    if (!(v->flags & EVO_VALUE_HAS_SHAPE) ||
+        evo_shape_nbytes(&v->t.shape, v->t.dtype, &b) != EVO_OK)
         return 0;
     return b;
 }

@@ -28,18 +28,18 @@ extern "C" {
 
 typedef enum evo_status {
     EVO_OK = 0,
-    EVO_ERR_INVALID_ARG,   /* a caller passed a bad argument or flag */
-    EVO_ERR_NOMEM,         /* an allocation failed, or a buffer is too small */
-    EVO_ERR_IO,            /* a file could not be opened, read or written */
-    EVO_ERR_PARSE,         /* input bytes are truncated or malformed */
-    EVO_ERR_UNSUPPORTED,   /* a valid input uses something evo cannot do (yet) */
-    EVO_ERR_SHAPE,         /* shapes are inconsistent or cannot be made static */
-    EVO_ERR_TYPE,          /* data types are inconsistent */
-    EVO_ERR_GRAPH,         /* graph structure: cycle, undefined tensor, duplicate */
-    EVO_ERR_LIMIT,         /* a size, count or dimension exceeds a bound */
-    EVO_ERR_NOT_FOUND,     /* a named thing does not exist */
-    EVO_ERR_MISMATCH,      /* outputs differ from a reference beyond tolerance */
-    EVO_ERR_INTERNAL,      /* a bug in evo: please report it */
+    EVO_ERR_INVALID_ARG, /* a caller passed a bad argument or flag */
+    EVO_ERR_NOMEM,       /* an allocation failed, or a buffer is too small */
+    EVO_ERR_IO,          /* a file could not be opened, read or written */
+    EVO_ERR_PARSE,       /* input bytes are truncated or malformed */
+    EVO_ERR_UNSUPPORTED, /* a valid input uses something evo cannot do (yet) */
+    EVO_ERR_SHAPE,       /* shapes are inconsistent or cannot be made static */
+    EVO_ERR_TYPE,        /* data types are inconsistent */
+    EVO_ERR_GRAPH,       /* graph structure: cycle, undefined tensor, duplicate */
+    EVO_ERR_LIMIT,       /* a size, count or dimension exceeds a bound */
+    EVO_ERR_NOT_FOUND,   /* a named thing does not exist */
+    EVO_ERR_MISMATCH,    /* outputs differ from a reference beyond tolerance */
+    EVO_ERR_INTERNAL,    /* a bug in evo: please report it */
     EVO_STATUS_COUNT_
 } evo_status;
 
@@ -119,8 +119,8 @@ float evo_f16_to_f32(uint16_t h);
 #define EVO_MAX_DIM INT32_MAX
 
 typedef struct evo_shape {
-    int32_t rank;                  /* 0 ..EVO_MAX_RANK; 0 is a scalar */
-    int32_t dims[EVO_MAX_RANK];    /* each >= 0 */
+    int32_t rank;               /* 0 ..EVO_MAX_RANK; 0 is a scalar */
+    int32_t dims[EVO_MAX_RANK]; /* each >= 0 */
 } evo_shape;
 
 /* Number of elements, or -1 if the shape is invalid (rank out of range,
@@ -142,7 +142,7 @@ evo_status evo_shape_broadcast(const evo_shape *a, const evo_shape *b, evo_shape
 typedef struct evo_tensor {
     evo_dtype dtype;
     evo_shape shape;
-    void *data;                    /* NULL while only the shape is known */
+    void *data; /* NULL while only the shape is known */
 } evo_tensor;
 
 /* ---------------------------------------------------------------- logging */

@@ -25,11 +25,11 @@ extern "C" {
 
 typedef enum evo_attr_type {
     EVO_ATTR_UNDEFINED = 0,
-    EVO_ATTR_FLOAT = 1,    /* numbers as in ONNX AttributeProto.AttributeType */
+    EVO_ATTR_FLOAT = 1, /* numbers as in ONNX AttributeProto.AttributeType */
     EVO_ATTR_INT = 2,
     EVO_ATTR_STRING = 3,
     EVO_ATTR_TENSOR = 4,
-    EVO_ATTR_GRAPH = 5,    /* kept as a marker only; subgraphs are unsupported */
+    EVO_ATTR_GRAPH = 5, /* kept as a marker only; subgraphs are unsupported */
     EVO_ATTR_FLOATS = 6,
     EVO_ATTR_INTS = 7,
     EVO_ATTR_STRINGS = 8,
@@ -38,14 +38,14 @@ typedef enum evo_attr_type {
 typedef struct evo_attr {
     char *name;
     evo_attr_type type;
-    int64_t i;                 /* INT */
-    float f;                   /* FLOAT */
-    char *s;                   /* STRING (NUL-terminated; bytes with NUL are cut) */
-    int64_t *ints;             /* INTS, count entries */
-    float *floats;             /* FLOATS, count entries */
-    char **strings;            /* STRINGS, count entries */
+    int64_t i;      /* INT */
+    float f;        /* FLOAT */
+    char *s;        /* STRING (NUL-terminated; bytes with NUL are cut) */
+    int64_t *ints;  /* INTS, count entries */
+    float *floats;  /* FLOATS, count entries */
+    char **strings; /* STRINGS, count entries */
     size_t count;
-    evo_tensor tensor;         /* TENSOR: dtype, shape, owned data */
+    evo_tensor tensor; /* TENSOR: dtype, shape, owned data */
 } evo_attr;
 
 /* ---------------------------------------------------------------- values */
@@ -53,19 +53,19 @@ typedef struct evo_attr {
 /* A value is a tensor of the graph: an input, a constant (initializer or
  * folded), or a node output. */
 enum {
-    EVO_VALUE_CONST = 1u << 0,       /* t.data holds the (owned) constant data */
-    EVO_VALUE_INPUT = 1u << 1,       /* a graph input the caller feeds */
-    EVO_VALUE_OUTPUT = 1u << 2,      /* a graph output */
-    EVO_VALUE_HAS_TYPE = 1u << 3,    /* t.dtype is known */
-    EVO_VALUE_HAS_SHAPE = 1u << 4,   /* t.shape is known and static */
+    EVO_VALUE_CONST = 1u << 0,     /* t.data holds the (owned) constant data */
+    EVO_VALUE_INPUT = 1u << 1,     /* a graph input the caller feeds */
+    EVO_VALUE_OUTPUT = 1u << 2,    /* a graph output */
+    EVO_VALUE_HAS_TYPE = 1u << 3,  /* t.dtype is known */
+    EVO_VALUE_HAS_SHAPE = 1u << 4, /* t.shape is known and static */
 };
 
 /* Symbolic dimension names as they appear on graph inputs (before binding). */
 typedef struct evo_value {
     char *name;
-    evo_tensor t;              /* dtype, shape, and data when CONST */
+    evo_tensor t; /* dtype, shape, and data when CONST */
     uint32_t flags;
-    int32_t producer;          /* node index that writes it, or -1 */
+    int32_t producer; /* node index that writes it, or -1 */
     /* For graph inputs only: the symbolic name of each dim ("" if numeric or
      * unnamed, NULL array if none), and -1 in t.shape.dims for unbound dims
      * until evo_graph_bind_dims() runs. */
@@ -74,16 +74,16 @@ typedef struct evo_value {
 
 /* ---------------------------------------------------------------- nodes */
 
-#define EVO_PARAMS_MAX 256     /* bytes of parsed op parameters per node */
+#define EVO_PARAMS_MAX 256 /* bytes of parsed op parameters per node */
 
 typedef struct evo_node {
-    char *name;                /* may be "" */
-    char *op_type;             /* ONNX op_type, e.g. "Conv" */
-    char *domain;              /* "" for the default ONNX domain */
-    int opset;                 /* opset version of the node's domain */
-    int32_t *inputs;           /* value indices; -1 = absent optional input */
+    char *name;      /* may be "" */
+    char *op_type;   /* ONNX op_type, e.g. "Conv" */
+    char *domain;    /* "" for the default ONNX domain */
+    int opset;       /* opset version of the node's domain */
+    int32_t *inputs; /* value indices; -1 = absent optional input */
     int32_t n_inputs;
-    int32_t *outputs;          /* value indices; -1 = absent optional output */
+    int32_t *outputs; /* value indices; -1 = absent optional output */
     int32_t n_outputs;
     evo_attr *attrs;
     int32_t n_attrs;
@@ -96,22 +96,22 @@ typedef struct evo_node {
 /* ---------------------------------------------------------------- graph */
 
 typedef struct evo_opset_import {
-    char *domain;              /* "" = ai.onnx */
+    char *domain; /* "" = ai.onnx */
     int64_t version;
 } evo_opset_import;
 
 typedef struct evo_graph {
     char *name;
-    char *source_path;         /* file the graph came from, for messages */
+    char *source_path; /* file the graph came from, for messages */
     evo_value *values;
     int32_t n_values, cap_values;
     evo_node *nodes;
     int32_t n_nodes, cap_nodes;
-    int32_t *inputs;           /* graph inputs the caller feeds (no initializers) */
+    int32_t *inputs; /* graph inputs the caller feeds (no initializers) */
     int32_t n_inputs;
     int32_t *outputs;
     int32_t n_outputs;
-    int32_t *order;            /* topological order of node indices */
+    int32_t *order; /* topological order of node indices */
     int32_t n_order;
     evo_opset_import *opsets;
     int32_t n_opsets;
@@ -149,8 +149,8 @@ evo_status evo_node_add_attr(evo_graph *g, int32_t node, evo_attr *attr);
 
 /* Give a value constant data. Takes ownership of `data` (malloc'd, exactly
  * evo_shape_nbytes bytes), also on failure. */
-evo_status evo_value_set_const(evo_graph *g, int32_t value, evo_dtype dtype,
-                               const evo_shape *shape, void *data);
+evo_status evo_value_set_const(evo_graph *g, int32_t value, evo_dtype dtype, const evo_shape *shape,
+                               void *data);
 
 /* Recompute producers, check that every node input is defined (a graph
  * input, constant, or some node's output), that no value has two producers,

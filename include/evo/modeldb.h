@@ -26,13 +26,13 @@ extern "C" {
 
 /* Bounds that protect the importer from hostile files. 0 = default. */
 typedef struct evo_import_limits {
-    uint64_t max_file_bytes;       /* default 4 GiB (ONNX's protobuf limit is 2 GiB) */
-    uint64_t max_tensor_bytes;     /* any single initializer; default 2 GiB */
-    int32_t max_nodes;             /* default 1,000,000 */
+    uint64_t max_file_bytes;   /* default 4 GiB (ONNX's protobuf limit is 2 GiB) */
+    uint64_t max_tensor_bytes; /* any single initializer; default 2 GiB */
+    int32_t max_nodes;         /* default 1,000,000 */
 } evo_import_limits;
 
 typedef struct evo_import_options {
-    const evo_dim_binding *dims;   /* --dim NAME=VALUE bindings */
+    const evo_dim_binding *dims; /* --dim NAME=VALUE bindings */
     size_t n_dims;
     evo_import_limits limits;
     /* Keep going past ops evo cannot run or shapes it cannot infer (for
@@ -61,27 +61,26 @@ evo_status evo_onnx_load(const char *path, const evo_import_options *opt, evo_gr
 /* Same from a memory buffer (borrowed for the call). base_dir is where
  * external data files are looked up; NULL refuses external data. name is used
  * in messages. */
-evo_status evo_onnx_load_buffer(const void *buf, size_t len, const char *base_dir,
-                                const char *name, const evo_import_options *opt,
-                                evo_graph **out, evo_error *err);
+evo_status evo_onnx_load_buffer(const void *buf, size_t len, const char *base_dir, const char *name,
+                                const evo_import_options *opt, evo_graph **out, evo_error *err);
 
 /* What inference could not do (only in allow_unsupported mode). */
 typedef struct evo_infer_report {
-    int32_t unsupported_nodes;     /* nodes whose op evo lacks */
-    int32_t unresolved_nodes;      /* nodes left without static output shapes */
+    int32_t unsupported_nodes; /* nodes whose op evo lacks */
+    int32_t unresolved_nodes;  /* nodes left without static output shapes */
 } evo_infer_report;
 
 /* Resolve each node's op, parse its params, infer every value's dtype and
  * static shape in topological order, and fold constant subgraphs (always
  * those that compute shapes). report may be NULL. */
-evo_status evo_graph_infer(evo_graph *g, const evo_import_options *opt,
-                           evo_infer_report *report, evo_error *err);
+evo_status evo_graph_infer(evo_graph *g, const evo_import_options *opt, evo_infer_report *report,
+                           evo_error *err);
 
 /* evo_onnx_load + evo_graph_bind_dims + evo_graph_infer. */
 evo_status evo_model_import(const char *path, const evo_import_options *opt, evo_graph **out,
                             evo_error *err);
-evo_status evo_model_import_ex(const char *path, const evo_import_options *opt,
-                               evo_graph **out, evo_infer_report *report, evo_error *err);
+evo_status evo_model_import_ex(const char *path, const evo_import_options *opt, evo_graph **out,
+                               evo_infer_report *report, evo_error *err);
 
 /* ---------------------------------------------------------------- optimization passes */
 
@@ -115,8 +114,8 @@ evo_status evo_graph_node_cost(const evo_graph *g, int32_t node, evo_op_cost *ou
 /* Build the evo_kctx views for a node: fills in_ptrs/out_ptrs (arrays of at
  * least n_inputs/n_outputs entries) with pointers to the values' tensors
  * (NULL for absent ones). */
-void evo_graph_node_ctx(evo_graph *g, int32_t node, evo_tensor **in_ptrs,
-                        evo_tensor **out_ptrs, evo_kctx *ctx, evo_error *err);
+void evo_graph_node_ctx(evo_graph *g, int32_t node, evo_tensor **in_ptrs, evo_tensor **out_ptrs,
+                        evo_kctx *ctx, evo_error *err);
 
 #ifdef __cplusplus
 }

@@ -25,32 +25,32 @@
 extern "C" {
 #endif
 
-#define EVO_ARENA_ALIGN 64     /* every activation offset is a multiple */
+#define EVO_ARENA_ALIGN 64 /* every activation offset is a multiple */
 
 enum {
-    EVO_PT_CONST = 1u << 0,    /* t.data points at constant data (weights) */
-    EVO_PT_INPUT = 1u << 1,    /* the caller writes it before a run */
-    EVO_PT_OUTPUT = 1u << 2,   /* the caller reads it after a run */
+    EVO_PT_CONST = 1u << 0,  /* t.data points at constant data (weights) */
+    EVO_PT_INPUT = 1u << 1,  /* the caller writes it before a run */
+    EVO_PT_OUTPUT = 1u << 2, /* the caller reads it after a run */
 };
 
 typedef struct evo_prog_tensor {
-    const char *name;          /* may be "" when names are stripped */
+    const char *name; /* may be "" when names are stripped */
     evo_dtype dtype;
     evo_shape shape;
-    uint32_t flags;            /* EVO_PT_* */
-    const void *const_data;    /* CONST: the data (borrowed from the graph/blob) */
-    uint64_t arena_offset;     /* not CONST: offset in the arena's activation area */
-    uint64_t nbytes;           /* dense size in bytes */
+    uint32_t flags;         /* EVO_PT_* */
+    const void *const_data; /* CONST: the data (borrowed from the graph/blob) */
+    uint64_t arena_offset;  /* not CONST: offset in the arena's activation area */
+    uint64_t nbytes;        /* dense size in bytes */
 } evo_prog_tensor;
 
 typedef struct evo_prog_node {
     const char *name;
     const evo_op_def *op;
-    const void *params;        /* op->parse output (borrowed) */
+    const void *params; /* op->parse output (borrowed) */
     int32_t n_in, n_out;
-    const int32_t *in;         /* tensor indices, -1 = absent */
+    const int32_t *in; /* tensor indices, -1 = absent */
     const int32_t *out;
-    uint64_t scratch_offset;   /* in the activation area */
+    uint64_t scratch_offset; /* in the activation area */
     uint64_t scratch_bytes;
 } evo_prog_node;
 
@@ -58,28 +58,28 @@ typedef struct evo_program {
     int32_t n_tensors;
     const evo_prog_tensor *tensors;
     int32_t n_nodes;
-    const evo_prog_node *nodes;        /* execution order */
+    const evo_prog_node *nodes; /* execution order */
     int32_t n_inputs, n_outputs;
-    const int32_t *inputs;             /* tensor indices */
+    const int32_t *inputs; /* tensor indices */
     const int32_t *outputs;
-    uint64_t activation_bytes;         /* planned size of the activation area */
-    uint64_t activation_lower_bound;   /* max over steps of bytes alive at once */
-    uint64_t weights_bytes;            /* sum of constant tensors */
-    void *owner_;                      /* private: the builder's allocations */
+    uint64_t activation_bytes;       /* planned size of the activation area */
+    uint64_t activation_lower_bound; /* max over steps of bytes alive at once */
+    uint64_t weights_bytes;          /* sum of constant tensors */
+    void *owner_;                    /* private: the builder's allocations */
 } evo_program;
 
 /* ---------------------------------------------------------------- building (hosted) */
 
 typedef struct evo_program_options {
-    bool no_inplace;                   /* disable in-place reuse (debugging) */
+    bool no_inplace; /* disable in-place reuse (debugging) */
 } evo_program_options;
 
 /* Compile an inferred graph (every value typed and static-shaped, every node
  * with an op) into a program with a memory plan. The program borrows the
  * graph's constant data, params and names: keep the graph alive while the
  * program is used. Free with evo_program_free. */
-evo_status evo_program_build(const evo_graph *g, const evo_program_options *opt,
-                             evo_program **out, evo_error *err);
+evo_status evo_program_build(const evo_graph *g, const evo_program_options *opt, evo_program **out,
+                             evo_error *err);
 void evo_program_free(evo_program *p);
 
 /* ---------------------------------------------------------------- running (portable) */
@@ -90,9 +90,9 @@ size_t evo_program_arena_size(const evo_program *p);
 
 typedef struct evo_exec {
     const evo_program *prog;
-    evo_tensor *tensors;               /* views, in the arena */
-    evo_tensor **ptrs;                 /* per-node in/out pointer tables, in the arena */
-    unsigned char *activations;        /* the activation area, in the arena */
+    evo_tensor *tensors;        /* views, in the arena */
+    evo_tensor **ptrs;          /* per-node in/out pointer tables, in the arena */
+    unsigned char *activations; /* the activation area, in the arena */
 } evo_exec;
 
 /* Lay the executor out in `arena` (at least evo_program_arena_size bytes,

@@ -49,17 +49,17 @@ typedef struct evo_kctx {
     int32_t n_in;
     evo_tensor *const *out;
     int32_t n_out;
-    void *scratch;             /* eval only: scratch_bytes, 16-byte aligned */
+    void *scratch; /* eval only: scratch_bytes, 16-byte aligned */
     size_t scratch_bytes;
-    evo_error *err;            /* parse/infer only; NULL in eval */
+    evo_error *err; /* parse/infer only; NULL in eval */
 } evo_kctx;
 
 /* Per-op cost facts for the cost model (issue: partitioner). */
 typedef struct evo_op_cost {
-    uint64_t flops;            /* multiply-add counted as 2 */
-    uint64_t param_bytes;      /* bytes of constant inputs (weights) */
-    uint64_t in_bytes;         /* bytes of non-constant inputs */
-    uint64_t out_bytes;        /* bytes of outputs */
+    uint64_t flops;       /* multiply-add counted as 2 */
+    uint64_t param_bytes; /* bytes of constant inputs (weights) */
+    uint64_t in_bytes;    /* bytes of non-constant inputs */
+    uint64_t out_bytes;   /* bytes of outputs */
 } evo_op_cost;
 
 enum {
@@ -75,11 +75,11 @@ enum {
 };
 
 typedef struct evo_op_def {
-    const char *name;          /* ONNX op_type */
-    const char *domain;        /* "" = ai.onnx */
-    uint16_t id;               /* stable id from node/ops_list.h */
-    uint32_t flags;            /* EVO_OP_* */
-    int32_t min_inputs, max_inputs;    /* max -1 = variadic */
+    const char *name;               /* ONNX op_type */
+    const char *domain;             /* "" = ai.onnx */
+    uint16_t id;                    /* stable id from node/ops_list.h */
+    uint32_t flags;                 /* EVO_OP_* */
+    int32_t min_inputs, max_inputs; /* max -1 = variadic */
     int32_t min_outputs, max_outputs;
 
     /* Attributes -> params. params is zeroed, EVO_PARAMS_MAX bytes, aligned 8.

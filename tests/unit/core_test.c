@@ -60,7 +60,7 @@ static void test_f16_round_trip(void **state)
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         assert_true(evo_f16_to_f32(evo_f32_to_f16(exact[i])) == exact[i]);
     assert_int_equal(evo_f32_to_f16(1.0f), 0x3c00);
-    assert_int_equal(evo_f32_to_f16(65520.0f), 0x7c00);          /* rounds to inf */
+    assert_int_equal(evo_f32_to_f16(65520.0f), 0x7c00);           /* rounds to inf */
     assert_int_equal(evo_f32_to_f16(1.0f + 1.0f / 2048), 0x3c00); /* tie to even */
     assert_int_equal(evo_f32_to_f16(1.0f + 3.0f / 2048), 0x3c02);
     assert_true(isnan(evo_f16_to_f32(evo_f32_to_f16(NAN))));

@@ -340,20 +340,24 @@ static void test_bad_input(void **state)
     assert_int_equal(kelem_infer(add, &p, in, 2, &out, &err), EVO_ERR_UNSUPPORTED);
     evo_tensor th = KT(EVO_DT_FLOAT16, b, 3);
     in[0] = in[1] = &th;
-    assert_int_equal(kelem_infer(evo_op_find("", "Mul"), &p, in, 2, &out, &err), EVO_ERR_UNSUPPORTED);
+    assert_int_equal(kelem_infer(evo_op_find("", "Mul"), &p, in, 2, &out, &err),
+                     EVO_ERR_UNSUPPORTED);
     /* double is not something evo computes with */
     evo_tensor td = KT(EVO_DT_FLOAT64, l, 3);
     in[0] = in[1] = &td;
     assert_int_equal(kelem_infer(add, &p, in, 2, &out, &err), EVO_ERR_UNSUPPORTED);
     /* And on floats; Greater on bools; Pow with a uint8 base */
     in[0] = in[1] = &tf;
-    assert_int_equal(kelem_infer(evo_op_find("", "And"), &p, in, 2, &out, &err), EVO_ERR_UNSUPPORTED);
+    assert_int_equal(kelem_infer(evo_op_find("", "And"), &p, in, 2, &out, &err),
+                     EVO_ERR_UNSUPPORTED);
     in[0] = in[1] = &tb;
-    assert_int_equal(kelem_infer(evo_op_find("", "Greater"), &p, in, 2, &out, &err), EVO_ERR_UNSUPPORTED);
+    assert_int_equal(kelem_infer(evo_op_find("", "Greater"), &p, in, 2, &out, &err),
+                     EVO_ERR_UNSUPPORTED);
     evo_tensor tu = KT(EVO_DT_UINT8, b, 2, 3);
     in[0] = &tu;
     in[1] = &tf;
-    assert_int_equal(kelem_infer(evo_op_find("", "Pow"), &p, in, 2, &out, &err), EVO_ERR_UNSUPPORTED);
+    assert_int_equal(kelem_infer(evo_op_find("", "Pow"), &p, in, 2, &out, &err),
+                     EVO_ERR_UNSUPPORTED);
     /* arity */
     assert_int_equal(kelem_infer(add, &p, in, 1, &out, &err), EVO_ERR_GRAPH);
     /* rank above the limit after broadcasting is caught as a shape error */

@@ -158,7 +158,8 @@ static void test_variadic_bad(void **state)
     evo_tensor *shapes[3] = {&tf, &tf, &t2};
     assert_int_equal(kelem_infer(evo_op_find("", "Sum"), &p, shapes, 3, &out, &err), EVO_ERR_SHAPE);
     evo_tensor *ints[2] = {&tk, &tk};
-    assert_int_equal(kelem_infer(evo_op_find("", "Sum"), &p, ints, 2, &out, &err), EVO_ERR_UNSUPPORTED);
+    assert_int_equal(kelem_infer(evo_op_find("", "Sum"), &p, ints, 2, &out, &err),
+                     EVO_ERR_UNSUPPORTED);
     evo_tensor *holes[2] = {&tf, NULL};
     assert_int_equal(kelem_infer(evo_op_find("", "Min"), &p, holes, 2, &out, &err), EVO_ERR_GRAPH);
     assert_int_equal(kelem_infer(evo_op_find("", "Min"), &p, holes, 0, &out, &err), EVO_ERR_GRAPH);

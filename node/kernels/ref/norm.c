@@ -31,8 +31,9 @@ static evo_status norm_check_x(const evo_kctx *c, const char *op, int32_t min_ra
     if (rv != EVO_OK)
         return rv;
     if (x->dtype != EVO_DT_FLOAT32)
-        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED, "%s: input X has dtype %s; supported: float32",
-                             op, evo_dtype_name(x->dtype));
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
+                             "%s: input X has dtype %s; supported: float32", op,
+                             evo_dtype_name(x->dtype));
     if (x->shape.rank < min_rank)
         return evo_error_set(c->err, EVO_ERR_SHAPE,
                              "%s: input X must have rank >= %d (N, C, ...), got rank %d", op,
@@ -50,8 +51,9 @@ static evo_status norm_check_channel_input(const evo_kctx *c, const char *op, in
     if (rv != EVO_OK)
         return rv;
     if (t->dtype != EVO_DT_FLOAT32)
-        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED, "%s: input %s has dtype %s, expected float32",
-                             op, role, evo_dtype_name(t->dtype));
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
+                             "%s: input %s has dtype %s, expected float32", op, role,
+                             evo_dtype_name(t->dtype));
     if (t->shape.rank != 1 || t->shape.dims[0] != ch) {
         char buf[96];
         evo_shape_format(&t->shape, buf, sizeof buf);

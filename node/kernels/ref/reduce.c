@@ -317,10 +317,10 @@ static evo_status reduce_infer_impl(const evo_kctx *c, const evo_op_def *def)
     bool ok = x->dtype == EVO_DT_FLOAT32 || x->dtype == EVO_DT_INT32 || x->dtype == EVO_DT_INT64 ||
               (minmax && (x->dtype == EVO_DT_INT8 || x->dtype == EVO_DT_UINT8));
     if (!ok)
-        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED, "%s: input data has dtype %s; supported: %s",
-                             def->name, evo_dtype_name(x->dtype),
-                             minmax ? "float32, int32, int64, int8, uint8"
-                                    : "float32, int32, int64");
+        return evo_error_set(
+            c->err, EVO_ERR_UNSUPPORTED, "%s: input data has dtype %s; supported: %s", def->name,
+            evo_dtype_name(x->dtype),
+            minmax ? "float32, int32, int64, int8, uint8" : "float32, int32, int64");
     bool mask[EVO_MAX_RANK], noop;
     if ((rv = reduce_axes(c, def->name, mask, &noop)) != EVO_OK)
         return rv;

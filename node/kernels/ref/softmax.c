@@ -63,8 +63,9 @@ static evo_status softmax_infer_impl(const evo_kctx *c, const evo_op_def *def)
     if ((rv = kpool_check_tensor(c, def->name, "input", x)) != EVO_OK)
         return rv;
     if (x->dtype != EVO_DT_FLOAT32)
-        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED, "%s: input has dtype %s; supported: float32",
-                             def->name, evo_dtype_name(x->dtype));
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
+                             "%s: input has dtype %s; supported: float32", def->name,
+                             evo_dtype_name(x->dtype));
     int32_t axis;
     if (evo_op_norm_axis(p->axis, x->shape.rank, &axis) != EVO_OK)
         return evo_error_set(c->err, EVO_ERR_SHAPE,
