@@ -68,6 +68,8 @@
 /* The fixed cost of one short row call (a phase split of one input row),
  * in bytes of cache traffic: about 5 ns. */
 #define PRED_ROW_CALL_BYTES 512.0
+/* FMA latencies of a 16-lane horizontal sum (4 shuffle + add steps). */
+#define PRED_GEMV_REDUCE 7
 /* Depthwise planes of at most this many outputs run the masked path. */
 #define PRED_DW_MASKED_MAX 4096
 
@@ -216,6 +218,27 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes)
     return 2.0 * tiles * PRED_TILE_M * PRED_TILE_N * k;
 }
 
+/* FLOPs-equivalent of a one-row Gemm against a transposed B (a classifier
+ * on one sample: the AVX-512 gemv), 0 for any other Gemm. That kernel is
+ * bound by FMA latency, not throughput: each group of 4 outputs runs one
+ * chain of ceil(k / 16) dependent FMAs, then a 16-lane reduction (about
+ * PRED_GEMV_REDUCE FMA latencies), so an output costs ceil(k / 16) +
+ * PRED_GEMV_REDUCE cycles of the 4-wide group. A cycle of the calibrated
+ * dense peak is 2 FMAs x 16 lanes x 2 = 64 FLOPs. */
+static double pred_gemv_flops(const evo_db_op *op)
+{
+    pred_shapes in, out;
+    pred_parse_shapes(op->in_shapes, &in);
+    pred_parse_shapes(op->out_shapes, &out);
+    if (in.rank[0] != 2 || in.rank[1] != 2 || out.rank[0] != 2)
+        return 0;
+    const int64_t m = in.dims[0][0], k = in.dims[0][1], n = out.dims[0][1];
+    if (m != 1 || out.dims[0][0] != 1 || in.dims[1][0] != n || in.dims[1][1] != k || n < 1 ||
+        k < 1 || n > ((int64_t)1 << 30) || k > ((int64_t)1 << 30))
+        return 0;
+    return (double)n * (double)(pred_cdiv(k, 16) + PRED_GEMV_REDUCE) * 64.0;
+}
+
 /* The kind whose kernel runs the op: a strided 1x1 Conv runs the implicit
  * GEMM path of the spatial Convs (input copy, per-tile cost over a short
  * reduction), not the pointwise SGEMM, so it shares their coefficients. */
@@ -252,9 +275,13 @@ static void pred_features(const evo_calibration *cal, const evo_db_op *op, doubl
         peak = op->kind == EVO_KIND_DWCONV ? cal->dw_gflops : cal->dense_gflops;
         break;
     }
-    case EVO_KIND_GEMM:
+    case EVO_KIND_GEMM: {
+        double gemv = pred_gemv_flops(op);
+        if (gemv > flops)
+            flops = gemv;
         peak = cal->dense_gflops;
         break;
+    }
     default:
         peak = cal->elem_gflops;
         break;

@@ -305,6 +305,22 @@ static void test_roofline(void **state)
     op.param_bytes = 0;
     p.delta[EVO_KIND_CONV] = 2;
     assert_true(fabs(evo_predict_op_us(&p, &cal, &op) - (2 * 20.0 + 2 * 2.8 + 1)) < 1e-9);
+    /* a one-sample classifier (Gemm against B^T) runs the FMA-latency-bound
+     * gemv: 128 outputs x (ceil(8 / 16) + 7) cycles x 64 FLOPs = 65536 at
+     * 100 GFLOP/s (the op needs 2048 FLOPs) */
+    evo_db_op fc = {.kind = EVO_KIND_GEMM,
+                    .flops = 2048,
+                    .in_bytes = 32,
+                    .out_bytes = 512,
+                    .param_bytes = 4608,
+                    .in_shapes = "[[1,8],[128,8],[128]]",
+                    .out_shapes = "[[1,128]]"};
+    assert_true(fabs(evo_roofline_us(&cal, &fc) - 0.65536) < 1e-9);
+    /* B not transposed (MatMul's layout) runs another path: the bytes,
+     * (32 + 2 * 512 + 4096) / 50 GB/s, bound it */
+    fc.in_shapes = "[[1,8],[8,128]]";
+    fc.param_bytes = 4096;
+    assert_true(fabs(evo_roofline_us(&cal, &fc) - 0.10304) < 1e-9);
     /* hostile shapes (huge or inconsistent extents, negative or
      * overlong dims, garbage) fall back to the facts' FLOPs */
     static const char *const bad[] = {
