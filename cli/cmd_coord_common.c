@@ -105,6 +105,10 @@ void cli_coord_print_plan(const cJSON *plan)
     const cJSON *st = cJSON_GetObjectItem(plan, "stages");
     printf("plan for %s: mode %s, objective %s, %d stage(s)\n", cli_coord_str(plan, "model"),
            cli_coord_str(plan, "mode"), cli_coord_str(plan, "objective"), cJSON_GetArraySize(st));
+    if (cli_coord_str(plan, "partitioner")[0] != '\0')
+        printf("partitioner: %s; predicted latency %.2f ms, period %.2f ms\n",
+               cli_coord_str(plan, "partitioner"), cli_coord_get(plan, "predicted_latency_ms"),
+               cli_coord_get(plan, "predicted_period_ms"));
     printf("%-5s %-14s %-6s %10s %9s %10s %10s %10s %10s %-22s %s\n", "STAGE", "DEVICE", "CLASS",
            "BUDGET", "NODES", "MFLOP", "WEIGHTS", "ARENA", "SENT", "INPUT", "DIGEST");
     const cJSON *s;

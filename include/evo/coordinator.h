@@ -87,7 +87,7 @@ typedef struct evo_agent_options {
     const char *device_class; /* NULL: "edge" */
     const char *listen;       /* where the node accepts work; NULL: loopback, ephemeral port */
     const char *transport;    /* "nng" (default) or "coap" */
-    uint64_t memory_bytes;    /* budget for stage weights + arena; 0: 1 GiB */
+    uint64_t memory_bytes;    /* budget for stages (.evm + loader tables + arena); 0: 1 GiB */
     bool no_calibrate;        /* skip the ~1 s calibration (tests): figures from gflops */
     double gflops;            /* with no_calibrate: claimed dense GFLOP/s (0: 1) */
     evo_coord_security sec;
