@@ -166,8 +166,7 @@ spawn() {
 
 alive_count() { client devices 2> /dev/null | grep -c ' alive ' || true; }
 wait_alive() { # N
-    local i
-    for i in $(seq 300); do
+    for _ in $(seq 300); do
         [ "$(alive_count)" -eq "$1" ] && return 0
         sleep 0.1
     done
