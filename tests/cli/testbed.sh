@@ -18,7 +18,7 @@ before=$(ip netns list | grep -c '^evo-tb-' || true)
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 EVO_SHARED=${EVO_SHARED:-$src/../shared} EVO_TB_STEP_LIMIT=40 \
-  timeout 100 bash "$src/scripts/testbed.sh" --quick "$EVO" > "$out" 2>&1
+  timeout -k 20 100 bash "$src/scripts/testbed.sh" --quick "$EVO" > "$out" 2>&1
 rc=$?
 cat "$out"
 [ "$rc" = 77 ] && exit 77
