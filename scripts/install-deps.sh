@@ -20,6 +20,7 @@ pkgs=(
   clang libclang-rt-14-dev                # fuzzing, sanitizers
   python3 python3-numpy python3-onnx      # reference data tools
   graphviz                                # plan pictures
+  jq iproute2                             # scripts/testbed.sh (namespaces, tbf)
   gcc-arm-none-eabi libnewlib-arm-none-eabi  # Cortex-M build check
 )
 if [ "${1:-}" = "--bench" ]; then
