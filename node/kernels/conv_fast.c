@@ -628,8 +628,72 @@ static void conv_implicit(const evo_conv_geom *g, const float *x, const float *w
 }
 #endif
 
+/* ---------------------------------------------------------------- KM layout */
+
+/* y[m * ldy + p] = bias[m] + sum_k b[k * ldb + p] * wt[k * mm + m] (no act). */
+static void conv_km_portable(int64_t kk, const float *b, int64_t ldb, int64_t np, const float *wt,
+                             int64_t mm, const float *bias, float *y, int64_t ldy)
+{
+    for (int64_t m = 0; m < mm; m++) {
+        const float bv = bias != NULL ? bias[m] : 0.0f;
+        for (int64_t p = 0; p < np; p++)
+            y[m * ldy + p] = bv;
+    }
+    for (int64_t k = 0; k < kk; k++)
+        for (int64_t m = 0; m < mm; m++) {
+            const float wv = wt[k * mm + m];
+            const float *br = b + k * ldb;
+            float *ym = y + m * ldy;
+            for (int64_t p = 0; p < np; p++)
+                ym[p] += wv * br[p];
+        }
+}
+
+/* Conv with W in the EVO_CONV_W_KM layout (group 1): the same im2col
+ * columns as the general path (none for pointwise), times W_km, with a
+ * kernel that vectorizes over the output channels. */
+static void conv_km(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
+                    const evo_act *act, float *y, float *col)
+{
+    const bool pointwise = conv_is_pointwise(g);
+    const int64_t k = g->c * g->k_size;
+    const int64_t np_max = pointwise ? g->out_size : conv_im2col_cols(g, k);
+    bool act_done = false;
+    for (int64_t n = 0; n < g->n; n++) {
+        const float *xn = x + n * g->c * g->in_size;
+        float *yn = y + n * g->m * g->out_size;
+        for (int64_t p0 = 0; p0 < g->out_size; p0 += np_max) {
+            const int64_t np = conv_min(np_max, g->out_size - p0);
+            const float *b = xn + p0;
+            int64_t ldb = g->in_size;
+            if (!pointwise) {
+                if (!conv_im2col_rows(g, xn, p0, np, col))
+                    conv_im2col(g, xn, p0, np, col);
+                b = col;
+                ldb = np;
+            }
+#if defined(EVO_HAVE_X86)
+            if (evo_cpu_use_avx512()) {
+                evo_conv_km_avx512(k, b, ldb, np, w, g->m, bias, act, yn + p0, g->out_size);
+                act_done = act->kind == EVO_ACT_RELU || act->kind == EVO_ACT_CLIP;
+                continue;
+            }
+#endif
+            conv_km_portable(k, b, ldb, np, w, g->m, bias, yn + p0, g->out_size);
+        }
+    }
+    if (!act_done && act->kind != EVO_ACT_NONE)
+        evo_act_apply(act, y, (size_t)(g->n * g->m * g->out_size));
+}
+
 size_t evo_conv_fast_scratch(const evo_conv_geom *g)
 {
+    if (g->w_km) {
+        if (conv_is_pointwise(g))
+            return 0;
+        const int64_t k = g->c * g->k_size;
+        return (size_t)(k * conv_im2col_cols(g, k)) * sizeof(float) + 64;
+    }
     if (conv_is_depthwise(g)) { /* a padded plane and flat rows, if needed */
         int64_t flat_off;
         const int64_t n = conv_dw_scratch_floats(g, &flat_off);
@@ -659,6 +723,10 @@ size_t evo_conv_fast_scratch(const evo_conv_geom *g)
 void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
                    const evo_act *act, float *y, void *scratch, size_t scratch_bytes)
 {
+    if (g->w_km) {
+        conv_km(g, x, w, bias, act, y, conv_is_pointwise(g) ? NULL : conv_align64(scratch));
+        return;
+    }
     if (conv_is_depthwise(g)) {
 #if defined(EVO_HAVE_X86)
         if (evo_cpu_use_avx512() && conv_dw_masked_ok(g)) {
