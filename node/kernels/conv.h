@@ -165,6 +165,9 @@ void evo_conv_implicit_avx512(int64_t kk, const float *a, int64_t lda, const flo
  * (the caller applies the others). */
 void evo_conv_km_avx512(int64_t kk, const float *b, int64_t ldb, int64_t np, const float *wt,
                         int64_t mm, const float *bias, const evo_act *act, float *y, int64_t ldy);
+/* The same with AVX2 (x86/conv_km_avx2.c). */
+void evo_conv_km_avx2(int64_t kk, const float *b, int64_t ldb, int64_t np, const float *wt,
+                      int64_t mm, const float *bias, const evo_act *act, float *y, int64_t ldy);
 /* even[i] = src[2 i], odd[i] = src[2 i + 1] for i < n. */
 void evo_deinterleave_avx512(const float *src, int64_t n, float *even, float *odd);
 #endif

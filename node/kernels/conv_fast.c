@@ -678,6 +678,11 @@ static void conv_km(const evo_conv_geom *g, const float *x, const float *w, cons
                 act_done = act->kind == EVO_ACT_RELU || act->kind == EVO_ACT_CLIP;
                 continue;
             }
+            if (evo_cpu_use_avx2()) {
+                evo_conv_km_avx2(k, b, ldb, np, w, g->m, bias, act, yn + p0, g->out_size);
+                act_done = act->kind == EVO_ACT_RELU || act->kind == EVO_ACT_CLIP;
+                continue;
+            }
 #endif
             conv_km_portable(k, b, ldb, np, w, g->m, bias, yn + p0, g->out_size);
         }
