@@ -4,7 +4,8 @@
 # /work/shared/tools/ort_run.js), then runs build/bench/evo_transport_bench.
 #   bench/transport_bench.sh [BUILD_DIR]      (default: build)
 # Environment: EVO_SHARED (default ../shared), NODE_PATH for onnxruntime-node,
-# TP_MODELS (default "mobilenet_v2 resnet18 tiny_kws_dscnn tiny_ad_autoencoder").
+# TP_MODELS (default "mobilenet_v2 resnet18 tiny_kws_dscnn tiny_ad_autoencoder"),
+# TP_BENCH_ARGS (extra options, e.g. "--trials 9" or "--path 'evo tcp+stream'").
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build}
@@ -81,4 +82,5 @@ PY
 else
   echo "note: no zoo models or onnxruntime-node: skipping the encoding measurement" >&2
 fi
-"$bin" "${args[@]}"
+eval "extra=(${TP_BENCH_ARGS:-})"
+"$bin" "${args[@]}" "${extra[@]}"

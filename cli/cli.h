@@ -108,4 +108,8 @@ void cli_fmt_value_shape(const evo_value *v, char *buf, size_t cap);
 /* Time since an arbitrary fixed point, in milliseconds (CLOCK_MONOTONIC). */
 double cli_now_ms(void);
 
+/* Write len bytes to path (created or truncated); on failure the file is
+ * removed and err names it. */
+evo_status cli_write_file(const char *path, const void *data, size_t len, evo_error *err);
+
 #endif /* EVO_CLI_H */

@@ -245,3 +245,17 @@ double cli_now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
+
+evo_status cli_write_file(const char *path, const void *data, size_t len, evo_error *err)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return evo_error_set(err, EVO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    bool ok = fwrite(data, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        remove(path); /* no half-written model is left behind */
+        return evo_error_set(err, EVO_ERR_IO, "%s: cannot write %zu bytes", path, len);
+    }
+    return EVO_OK;
+}

@@ -23,6 +23,13 @@ evo_status cli_coord_call(cli_coord *cc, const char *verb, const char *json,
                           const evo_wire_tensor *tensors, uint32_t n, evo_msg *reply, cJSON **doc,
                           evo_error *err);
 int cli_coord_print_json(const cJSON *doc);
+
+/* The read-only queries (`evo devices`, `evo status`): parse --json and the
+ * connection flags, send `verb`, and return the reply. Returns -1 when the
+ * caller should print *doc (then it owns *doc and *reply: cJSON_Delete and
+ * evo_msg_release), else the exit code (usage error or failure, reported). */
+int cli_coord_query(const cli_command *cmd, int argc, char **argv, const char *verb, cli_coord *cc,
+                    bool *json, evo_msg *reply, cJSON **doc);
 /* A member as "%.3g", or "-" when absent. */
 const char *cli_coord_num(const cJSON *o, const char *key);
 double cli_coord_get(const cJSON *o, const char *key);

@@ -39,20 +39,6 @@ static const char compile_usage[] =
 /* The pass switches, shared with export and split (cli/cmd_export.c). */
 bool cli_optimize_flag(cli_args *a, bool *optimize, evo_optimize_options *o);
 
-static evo_status compile_write_file(const char *path, const void *data, size_t len, evo_error *err)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return evo_error_set(err, EVO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    bool ok = fwrite(data, 1, len, f) == len;
-    ok = fclose(f) == 0 && ok;
-    if (!ok) {
-        remove(path);
-        return evo_error_set(err, EVO_ERR_IO, "%s: cannot write %zu bytes", path, len);
-    }
-    return EVO_OK;
-}
-
 static int compile_main(int argc, char **argv)
 {
     cli_args a;
@@ -110,7 +96,7 @@ static int compile_main(int argc, char **argv)
              (!optimize || evo_graph_optimize(g, &oo, &rep, &err) == EVO_OK) &&
              evo_program_build(g, NULL, &prog, &err) == EVO_OK &&
              evo_evm_write(prog, &wopt, cli_sha256, NULL, &blob, &len, &err) == EVO_OK &&
-             compile_write_file(out_path, blob, len, &err) == EVO_OK)
+             cli_write_file(out_path, blob, len, &err) == EVO_OK)
         rc = CLI_EXIT_OK;
     if (rc == CLI_EXIT_OK) {
         char b1[32], b2[32], b3[32];

@@ -105,6 +105,10 @@ void cli_coord_print_plan(const cJSON *plan)
     const cJSON *st = cJSON_GetObjectItem(plan, "stages");
     printf("plan for %s: mode %s, objective %s, %d stage(s)\n", cli_coord_str(plan, "model"),
            cli_coord_str(plan, "mode"), cli_coord_str(plan, "objective"), cJSON_GetArraySize(st));
+    if (cli_coord_str(plan, "partitioner")[0] != '\0')
+        printf("partitioner: %s; predicted latency %.2f ms, period %.2f ms\n",
+               cli_coord_str(plan, "partitioner"), cli_coord_get(plan, "predicted_latency_ms"),
+               cli_coord_get(plan, "predicted_period_ms"));
     printf("%-5s %-14s %-6s %10s %9s %10s %10s %10s %10s %-22s %s\n", "STAGE", "DEVICE", "CLASS",
            "BUDGET", "NODES", "MFLOP", "WEIGHTS", "ARENA", "SENT", "INPUT", "DIGEST");
     const cJSON *s;
@@ -123,4 +127,33 @@ void cli_coord_print_plan(const cJSON *plan)
                cli_coord_get(s, "sent_bytes") > 0 ? sent : "(held)", cli_coord_str(s, "input_path"),
                cli_coord_str(s, "digest"));
     }
+}
+
+int cli_coord_query(const cli_command *cmd, int argc, char **argv, const char *verb, cli_coord *cc,
+                    bool *json, evo_msg *reply, cJSON **doc)
+{
+    cli_args a;
+    cli_args_init(&a, cmd, argc, argv);
+    cli_coord_init(cc);
+    *json = false;
+    *doc = NULL;
+    int rc = -1;
+    for (const char *arg; rc < 0 && (arg = cli_args_next(&a)) != NULL;) {
+        if (cli_args_common(&a, &rc) || cli_coord_arg(&a, cc))
+            continue;
+        if (cli_args_flag(&a, "--json"))
+            *json = true;
+        else if (a.failed)
+            rc = CLI_EXIT_USAGE;
+        else
+            rc = cli_args_unknown(&a);
+    }
+    if (rc >= 0)
+        return rc;
+    evo_error err = {0};
+    if (cli_coord_call(cc, verb, NULL, NULL, 0, reply, doc, &err) != EVO_OK) {
+        cli_error(cmd->name, "%s", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    return -1;
 }

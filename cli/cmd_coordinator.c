@@ -119,6 +119,10 @@ static int coordinator_main(int argc, char **argv)
            opt.sec.tls_cert ? "mutual TLS"
            : opt.sec.token  ? "join token"
                             : "OPEN (loopback only)");
+    /* The CoAP listener comes after the --listen ones. */
+    if (opt.coap_listen != NULL)
+        printf("evo coordinator: CoAP nodes on %s (port %d)\n", opt.coap_listen,
+               evo_coord_port(c, opt.n_listen));
     fflush(stdout);
     if (port_file != NULL) {
         char tmp[4096];

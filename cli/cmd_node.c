@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "cli_coord.h"
+#include "evo/partition.h"
 
 static const char node_usage[] =
     "usage: evo node --coordinator URL --name NAME [--memory SIZE] [--listen URL]\n"
@@ -17,9 +18,9 @@ static const char node_usage[] =
     "                [--gflops G]\n"
     "\n"
     "Register with the coordinator (memory budget, calibration, link to the\n"
-    "coordinator), then hold the stages it assigns and run requests. A stage that\n"
-    "does not fit the memory budget (weights + arena) or whose SHA-256 does not\n"
-    "match is refused. Runs until interrupted.\n"
+    "coordinator), then hold the stages it assigns (.evm) and run requests. A stage\n"
+    "that does not fit the memory budget (the .evm, the loader's tables and the\n"
+    "arena) or whose SHA-256 does not match is refused. Runs until interrupted.\n"
     "\n"
     "  --coordinator URL  the coordinator's control URL (default: $EVO_COORDINATOR,\n"
     "                     else " EVO_COORD_DEFAULT_URL "); with --transport coap its\n"
@@ -48,7 +49,7 @@ static int node_main(int argc, char **argv)
         if (cli_args_value(&a, "--name", &val)) {
             opt.name = val;
         } else if (cli_args_value(&a, "--memory", &val)) {
-            if (!evo_parse_size(val, &opt.memory_bytes) || opt.memory_bytes == 0)
+            if (!evo_pt_parse_size(val, &opt.memory_bytes) || opt.memory_bytes == 0)
                 rc = cli_usage_error(a.cmd->name, "--memory '%s' is not a size like 256K or 2G",
                                      val);
         } else if (cli_args_value(&a, "--listen", &val)) {

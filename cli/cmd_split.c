@@ -12,8 +12,11 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "model.h"
 #include "evo/modeldb.h"
 #include "evo/partition.h"
+#include "evo/evm.h"
+#include "evo/node.h"
 #include "evo/split.h"
 
 extern const cli_command cli_cmd_split;
@@ -128,6 +131,8 @@ static cJSON *split_manifest(const char *model, const evo_graph *g, const evo_sp
         snprintf(file, sizeof file, "stage_%d.onnx", (int)s);
         cJSON_AddNumberToObject(so, "index", s);
         cJSON_AddStringToObject(so, "file", file);
+        snprintf(file, sizeof file, "stage_%d.evm", (int)s);
+        cJSON_AddStringToObject(so, "evm", file);
         cJSON_AddNumberToObject(so, "nodes", st->n_nodes);
         uint64_t flops = 0, params = 0;
         for (int32_t k = 0; k < st->n_nodes; k++) {
@@ -180,6 +185,26 @@ static evo_status split_write_text(const char *path, const char *text, evo_error
     if (!ok)
         return evo_error_set(err, EVO_ERR_IO, "%s: cannot write the file", path);
     return EVO_OK;
+}
+
+/* DIR/stage_K.evm: the stage compiled for a node (memory plan, weights in
+ * place, SHA-256), what `evo run` and the node agent load. */
+static evo_status split_write_evm(const evo_graph *sg, const char *dir, int32_t s, evo_error *err)
+{
+    evo_program *prog = NULL;
+    void *blob = NULL;
+    size_t len = 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/stage_%d.evm", dir, (int)s);
+    evo_evm_write_options wopt = {0};
+    evo_status rv = evo_program_build(sg, NULL, &prog, err);
+    if (rv == EVO_OK)
+        rv = evo_evm_write(prog, &wopt, cli_sha256, NULL, &blob, &len, err);
+    if (rv == EVO_OK)
+        rv = cli_write_file(path, blob, len, err);
+    free(blob);
+    evo_program_free(prog);
+    return rv;
 }
 
 /* The split plan of a placement plan file (evo place -o). */
@@ -261,11 +286,13 @@ static evo_status split_run(const char *path, const char *dir, const split_cuts 
         rv = evo_split_extract(g, &plan, s, &sg, err);
         if (rv == EVO_OK)
             rv = evo_onnx_export(sg, file, err);
+        if (rv == EVO_OK)
+            rv = split_write_evm(sg, dir, s, err);
         evo_graph_free(sg);
         if (rv == EVO_OK)
-            printf("stage %d: %d nodes, %d inputs, %d outputs -> %s\n", (int)s,
+            printf("stage %d: %d nodes, %d inputs, %d outputs -> %s, stage_%d.evm\n", (int)s,
                    (int)plan.stages[s].n_nodes, (int)plan.stages[s].n_inputs,
-                   (int)plan.stages[s].n_outputs, file);
+                   (int)plan.stages[s].n_outputs, file, (int)s);
     }
     if (rv == EVO_OK) {
         cJSON *root = split_manifest(path, g, &plan);

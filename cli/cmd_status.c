@@ -17,31 +17,13 @@ static const char status_usage[] =
 
 static int status_main(int argc, char **argv)
 {
-    cli_args a;
-    cli_args_init(&a, &cli_cmd_status, argc, argv);
     cli_coord cc;
-    cli_coord_init(&cc);
-    bool json = false;
-    int rc = -1;
-    for (const char *arg; rc < 0 && (arg = cli_args_next(&a)) != NULL;) {
-        if (cli_args_common(&a, &rc) || cli_coord_arg(&a, &cc))
-            continue;
-        if (cli_args_flag(&a, "--json"))
-            json = true;
-        else if (a.failed)
-            rc = CLI_EXIT_USAGE;
-        else
-            rc = cli_args_unknown(&a);
-    }
+    bool json;
+    evo_msg reply;
+    cJSON *doc;
+    int rc = cli_coord_query(&cli_cmd_status, argc, argv, "status", &cc, &json, &reply, &doc);
     if (rc >= 0)
         return rc;
-    evo_error err = {0};
-    evo_msg reply;
-    cJSON *doc = NULL;
-    if (cli_coord_call(&cc, "status", NULL, NULL, 0, &reply, &doc, &err) != EVO_OK) {
-        cli_error(a.cmd->name, "%s", err.msg);
-        return CLI_EXIT_FAIL;
-    }
     if (json) {
         rc = cli_coord_print_json(doc);
     } else {

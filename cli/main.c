@@ -12,21 +12,9 @@ extern const cli_command cli_cmd_split;
 extern const cli_command cli_cmd_export;
 
 static const cli_command *const main_commands[] = {
-    &cli_cmd_inspect,
-    &cli_cmd_run,
-    &cli_cmd_check,
-    &cli_cmd_split,
-    &cli_cmd_export,
-    &cli_cmd_model,
-    &cli_cmd_profile,
-    &cli_cmd_place,
-    &cli_cmd_compile,
-    &cli_cmd_coordinator,
-    &cli_cmd_node,
-    &cli_cmd_devices,
-    &cli_cmd_deploy,
-    &cli_cmd_infer,
-    &cli_cmd_status,
+    &cli_cmd_inspect, &cli_cmd_run,     &cli_cmd_check,  &cli_cmd_split,   &cli_cmd_export,
+    &cli_cmd_model,   &cli_cmd_profile, &cli_cmd_place,  &cli_cmd_compile, &cli_cmd_coordinator,
+    &cli_cmd_node,    &cli_cmd_devices, &cli_cmd_deploy, &cli_cmd_infer,   &cli_cmd_status,
 };
 #define MAIN_N_COMMANDS (sizeof main_commands / sizeof main_commands[0])
 

@@ -25,9 +25,7 @@ typedef struct agent_stage {
     char digest[65];
     char model[EVO_WIRE_STR_MAX];
     uint32_t stage;
-    void *blob;
-    size_t blob_len;
-    coord_stage_run run;
+    coord_stage_run run; /* owns the node's copy of the .evm */
 } agent_stage;
 
 typedef struct agent_assigned {
@@ -109,7 +107,6 @@ static void agent_stage_free(agent_stage *s)
     if (s == NULL)
         return;
     coord_stage_run_free(&s->run);
-    free(s->blob);
     free(s);
 }
 
@@ -267,31 +264,27 @@ static void agent_on_deploy(evo_agent *a, const evo_msg *m)
     agent_stage *s = calloc(1, sizeof *s);
     evo_error e;
     evo_status rv = EVO_OK;
-    if (s == NULL || (s->blob = malloc(d->blob_len ? (size_t)d->blob_len : 1)) == NULL) {
-        agent_stage_free(s);
-        agent_reply_error(a, EVO_ERR_NOMEM, "node is out of memory for the stage blob");
+    if (s == NULL) {
+        agent_reply_error(a, EVO_ERR_NOMEM, "node is out of memory for the stage");
         return;
     }
-    memcpy(s->blob, d->blob, (size_t)d->blob_len);
-    s->blob_len = (size_t)d->blob_len;
     snprintf(s->digest, sizeof s->digest, "%s", hex);
     snprintf(s->model, sizeof s->model, "%s", d->model);
     s->stage = d->stage;
     char what[EVO_WIRE_STR_MAX + 32];
     snprintf(what, sizeof what, "%s stage %u", d->model, d->stage);
-    if ((rv = coord_stage_load(s->blob, s->blob_len, what, &s->run, &e)) != EVO_OK) {
+    if ((rv = coord_stage_load(d->blob, (size_t)d->blob_len, what, &s->run, &e)) != EVO_OK) {
         agent_stage_free(s);
         agent_reply_error(a, rv, e.msg);
         return;
     }
     if (s->run.need_bytes + used > a->memory) {
         char nb[32], bb[32], ub[32];
-        snprintf(
-            text, sizeof text,
-            "node %.64s refuses %.100s: it needs %s (weights + arena) but the budget is %s with %s "
-            "in use",
-            a->name, what, coord_fmt_bytes(s->run.need_bytes, nb), coord_fmt_bytes(a->memory, bb),
-            coord_fmt_bytes(used, ub));
+        snprintf(text, sizeof text,
+                 "node %.64s refuses %.100s: it needs %s (.evm + work + arena) but the "
+                 "budget is %s with %s in use",
+                 a->name, what, coord_fmt_bytes(s->run.need_bytes, nb),
+                 coord_fmt_bytes(a->memory, bb), coord_fmt_bytes(used, ub));
         EVO_LOGW("%s", text);
         agent_stage_free(s);
         agent_reply_error(a, EVO_ERR_LIMIT, text);
@@ -299,7 +292,7 @@ static void agent_on_deploy(evo_agent *a, const evo_msg *m)
     }
     s->run.arena = malloc(s->run.arena_bytes ? s->run.arena_bytes : 1);
     if (s->run.arena == NULL ||
-        evo_exec_init(&s->run.exec, s->run.sp.prog, s->run.arena, s->run.arena_bytes) != EVO_OK) {
+        evo_exec_init(&s->run.exec, &s->run.prog, s->run.arena, s->run.arena_bytes) != EVO_OK) {
         agent_stage_free(s);
         agent_reply_error(a, EVO_ERR_NOMEM, "node cannot lay out the stage's arena");
         return;
@@ -314,7 +307,7 @@ static void agent_on_deploy(evo_agent *a, const evo_msg *m)
     a->stages[a->n_stages++] = s;
     pthread_mutex_unlock(&a->mu);
     char nb[32];
-    EVO_LOGI("node %s: holds %s (%d ops, %s)", a->name, what, (int)s->run.sp.prog->n_nodes,
+    EVO_LOGI("node %s: holds %s (%d ops, %s)", a->name, what, (int)s->run.prog.n_nodes,
              coord_fmt_bytes(s->run.need_bytes, nb));
     agent_reply_ack(a, s->run.need_bytes);
 }
@@ -407,9 +400,9 @@ static evo_status agent_run(evo_agent *a, const evo_msg *m, uint64_t t_recv_wall
         return EVO_ERR_NOT_FOUND;
     }
     evo_exec *x = &s->run.exec;
-    const evo_program *p = s->run.sp.prog;
+    const evo_program *p = &s->run.prog;
     for (int32_t i = 0; i < p->n_inputs && rv == EVO_OK; i++) {
-        const char *name = s->run.def.inputs[i];
+        const char *name = p->tensors[p->inputs[i]].name;
         const evo_wire_tensor *wt = coord_find_tensor(m, name);
         evo_tensor *t = evo_exec_input(x, i);
         const evo_prog_tensor *pt = &p->tensors[p->inputs[i]];
@@ -431,8 +424,9 @@ static evo_status agent_run(evo_agent *a, const evo_msg *m, uint64_t t_recv_wall
     /* Outputs, plus the route without this hop and with this stage's times. */
     coord_env out;
     char *route_text = NULL;
+    cJSON *done_hop = NULL; /* this hop, detached from the route (its pass list is read below) */
     if (rv == EVO_OK) {
-        cJSON_DeleteItemFromArray(hops, 0);
+        done_hop = cJSON_DetachItemFromArray(hops, 0);
         cJSON *times = cJSON_GetObjectItem(route, "t");
         if (times == NULL)
             times = cJSON_AddArrayToObject(route, "t");
@@ -454,9 +448,27 @@ static evo_status agent_run(evo_agent *a, const evo_msg *m, uint64_t t_recv_wall
         for (int32_t i = 0; i < p->n_outputs && rv == EVO_OK; i++) {
             evo_wire_tensor wt;
             const evo_tensor *t = evo_exec_output(x, i);
-            if ((rv = evo_wire_tensor_encode(&wt, s->run.def.outputs[i], -1, t, EVO_ENC_RAW,
-                                             EVO_COMP_NONE, -1, e)) == EVO_OK)
+            if ((rv = evo_wire_tensor_encode(&wt, p->tensors[p->outputs[i]].name, -1, t,
+                                             EVO_ENC_RAW, EVO_COMP_NONE, -1, e)) == EVO_OK)
                 rv = coord_env_add(&out, &wt, e);
+        }
+        /* Tensors later stages need that this one does not compute ride
+         * along untouched (the route lists them for this hop). */
+        const cJSON *pass = cJSON_GetObjectItem(done_hop, "p");
+        const cJSON *pn;
+        cJSON_ArrayForEach(pn, pass)
+        {
+            const evo_wire_tensor *pt =
+                cJSON_IsString(pn) ? coord_find_tensor(m, pn->valuestring) : NULL;
+            if (rv != EVO_OK)
+                break;
+            if (pt == NULL)
+                rv = evo_error_set(e, EVO_ERR_NOT_FOUND,
+                                   "node %s: stage %u must pass on '%s' but did not receive it",
+                                   a->name, s->stage,
+                                   cJSON_IsString(pn) ? pn->valuestring : "(not a name)");
+            else
+                rv = coord_env_add(&out, pt, e);
         }
         evo_wire_tensor wt;
         if (rv == EVO_OK && route_text != NULL &&
@@ -473,6 +485,7 @@ static evo_status agent_run(evo_agent *a, const evo_msg *m, uint64_t t_recv_wall
     }
     pthread_mutex_unlock(&a->mu);
     free(route_text);
+    cJSON_Delete(done_hop);
     cJSON_Delete(route);
     return rv;
 }

@@ -15,6 +15,7 @@
 #include "evo/coordinator.h"
 #include "evo/graph.h"
 #include "evo/node.h"
+#include "evo/split.h"
 #include "evo/transport.h"
 
 #define COORD_T_JSON "evo.json"   /* the JSON document of a control message */
@@ -113,65 +114,62 @@ void coord_tp_options(evo_tp_options *o, const evo_coord_security *sec, int32_t 
 const char *coord_fmt_bytes(uint64_t bytes, char *buf);
 
 /* Parse "256K", "64M", "2G", "1048576" into bytes. */
-bool coord_parse_size(const char *s, uint64_t *out);
 
 /* ---------------------------------------------------------------- stages */
 
-/* A model split into consecutive stages: stage k runs the nodes at
- * positions [first, last) of the source graph's topological order. Tensors
- * cross boundaries by name; a stage's outputs are everything a later stage
- * or the caller needs that is available after it (so values skipping a
- * stage are passed along). */
+/* A deployed stage as the coordinator reports it: ops [first, last) of the
+ * plan's sequence of ops (as the compiled stages run them), its boundary tensors, and its figures.
+ */
 typedef struct coord_stage_def {
     int32_t first, last;
-    char **inputs;
-    int32_t n_inputs;
-    char **outputs;
-    int32_t n_outputs;
     uint64_t flops;
     uint64_t weights_bytes; /* exact, from the stage's program */
     uint64_t arena_bytes;   /* exact */
     uint64_t in_bytes, out_bytes;
+    int32_t n_inputs, n_outputs;
+    double compute_ms; /* the partitioner's prediction */
 } coord_stage_def;
 
-void coord_stage_def_free(coord_stage_def *s);
+/* The stage blobs nodes run: each stage is extracted from the model as a
+ * self-contained graph (evo_split_extract over the same ranges), compiled,
+ * and written as a compact .evm (names kept: stage tensors travel by name).
+ * A node holds exactly the blob (its weights are used in place), the
+ * loader's work buffer and the arena, so need_bytes is what it truly holds.
+ * pass lists the tensors stage k forwards untouched to later stages (those
+ * in st[k].outputs that its program does not compute). */
+typedef struct coord_stage_blob {
+    void *evm;
+    size_t evm_len;
+    uint64_t weights_bytes, arena_bytes, work_bytes;
+    uint64_t in_bytes, out_bytes; /* boundary tensors the program reads and writes */
+    int32_t n_ops;                /* ops the stage's program runs */
+    uint64_t need_bytes;          /* evm_len + arena + work */
+    char **pass;
+    int32_t n_pass;
+} coord_stage_blob;
 
-/* Fill inputs/outputs of stages [0, n) from their ranges. */
-evo_status coord_stages_finish(const evo_graph *g, coord_stage_def *st, int32_t n, evo_error *err);
+/* The blobs of every stage of plan (n = plan->n_stages entries). */
+struct evo_split_plan;
+evo_status coord_stage_blobs_make(const evo_graph *g, const struct evo_split_plan *plan,
+                                  coord_stage_blob **out, evo_error *err);
+void coord_stage_blobs_free(coord_stage_blob *b, int32_t n);
 
-/* A compiled stage: the program over a view of the source graph. */
-typedef struct coord_stage_prog {
-    evo_graph view;  /* shallow view: borrows the source graph's values */
-    evo_node *nodes; /* copies of the stage's nodes (borrowed contents) */
-    int32_t *order, *inputs, *outputs;
-    evo_program *prog;
-} coord_stage_prog;
-
-evo_status coord_stage_compile(const evo_graph *g, const coord_stage_def *s, coord_stage_prog *out,
-                               evo_error *err);
-void coord_stage_prog_free(coord_stage_prog *p);
-
-/* The stage blob a node runs. THE INTERIM FORMAT: until the compact .evm
- * format and subgraph extraction land, a blob is "EVOSTG1\0", a u32 JSON
- * length, a JSON header {"first","last","inputs","outputs"} and the whole
- * model's ONNX bytes; the node imports the ONNX and compiles only the
- * stage's nodes. Memory is checked against the stage program's weights and
- * arena. This is the one function the .evm path replaces. */
-#define COORD_STAGE_MAGIC "EVOSTG1"
-evo_status coord_stage_blob_make(const void *onnx, size_t onnx_len, const coord_stage_def *s,
-                                 void **blob, size_t *blob_len, evo_error *err);
-
-/* Node side: a loaded stage ready to run. */
+/* Node side: a loaded stage ready to run. The blob and work buffer are the
+ * node's own aligned copies; prog points into them. */
 typedef struct coord_stage_run {
-    evo_graph *graph; /* the imported model (interim format) */
-    coord_stage_def def;
-    coord_stage_prog sp;
+    void *blob;
+    size_t blob_len;
+    void *work;
+    size_t work_bytes;
+    evo_program prog;
     void *arena;
     size_t arena_bytes;
     evo_exec exec;
-    uint64_t need_bytes; /* weights + arena: what the budget is checked against */
+    uint64_t need_bytes; /* blob + work + arena: what the budget is checked against */
 } coord_stage_run;
 
+/* Verify (SHA-256 in the header) and load a .evm stage; `what` names it in
+ * errors. */
 evo_status coord_stage_load(const void *blob, size_t len, const char *what, coord_stage_run *out,
                             evo_error *err);
 void coord_stage_run_free(coord_stage_run *r);
@@ -182,33 +180,44 @@ evo_status coord_import_onnx(const void *onnx, size_t len, const char *name, evo
 
 /* ---------------------------------------------------------------- placement */
 
-/* A device the planner may use. */
+/* Link figures when a node measured none (docs/coordinator.md). */
+#define COORD_DEFAULT_RTT_MS 1.0
+#define COORD_DEFAULT_MBPS 100.0
+#define COORD_DEFAULT_GFLOPS 1.0
+
+/* A device the partitioner may use. */
 typedef struct coord_plan_dev {
     const char *name;
-    const char *device_class;
-    uint64_t free_bytes; /* memory budget minus stages of other models */
-    double gflops;       /* calibrated dense throughput */
+    const char *device_class; /* "cloud" makes it a cloud device */
+    uint64_t free_bytes;      /* memory budget minus stages of other models */
+    double gflops;            /* calibrated dense throughput */
+    double mem_gbps;          /* calibrated memory bandwidth (0 = compute-bound roofline) */
+    double rtt_ms, mbps;      /* its link to the coordinator (0 = not measured) */
+    bool relayed;             /* reaches other nodes only through the coordinator (CoAP) */
 } coord_plan_dev;
 
-/* Exact memory (weights + arena) of a stage running positions [a, b) of the
- * order, with its boundary tensors as they would be in any split. */
-evo_status coord_stage_need(const evo_graph *g, int32_t a, int32_t b, uint64_t *need,
-                            evo_error *err);
+/* A placement: the split plan of the partitioner's stages over the graph,
+ * each stage's device (index into the devices given), work and prediction. */
+typedef struct coord_placement {
+    evo_split_plan split;
+    int32_t n_stages;
+    int32_t *dev_of;
+    uint64_t *flops;
+    double *compute_ms;
+    uint64_t *planned_bytes; /* what the partitioner counted on the device */
+    double latency_ms, period_ms;
+    char kind[16], method[32];
+    char *json; /* the partitioner's plan (docs/placement.md) */
+} coord_placement;
 
-/* THE INTERIM PARTITIONER (replaced by include/evo/partition.h when it
- * lands): consecutive stages over the topological order.
- *   standalone  the whole model on the fastest device that holds it;
- *   cloud       the same among devices of class "cloud";
- *   cluster     one stage per device, flops shared by calibrated speed;
- *   auto        latency: standalone if one device holds the model, else the
- *               fewest stages that fit (fastest devices filled first);
- *               throughput: cluster.
- * Every stage is checked against its device's budget with the exact
- * figures of its program. *stages (n entries, finished: boundary tensors and
- * figures filled) and *dev_of are malloc'd; free with coord_plan_free. */
-evo_status coord_plan(const evo_graph *g, const coord_plan_dev *devs, size_t n_devs,
-                      const char *mode, const char *objective, coord_stage_def **stages,
-                      int32_t **dev_of, int32_t *n_stages, evo_error *err);
-void coord_plan_free(coord_stage_def *stages, int32_t *dev_of, int32_t n);
+/* Place g (imported with optimize, inferred) on devs with the partitioner
+ * (mode auto|standalone|cloud|cluster, objective latency|throughput) and
+ * write every stage as .evm (*blobs, out->n_stages entries). Each stage is
+ * checked against its device with the exact figures of its blob; when
+ * nothing fits, the error says which device lacks how much. */
+evo_status coord_place(const evo_graph *g, const coord_plan_dev *devs, size_t n, const char *mode,
+                       const char *objective, coord_placement *out, coord_stage_blob **blobs,
+                       evo_error *err);
+void coord_placement_free(coord_placement *pl);
 
 #endif /* EVO_COORD_INTERNAL_H */

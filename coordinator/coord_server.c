@@ -45,6 +45,7 @@ typedef struct coord_dev {
     uint64_t memory;
     double gflops;
     double rtt_us, mbps;
+    double mem_gbps; /* from the node's calibration; 0 = unknown */
     bool alive;
     uint64_t last_hb_ns;
     uint8_t session[COORD_SESSION_SIZE];
@@ -62,8 +63,11 @@ typedef struct coord_dstage {
     coord_stage_def def;
     char digest[65];
     uint8_t digest_bin[EVO_WIRE_DIGEST_SIZE];
-    void *blob;
+    void *blob; /* the stage's .evm */
     size_t blob_len;
+    uint64_t need_bytes; /* what the node holds: .evm + loader work buffer + arena */
+    char **pass;         /* tensors this stage forwards untouched */
+    int32_t n_pass;
     char dev[EVO_WIRE_STR_MAX];
     uint64_t sent_bytes; /* blob bytes sent in the last deployment */
     bool relay_in;       /* its input arrives through the coordinator */
@@ -76,6 +80,8 @@ typedef struct coord_model {
     size_t onnx_len;
     evo_graph *g;
     bool deployed, degraded;
+    double plan_latency_ms, plan_period_ms; /* the partitioner's predictions */
+    char plan_kind[64];
     char mode[16], objective[16];
     coord_dstage *st;
     int32_t n_st;
@@ -167,8 +173,10 @@ static coord_model *coord_model_find(evo_coord *c, const char *name)
 static void coord_dstages_free(coord_dstage *st, int32_t n)
 {
     for (int32_t k = 0; st && k < n; k++) {
-        coord_stage_def_free(&st[k].def);
         free(st[k].blob);
+        for (int32_t i = 0; i < st[k].n_pass; i++)
+            free(st[k].pass[i]);
+        free(st[k].pass);
     }
     free(st);
 }
@@ -422,37 +430,59 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
             coord_model *o = c->models[k];
             for (int32_t s = 0; o != m && o->st && s < o->n_st; s++)
                 if (strcmp(o->st[s].dev, d->name) == 0)
-                    used += o->st[s].def.weights_bytes + o->st[s].def.arena_bytes;
+                    used += o->st[s].need_bytes;
         }
         snprintf(names[n], EVO_WIRE_STR_MAX, "%s", d->name);
         snprintf(classes[n], EVO_WIRE_STR_MAX, "%s", d->klass);
         pd[n] = (coord_plan_dev){.name = names[n],
                                  .device_class = classes[n],
                                  .free_bytes = d->memory > used ? d->memory - used : 0,
-                                 .gflops = d->gflops};
+                                 .gflops = d->gflops,
+                                 .mem_gbps = d->mem_gbps,
+                                 .rtt_ms = d->rtt_us / 1000.0,
+                                 .mbps = d->mbps,
+                                 .relayed = d->coap};
         n++;
     }
     pthread_mutex_unlock(&c->mu);
-    coord_stage_def *defs = NULL;
-    int32_t *dev_of = NULL, n_st = 0;
-    evo_status rv = coord_plan(m->g, pd, n, mode, objective, &defs, &dev_of, &n_st, err);
+    coord_placement pl;
+    coord_stage_blob *blobs = NULL;
+    evo_status rv = coord_place(m->g, pd, n, mode, objective, &pl, &blobs, err);
     if (rv != EVO_OK) {
         evo_error_prefix(err, "placing %s", m->name);
         return rv;
     }
+    int32_t n_st = pl.n_stages;
     coord_dstage *st = calloc((size_t)n_st, sizeof *st);
     if (st == NULL) {
-        coord_plan_free(defs, dev_of, n_st);
+        coord_stage_blobs_free(blobs, n_st);
+        coord_placement_free(&pl);
         return evo_error_set(err, EVO_ERR_NOMEM, "out of memory deploying %s", m->name);
     }
+    int32_t pos = 0;
     for (int32_t k = 0; k < n_st && rv == EVO_OK; k++) {
-        st[k].def = defs[k];
-        memset(&defs[k], 0, sizeof defs[k]);
-        snprintf(st[k].dev, sizeof st[k].dev, "%s", names[dev_of[k]]);
-        rv = coord_stage_blob_make(m->onnx, m->onnx_len, &st[k].def, &st[k].blob, &st[k].blob_len,
-                                   err);
-        if (rv != EVO_OK)
-            break;
+        const evo_split_stage *ss = &pl.split.stages[k];
+        st[k].def = (coord_stage_def){.first = pos,
+                                      .last = pos + blobs[k].n_ops,
+                                      .flops = pl.flops[k],
+                                      .weights_bytes = blobs[k].weights_bytes,
+                                      .arena_bytes = blobs[k].arena_bytes,
+                                      .in_bytes = blobs[k].in_bytes,
+                                      .out_bytes = blobs[k].out_bytes,
+                                      .n_inputs = ss->n_inputs,
+                                      .n_outputs = ss->n_outputs,
+                                      .compute_ms = pl.compute_ms[k]};
+        pos += blobs[k].n_ops;
+        snprintf(st[k].dev, sizeof st[k].dev, "%s", names[pl.dev_of[k]]);
+        /* The stage is its .evm; the blob is taken over from blobs[k]. */
+        st[k].blob = blobs[k].evm;
+        st[k].blob_len = blobs[k].evm_len;
+        st[k].need_bytes = blobs[k].need_bytes;
+        st[k].pass = blobs[k].pass;
+        st[k].n_pass = blobs[k].n_pass;
+        blobs[k].evm = NULL;
+        blobs[k].pass = NULL;
+        blobs[k].n_pass = 0;
         evo_sha256(st[k].blob, st[k].blob_len, st[k].digest_bin);
         coord_hex(st[k].digest_bin, sizeof st[k].digest_bin, st[k].digest);
         char label[32], hex[65];
@@ -462,7 +492,11 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
                                  hex, err);
         pthread_mutex_unlock(&c->db_mu);
     }
-    coord_plan_free(defs, dev_of, n_st);
+    coord_stage_blobs_free(blobs, n_st);
+    double lat_ms = pl.latency_ms, period_ms = pl.period_ms;
+    char kind[64];
+    snprintf(kind, sizeof kind, "%s (%s)", pl.kind, pl.method);
+    coord_placement_free(&pl);
     if (rv != EVO_OK) {
         coord_dstages_free(st, n_st);
         return rv;
@@ -484,6 +518,9 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
     }
     m->st = st;
     m->n_st = n_st;
+    m->plan_latency_ms = lat_ms;
+    m->plan_period_ms = period_ms;
+    snprintf(m->plan_kind, sizeof m->plan_kind, "%s", kind);
     m->deployed = false;
     snprintf(m->mode, sizeof m->mode, "%s", mode ? mode : "auto");
     snprintf(m->objective, sizeof m->objective, "%s", objective ? objective : "latency");
@@ -541,8 +578,10 @@ static cJSON *coord_plan_json(const coord_model *m, const evo_coord *c)
     cJSON_AddStringToObject(j, "model", m->name);
     cJSON_AddStringToObject(j, "mode", m->mode);
     cJSON_AddStringToObject(j, "objective", m->objective);
-    cJSON_AddStringToObject(j, "partitioner", "interim (coordinator/coord_plan.c)");
-    cJSON_AddStringToObject(j, "stage_format", "interim (ONNX + stage range)");
+    cJSON_AddStringToObject(j, "partitioner", m->plan_kind);
+    cJSON_AddNumberToObject(j, "predicted_latency_ms", m->plan_latency_ms);
+    cJSON_AddNumberToObject(j, "predicted_period_ms", m->plan_period_ms);
+    cJSON_AddStringToObject(j, "stage_format", "evm");
     cJSON_AddBoolToObject(j, "deployed", m->deployed);
     cJSON_AddNumberToObject(j, "generation", (double)m->gen);
     cJSON *a = cJSON_AddArrayToObject(j, "stages");
@@ -555,9 +594,7 @@ static cJSON *coord_plan_json(const coord_model *m, const evo_coord *c)
             if (strcmp(c->devs[i].name, s->dev) == 0) {
                 cJSON_AddStringToObject(o, "class", c->devs[i].klass);
                 cJSON_AddNumberToObject(o, "device_memory", (double)c->devs[i].memory);
-                cJSON_AddNumberToObject(
-                    o, "predicted_ms",
-                    c->devs[i].gflops > 0 ? (double)s->def.flops / (c->devs[i].gflops * 1e6) : 0);
+                cJSON_AddNumberToObject(o, "predicted_ms", s->def.compute_ms);
             }
         cJSON_AddNumberToObject(o, "first", s->def.first);
         cJSON_AddNumberToObject(o, "last", s->def.last);
@@ -570,6 +607,7 @@ static cJSON *coord_plan_json(const coord_model *m, const evo_coord *c)
         cJSON_AddNumberToObject(o, "n_outputs", s->def.n_outputs);
         cJSON_AddStringToObject(o, "digest", s->digest);
         cJSON_AddNumberToObject(o, "blob_bytes", (double)s->blob_len);
+        cJSON_AddNumberToObject(o, "need_bytes", (double)s->need_bytes);
         cJSON_AddNumberToObject(o, "sent_bytes", (double)s->sent_bytes);
         cJSON_AddStringToObject(o, "input_path",
                                 k == 0        ? "from coordinator"
@@ -681,6 +719,7 @@ static void coord_on_register(evo_coord *c, coord_listener *l, const cJSON *j,
     d->coap = strcmp(transport, "coap") == 0;
     d->memory = (uint64_t)coord_json_num(j, "memory", 0);
     d->gflops = coord_json_num(j, "gflops", 1);
+    d->mem_gbps = coord_json_num(cJSON_GetObjectItem(j, "calibration"), "mem_gbps", 0);
     const cJSON *links = cJSON_GetObjectItem(j, "links");
     const cJSON *l0 = cJSON_GetArrayItem(links, 0);
     d->rtt_us = coord_json_num(l0, "rtt_us", 0);
@@ -979,6 +1018,11 @@ static char *coord_route_make(evo_coord *c, const coord_model *m, uint64_t id, c
         cJSON_AddStringToObject(o, "d", s->digest);
         cJSON_AddStringToObject(o, "mac", mac_hex);
         cJSON_AddStringToObject(o, "n", d->data_url);
+        if (s->n_pass > 0) {
+            cJSON *pa = cJSON_AddArrayToObject(o, "p");
+            for (int32_t i = 0; i < s->n_pass; i++)
+                cJSON_AddItemToArray(pa, cJSON_CreateString(s->pass[i]));
+        }
         /* Where the previous stage sends: straight to this node, or to the
          * coordinator, which relays (CoAP nodes cannot dial peers). */
         cJSON_AddStringToObject(

@@ -373,48 +373,6 @@ void coord_tp_options(evo_tp_options *o, const evo_coord_security *sec, int32_t 
     o->stream_depth = 64;
 }
 
-bool coord_parse_size(const char *s, uint64_t *out)
-{
-    if (s == NULL || *s == '\0')
-        return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || v < 0)
-        return false;
-    double mul = 1;
-    if (*end != '\0') {
-        switch (*end) {
-        case 'k':
-        case 'K':
-            mul = 1024.0;
-            break;
-        case 'm':
-        case 'M':
-            mul = 1024.0 * 1024;
-            break;
-        case 'g':
-        case 'G':
-            mul = 1024.0 * 1024 * 1024;
-            break;
-        default:
-            return false;
-        }
-        end++;
-        if (*end == 'i' || *end == 'B')
-            end++;
-        if (*end == 'B')
-            end++;
-        if (*end != '\0')
-            return false;
-    }
-    double bytes = v * mul;
-    if (bytes > 1e18)
-        return false;
-    *out = (uint64_t)bytes;
-    return true;
-}
-
 const char *coord_fmt_bytes(uint64_t bytes, char *buf)
 {
     static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -429,9 +387,4 @@ const char *coord_fmt_bytes(uint64_t bytes, char *buf)
     else
         snprintf(buf, 32, "%.1f %s", v, units[u]);
     return buf;
-}
-
-bool evo_parse_size(const char *s, uint64_t *out)
-{
-    return coord_parse_size(s, out);
 }

@@ -285,16 +285,24 @@ evo_status evo_calibrate(evo_calibration *out, evo_error *err)
     static const cal_spec dw = {"Conv", {1, 128, 56, 56}, {128, 1, 3, 3}, false, 128, true};
     static const cal_spec add = {"Add", {1, 64, 56, 56}, {0, 0, 0, 0}, true, 0, false};
     static const cal_spec relu = {"Relu", {1, 64, 56, 56}, {0, 0, 0, 0}, false, 0, false};
-    double us3, us1, usdw, usadd, usrelu;
+    double us3, us1, usdw, usadd, usrelu, mem[3] = {0};
     uint64_t f3, f1, fdw, fadd, frelu, bytes;
     evo_status rv;
-    if ((rv = cal_time(&conv3, &us3, &f3, &bytes, err)) != EVO_OK ||
+    /* Memory bandwidth is what neighbours on a shared machine take away in
+     * bursts of a second or more, and every streamed byte of the
+     * predictions is divided by it: it is measured three times, spread
+     * over the calibration, and the best counts. */
+    if ((rv = cal_bandwidth((size_t)32 << 20, &mem[0], err)) != EVO_OK ||
+        (rv = cal_time(&conv3, &us3, &f3, &bytes, err)) != EVO_OK ||
         (rv = cal_time(&conv1, &us1, &f1, &bytes, err)) != EVO_OK ||
+        (rv = cal_bandwidth((size_t)32 << 20, &mem[1], err)) != EVO_OK ||
         (rv = cal_time(&dw, &usdw, &fdw, &bytes, err)) != EVO_OK ||
         (rv = cal_time(&add, &usadd, &fadd, &bytes, err)) != EVO_OK ||
         (rv = cal_time(&relu, &usrelu, &frelu, &bytes, err)) != EVO_OK ||
-        (rv = cal_bandwidth((size_t)32 << 20, &out->mem_gbps, err)) != EVO_OK)
+        (rv = cal_bandwidth((size_t)32 << 20, &mem[2], err)) != EVO_OK)
         return rv;
+    out->mem_gbps = mem[0] > mem[1] ? mem[0] : mem[1];
+    out->mem_gbps = mem[2] > out->mem_gbps ? mem[2] : out->mem_gbps;
     /* Two buffers of a quarter of the cache each stay resident. */
     out->cache_bytes = cal_cache_bytes();
     size_t small = (size_t)(out->cache_bytes / 4);

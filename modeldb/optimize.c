@@ -297,9 +297,10 @@ evo_status evo_graph_optimize(evo_graph *g, const evo_optimize_options *opt,
         return rv;
     if (report != NULL)
         *report = rep;
+    /* Not `file`: compaction replaced the graph's contents, name included. */
     EVO_LOGI("%s: optimized: %d BatchNormalization folded, %d activations fused, %d "
              "Identity/Dropout removed, %d dead nodes removed",
-             file, (int)rep.batchnorms_folded, (int)rep.activations_fused,
+             evo_pass_file(g), (int)rep.batchnorms_folded, (int)rep.activations_fused,
              (int)rep.identities_removed, (int)rep.dead_nodes_removed);
     return EVO_OK;
 }

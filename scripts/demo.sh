@@ -41,7 +41,7 @@ for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 export EVO_COORDINATOR=tcp://127.0.0.1:$(cat "$work/port")
 echo "coordinator at $EVO_COORDINATOR (open mode: loopback only)"
 
-# Budgets for weights + arena. The whole of mobilenet_v2 needs about 19 MiB,
+# Budgets for .evm stage + work + arena. The whole of mobilenet_v2 needs about 20 MiB,
 # so no node can hold it alone; tiny models fit the big node.
 case $model in
   mobilenet_v2) big=16M mid=8M ;;

@@ -1,6 +1,6 @@
 /*
- * The channel API: option defaults, URL scheme dispatch to the nng or CoAP
- * backend, and helpers both backends use.
+ * The channel API: option defaults, URL scheme dispatch to the nng, nng stream
+ * or CoAP backend, and helpers both backends use.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -69,15 +69,17 @@ evo_status evo_tp_open(evo_tp **out, const char *url, evo_tp_pattern pattern, ev
     tp->pattern = pattern;
     tp->mode = mode;
     strcpy(tp->url, url);
-    if (!strncmp(url, "tcp://", 6) || !strncmp(url, "ipc://", 6) || !strncmp(url, "inproc://", 9) ||
-        !strncmp(url, "tls+tcp://", 10)) {
+    if (!strncmp(url, "tcp+stream://", 13) || !strncmp(url, "ipc+stream://", 13)) {
+        rv = tp_stream_open(tp, err);
+    } else if (!strncmp(url, "tcp://", 6) || !strncmp(url, "ipc://", 6) ||
+               !strncmp(url, "inproc://", 9) || !strncmp(url, "tls+tcp://", 10)) {
         rv = tp_nng_open(tp, err);
     } else if (!strncmp(url, "coap://", 7) || !strncmp(url, "coaps://", 8)) {
         rv = tp_coap_open(tp, err);
     } else {
         rv = evo_error_set(err, EVO_ERR_UNSUPPORTED,
                            "transport URL '%s' has an unknown scheme (tcp, ipc, inproc, tls+tcp, "
-                           "coap, coaps)",
+                           "tcp+stream, ipc+stream, coap, coaps)",
                            url);
     }
     if (rv != EVO_OK) {

@@ -8,7 +8,9 @@
  * keeps the nng message, and its tensors point into it, so the consumer reads
  * payloads where the socket put them. nng's receive size limit is set to the
  * evo body limit, so an oversized message is refused by nng before it
- * allocates for it.
+ * allocates for it. nng allocates each message with calloc on both ends;
+ * for large tensors that halves throughput (docs/benchmarks.md), which is
+ * what the +stream channels (stream_backend.c) avoid.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -115,6 +115,33 @@ void tp_msg_adopt_buffer(evo_msg *m, void *buf, void (*fn)(void *buf));
 evo_status tp_wire_peek_header(const void *buf, size_t len, const evo_tp_limits *lim,
                                uint64_t *body_len, evo_error *err);
 
+/* A tensor payload that a scatter encoding leaves out of its buffer: it goes
+ * on the wire right after buffer byte `at`, from the caller's memory. */
+typedef struct tp_wire_ref {
+    size_t at;
+    size_t skipped_before; /* payload bytes left out before this one */
+    const void *p;
+    size_t len;
+} tp_wire_ref;
+
+typedef struct tp_wire_scatter {
+    uint8_t *buf;    /* everything but the referenced payloads */
+    size_t buf_len;  /* bytes in buf */
+    size_t total;    /* bytes of the whole encoded message */
+    uint32_t n_refs; /* refs used, in wire order */
+} tp_wire_scatter;
+
+/* Returns a buffer of at least len bytes (owned by the caller), or NULL. */
+typedef uint8_t *(*tp_wire_buf_fn)(void *ctx, size_t len);
+
+/* Encode m like evo_wire_encode, but leave tensor payloads of min_ref bytes
+ * or more (at most max_refs of them; later ones are copied) out of the
+ * buffer: the wire bytes are buf[0, refs[0].at), refs[0], buf[refs[0].at,
+ * refs[1].at), refs[1], ..., buf[refs[n-1].at, buf_len). */
+evo_status tp_wire_encode_refs(const evo_msg *m, size_t min_ref, tp_wire_ref *refs,
+                               uint32_t max_refs, tp_wire_buf_fn get_buf, void *ctx,
+                               tp_wire_scatter *out, evo_error *err);
+
 /* ---------------------------------------------------------------- backends */
 
 typedef struct tp_backend_ops {
@@ -136,6 +163,7 @@ struct evo_tp {
 
 evo_status tp_nng_open(evo_tp *tp, evo_error *err);
 evo_status tp_coap_open(evo_tp *tp, evo_error *err);
+evo_status tp_stream_open(evo_tp *tp, evo_error *err);
 
 /* Read a whole (small) file such as a PEM certificate; NUL-terminated. */
 evo_status tp_read_text_file(const char *path, const char *what, char **out, evo_error *err);

@@ -113,13 +113,30 @@ void evo_msg_set_error(evo_msg *m, uint64_t request_id, const evo_error *e)
 
 typedef struct tp_writer {
     uint8_t *p; /* NULL while only counting */
-    size_t pos;
+    size_t pos; /* offset in the encoded message */
+    /* Scatter mode (refs != NULL): tensor payloads of at least min_ref bytes
+     * are left out of p and listed in refs, to be sent from the caller's
+     * memory; skipped counts their bytes, so p holds pos - skipped bytes. */
+    tp_wire_ref *refs;
+    uint32_t n_refs, max_refs;
+    size_t min_ref, skipped;
 } tp_writer;
+
+/* Offset in p of message offset pos (before the refs that start at or after
+ * it were left out). */
+static size_t tp_buf_off(const tp_writer *w, size_t pos)
+{
+    size_t off = pos;
+    for (uint32_t i = 0; i < w->n_refs; i++)
+        if (w->refs[i].at + w->refs[i].skipped_before < pos)
+            off -= w->refs[i].len;
+    return off;
+}
 
 static void tp_put(tp_writer *w, const void *src, size_t n)
 {
     if (w->p && n)
-        memcpy(w->p + w->pos, src, n);
+        memcpy(w->p + (w->pos - w->skipped), src, n);
     w->pos += n;
 }
 
@@ -127,9 +144,10 @@ static size_t tp_field_begin(tp_writer *w, uint16_t tag)
 {
     size_t at = w->pos;
     if (w->p) {
-        tp_wr16(w->p + at, tag);
-        tp_wr16(w->p + at + 2, 0);
-        tp_wr32(w->p + at + 4, 0);
+        uint8_t *h = w->p + (at - w->skipped);
+        tp_wr16(h, tag);
+        tp_wr16(h + 2, 0);
+        tp_wr32(h + 4, 0);
     }
     w->pos += TP_FIELD_HDR;
     return at;
@@ -138,13 +156,31 @@ static size_t tp_field_begin(tp_writer *w, uint16_t tag)
 static void tp_field_end(tp_writer *w, size_t at)
 {
     if (w->p)
-        tp_wr32(w->p + at + 4, (uint32_t)(w->pos - at - TP_FIELD_HDR));
+        tp_wr32(w->p + tp_buf_off(w, at) + 4, (uint32_t)(w->pos - at - TP_FIELD_HDR));
 }
 
 static void tp_field_bytes(tp_writer *w, uint16_t tag, const void *v, size_t n)
 {
     size_t at = tp_field_begin(w, tag);
     tp_put(w, v, n);
+    tp_field_end(w, at);
+}
+
+/* A tensor payload: copied, or in scatter mode referenced if large enough. */
+static void tp_field_payload(tp_writer *w, const void *v, size_t n)
+{
+    size_t at = tp_field_begin(w, TP_TT_PAYLOAD);
+    if (w->refs && n && n >= w->min_ref && w->n_refs < w->max_refs) {
+        tp_wire_ref *r = &w->refs[w->n_refs++];
+        r->at = w->pos - w->skipped;
+        r->skipped_before = w->skipped;
+        r->p = v;
+        r->len = n;
+        w->pos += n;
+        w->skipped += n;
+    } else {
+        tp_put(w, v, n);
+    }
     tp_field_end(w, at);
 }
 
@@ -178,7 +214,7 @@ static void tp_align_next_value(tp_writer *w)
         need += TP_PAYLOAD_ALIGN;
     size_t at = tp_field_begin(w, TP_TAG_PAD);
     if (w->p)
-        memset(w->p + w->pos, 0, need - TP_FIELD_HDR);
+        memset(w->p + (w->pos - w->skipped), 0, need - TP_FIELD_HDR);
     w->pos += need - TP_FIELD_HDR;
     tp_field_end(w, at);
 }
@@ -230,7 +266,7 @@ static void tp_write_tensor(tp_writer *w, const evo_wire_tensor *t)
     }
     tp_field_u64(w, TP_TT_ENCODED_LEN, t->encoded_len);
     tp_align_next_value(w);
-    tp_field_bytes(w, TP_TT_PAYLOAD, t->payload, (size_t)t->payload_len);
+    tp_field_payload(w, t->payload, (size_t)t->payload_len);
     tp_field_end(w, at);
 }
 
@@ -323,7 +359,7 @@ static evo_status tp_write_msg(const evo_msg *m, tp_writer *w, evo_error *err)
                              evo_msg_type_name(m->type));
     }
     if (w->p) {
-        uint8_t *h = w->p + hdr;
+        uint8_t *h = w->p + tp_buf_off(w, hdr);
         memcpy(h, EVO_WIRE_MAGIC, 4);
         tp_wr16(h + 4, EVO_WIRE_VERSION);
         tp_wr16(h + 6, (uint16_t)m->type);
@@ -337,7 +373,7 @@ static evo_status tp_write_msg(const evo_msg *m, tp_writer *w, evo_error *err)
 
 evo_status evo_wire_encoded_size(const evo_msg *m, size_t *out, evo_error *err)
 {
-    tp_writer w = {NULL, 0};
+    tp_writer w = {NULL, 0, NULL, 0, 0, 0, 0};
     evo_status rv = tp_write_msg(m, &w, err);
     if (rv == EVO_OK)
         *out = w.pos;
@@ -354,11 +390,33 @@ evo_status evo_wire_encode(const evo_msg *m, void *buf, size_t cap, size_t *writ
         return evo_error_set(err, EVO_ERR_NOMEM,
                              "encoding a %s message needs %zu bytes, buffer has %zu",
                              evo_msg_type_name(m->type), need, cap);
-    tp_writer w = {(uint8_t *)buf, 0};
+    tp_writer w = {(uint8_t *)buf, 0, NULL, 0, 0, 0, 0};
     rv = tp_write_msg(m, &w, err);
     if (rv == EVO_OK && written)
         *written = w.pos;
     return rv;
+}
+
+evo_status tp_wire_encode_refs(const evo_msg *m, size_t min_ref, tp_wire_ref *refs,
+                               uint32_t max_refs, tp_wire_buf_fn get_buf, void *ctx,
+                               tp_wire_scatter *out, evo_error *err)
+{
+    tp_writer w = {NULL, 0, refs, 0, max_refs, min_ref, 0};
+    evo_status rv = tp_write_msg(m, &w, err);
+    if (rv != EVO_OK)
+        return rv;
+    out->total = w.pos;
+    out->buf_len = w.pos - w.skipped;
+    uint8_t *buf = get_buf(ctx, out->buf_len);
+    if (!buf)
+        return evo_error_set(err, EVO_ERR_NOMEM, "no memory to encode a %zu byte %s message",
+                             out->buf_len, evo_msg_type_name(m->type));
+    tp_writer w2 = {buf, 0, refs, 0, max_refs, min_ref, 0};
+    if ((rv = tp_write_msg(m, &w2, err)) != EVO_OK)
+        return rv;
+    out->buf = buf;
+    out->n_refs = w2.n_refs;
+    return EVO_OK;
 }
 
 /* ---------------------------------------------------------------- decoder */

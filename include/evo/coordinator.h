@@ -87,7 +87,7 @@ typedef struct evo_agent_options {
     const char *device_class; /* NULL: "edge" */
     const char *listen;       /* where the node accepts work; NULL: loopback, ephemeral port */
     const char *transport;    /* "nng" (default) or "coap" */
-    uint64_t memory_bytes;    /* budget for stage weights + arena; 0: 1 GiB */
+    uint64_t memory_bytes;    /* budget for stages (.evm + loader tables + arena); 0: 1 GiB */
     bool no_calibrate;        /* skip the ~1 s calibration (tests): figures from gflops */
     double gflops;            /* with no_calibrate: claimed dense GFLOP/s (0: 1) */
     evo_coord_security sec;
@@ -127,8 +127,6 @@ char *evo_client_reply_json(const evo_msg *reply);
  * else EVO_COORD_DEFAULT_URL. */
 const char *evo_client_default_url(const char *url);
 
-/* Parse a memory size: "256K", "64M", "2G", "1.5G", "1048576" (K = 1024). */
-bool evo_parse_size(const char *s, uint64_t *out);
 
 #ifdef __cplusplus
 }

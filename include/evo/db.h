@@ -241,20 +241,35 @@ evo_status evo_db_profile_get(evo_db *db, int64_t model_id, const char *device_c
  * cache bandwidth when the op's bytes fit the cache, else the memory
  * bandwidth). alpha and beta are fitted on the whole-model profiles in the
  * database, minimizing relative error (docs/modeldb.md). */
+/* Per op kind (a strided 1x1 Conv counts as a Conv: it runs that kernel):
+ *     t = alpha * max(compute, cached) + delta * cached + gamma * streamed + beta_us
+ * where compute counts the FLOPs the kernels execute (micro-kernel tiles
+ * included) at the calibrated peak, cached the bytes that stay in the cache
+ * at cache bandwidth, streamed the others at memory bandwidth
+ * (docs/modeldb.md). */
 typedef struct evo_predictor {
     double alpha[EVO_KIND_COUNT_];
     double beta_us[EVO_KIND_COUNT_];
     int32_t n_samples[EVO_KIND_COUNT_]; /* measured ops the fit used */
     int32_t n_profiles;
+    double gamma[EVO_KIND_COUNT_]; /* per unit of streamed time */
+    double delta[EVO_KIND_COUNT_]; /* per unit of cached time, on top of the roofline */
 } evo_predictor;
 
 /* Fit on every whole-model profile in the database except those of model
- * exclude_model_id (0 = none). Kinds without data keep alpha 1 and the
- * overhead of all kinds pooled (or 0 with no data at all). */
+ * exclude_model_id (0 = none). Kinds without data keep alpha 1, delta 0,
+ * gamma 1 and the overhead of all kinds pooled (or 0 with no data at all). */
 evo_status evo_predictor_fit(evo_db *db, int64_t exclude_model_id, evo_predictor *out,
                              evo_error *err);
+/* The same with an explicit ridge strength (evo_predictor_fit uses 1): how
+ * strongly each kind's alpha, delta, gamma are pulled toward 1, 0, 1,
+ * relative to the weight of its data; 0 is plain non-negative least
+ * squares. */
+evo_status evo_predictor_fit_ridge(evo_db *db, int64_t exclude_model_id, double ridge,
+                                   evo_predictor *out, evo_error *err);
 
-/* The roofline time of an op on a calibrated device, in microseconds. */
+/* The roofline time of an op on a calibrated device, in microseconds:
+ * max(compute, memory) as above. */
 double evo_roofline_us(const evo_calibration *cal, const evo_db_op *op);
 /* The predicted time of an op, in microseconds. */
 double evo_predict_op_us(const evo_predictor *p, const evo_calibration *cal, const evo_db_op *op);

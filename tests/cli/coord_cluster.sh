@@ -13,7 +13,7 @@ mnv2=${EVO_SHARED:-}/models/mobilenet_v2
 [ -f "$vww/model.onnx" ] && [ -f "$mnv2/model.onnx" ] || { echo "skip: ../shared models absent"; exit 77; }
 
 coord_start
-# Three nodes; none can hold tiny_vww_mbv1 (1.3 MiB of weights + arena) alone.
+# Three nodes; none can hold tiny_vww_mbv1 (its .evm stage, loader tables and arena: 1.3 MiB) alone.
 coord_spawn a "$EVO" node --name a --memory 900K --no-calibrate --gflops 4
 coord_spawn b "$EVO" node --name b --memory 900K --no-calibrate --gflops 2
 coord_spawn c "$EVO" node --name c --memory 900K --no-calibrate --gflops 1 --class mcu
@@ -63,7 +63,7 @@ evo devices | grep -qE "^$first +lost " || fail "node $first is not shown as los
 evo infer tiny_vww_mbv1 "${ref[@]}" | grep -q "OK" || fail "infer after re-planning"
 evo status | grep -q "tiny_vww_mbv1: deployed" || fail "status"
 
-# mobilenet_v2 (19 MiB of weights + arena) on two more nodes that cannot hold it alone.
+# mobilenet_v2 (about 20 MiB as one stage) on two more nodes that cannot hold it alone.
 coord_spawn d "$EVO" node --name d --memory 16M --no-calibrate --gflops 8 --class cloud
 coord_spawn e "$EVO" node --name e --memory 8M --no-calibrate --gflops 6
 coord_wait_alive 4

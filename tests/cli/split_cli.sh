@@ -2,7 +2,8 @@
 # evo split on every zoo model: 2-3 cuts chosen automatically at block
 # boundaries (split_tool.py cuts); the stages run one after another with
 # `evo run`, each fed the previous stage's output, and the last stage's
-# output passes `evo check` against the model's reference output. The
+# output passes `evo check` against the model's reference output -- once with
+# the stage_K.onnx files and once with the compiled stage_K.evm blobs. The
 # manifest describes every stage. Cut errors name the tensor at fault.
 set -u
 : "${EVO:?EVO must name the evo binary}"
@@ -61,6 +62,20 @@ PY
   cp "$dir/test_data_set_0/output_0.pb" "$out/last/test_data_set_0/output_0.pb"
   "$EVO" check "$out/last" >"$t/check" 2>&1 || bad "$m: chained stages differ: $(cat "$t/check")"
   echo "$m: $((n + 1)) stages chained in evo: $(head -1 "$t/check")"
+  # the same chain through the compiled stage_K.evm blobs a node receives
+  [ "$(ls "$out"/stage_*.evm | wc -l)" -eq $((n + 1)) ] || bad "$m: missing stage_K.evm files"
+  in=$dir/test_data_set_0/input_0.pb
+  for k in $(seq 0 $((last - 1))); do
+    "$EVO" run "$out/stage_$k.evm" --input "$in" --output-dir "$out/e$k" >"$t/log" 2>&1 ||
+      { bad "$m stage_$k.evm: $(cat "$t/log")"; continue 2; }
+    in=$out/e$k/output_0.pb
+  done
+  mkdir -p "$out/lastevm/test_data_set_0"
+  cp "$out/stage_$last.evm" "$out/lastevm/model.evm"
+  cp "$in" "$out/lastevm/test_data_set_0/input_0.pb"
+  cp "$dir/test_data_set_0/output_0.pb" "$out/lastevm/test_data_set_0/output_0.pb"
+  "$EVO" check "$out/lastevm" >"$t/check" 2>&1 || bad "$m: chained .evm stages differ: $(cat "$t/check")"
+  echo "$m: $((n + 1)) .evm stages chained: $(head -1 "$t/check")"
 done
 
 # --optimize: tensors after a residual Add are not fused away and stay cuts

@@ -161,7 +161,7 @@ static evo_status assign(fake *f, uint64_t seq, const char *digest, const uint8_
     return st;
 }
 
-/* The whole tiny_mlp as one stage blob. */
+/* The whole tiny_mlp as one stage blob (.evm). */
 static void make_blob(void **blob, size_t *len, uint8_t digest[32], char hex[65], evo_graph **g_out)
 {
     void *onnx;
@@ -176,10 +176,16 @@ static void make_blob(void **blob, size_t *len, uint8_t digest[32], char hex[65]
     fclose(fp);
     evo_graph *g;
     assert_int_equal(coord_import_onnx(onnx, n, "tiny_mlp", &g, NULL), EVO_OK);
-    coord_stage_def def = {.first = 0, .last = g->n_order};
-    assert_int_equal(coord_stages_finish(g, &def, 1, NULL), EVO_OK);
-    assert_int_equal(coord_stage_blob_make(onnx, n, &def, blob, len, NULL), EVO_OK);
-    coord_stage_def_free(&def);
+    evo_split_plan plan;
+    int32_t start = 0;
+    assert_int_equal(evo_split_plan_from_ranges(g, &start, 1, &plan, NULL), EVO_OK);
+    coord_stage_blob *b;
+    assert_int_equal(coord_stage_blobs_make(g, &plan, &b, NULL), EVO_OK);
+    evo_split_plan_free(&plan);
+    *blob = b[0].evm; /* taken over */
+    *len = b[0].evm_len;
+    b[0].evm = NULL;
+    coord_stage_blobs_free(b, 1);
     evo_sha256(*blob, *len, digest);
     coord_hex(digest, 32, hex);
     free(onnx);

@@ -1,8 +1,8 @@
 /*
  * Stages and placement of the coordinator: a model cut into consecutive
  * stages computes exactly what the whole model computes (stage outputs fed
- * to the next stage by name, skip connections passed along); the interim
- * partitioner honours memory budgets; the small helpers (sizes, URLs, HMAC)
+ * to the next stage by name, skip connections passed along); placement with
+ * the partitioner honours memory budgets; the small helpers (sizes, URLs, HMAC)
  * reject bad input.
  */
 #include <setjmp.h>
@@ -17,6 +17,7 @@
 
 #include "../../coordinator/coord_internal.h"
 #include "evo/modeldb.h"
+#include "evo/partition.h"
 
 static void *read_all(const char *path, size_t *len)
 {
@@ -32,105 +33,140 @@ static void *read_all(const char *path, size_t *len)
     return b;
 }
 
-typedef struct runner {
-    coord_stage_prog sp;
-    void *arena;
-    evo_exec x;
-} runner;
-
-static void runner_init(runner *r, const evo_graph *g, const coord_stage_def *d)
+/* A stage as a node runs it: its .evm loaded (digest verified) and an arena. */
+static void runner_init(coord_stage_run *r, const coord_stage_blob *b)
 {
     evo_error err;
-    if (coord_stage_compile(g, d, &r->sp, &err) != EVO_OK)
+    if (coord_stage_load(b->evm, b->evm_len, "stage", r, &err) != EVO_OK)
         fail_msg("%s", err.msg);
-    size_t n = evo_program_arena_size(r->sp.prog);
-    r->arena = malloc(n);
-    assert_int_equal(evo_exec_init(&r->x, r->sp.prog, r->arena, n), EVO_OK);
+    assert_int_equal(r->need_bytes, b->need_bytes);
+    r->arena = malloc(r->arena_bytes);
+    assert_int_equal(evo_exec_init(&r->exec, &r->prog, r->arena, r->arena_bytes), EVO_OK);
 }
 
-static void runner_free(runner *r)
+/* The blobs of the stages starting at order positions starts[0..n). */
+static coord_stage_blob *blobs_of(const evo_graph *g, const int32_t *starts, int32_t n,
+                                  evo_split_plan *plan)
 {
-    coord_stage_prog_free(&r->sp);
-    free(r->arena);
+    coord_stage_blob *b;
+    evo_error err;
+    if (evo_split_plan_from_ranges(g, starts, (size_t)n, plan, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    if (coord_stage_blobs_make(g, plan, &b, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    return b;
 }
 
-/* Cut at every k-th position: run the chain and the whole model on the same
- * input; the outputs must be bitwise equal. */
-static void check_chain(const char *path, int32_t n_stages)
+/* Cut at every k-th position: run the chain of .evm stages and the whole
+ * model on the same input; the outputs must be bitwise equal. */
+/* Returns how many tensors the stages passed along untouched. */
+static int32_t check_chain(const char *path, int32_t n_stages)
 {
     size_t len;
     void *onnx = read_all(path, &len);
     if (onnx == NULL) {
         skip();
-        return;
+        return 0;
     }
     evo_graph *g;
     evo_error err;
     if (coord_import_onnx(onnx, len, path, &g, &err) != EVO_OK)
         fail_msg("%s", err.msg);
-    coord_stage_def whole = {.first = 0, .last = g->n_order};
-    assert_int_equal(coord_stages_finish(g, &whole, 1, NULL), EVO_OK);
-    runner w;
-    runner_init(&w, g, &whole);
-    const evo_prog_tensor *in0 = &w.sp.prog->tensors[w.sp.prog->inputs[0]];
+    int32_t zero = 0;
+    evo_split_plan whole;
+    coord_stage_blob *wb = blobs_of(g, &zero, 1, &whole);
+    assert_int_equal(wb[0].n_pass, 0);
+    coord_stage_run w;
+    runner_init(&w, &wb[0]);
+    const evo_prog_tensor *in0 = &w.prog.tensors[w.prog.inputs[0]];
     assert_int_equal(in0->dtype, EVO_DT_FLOAT32);
-    float *x = evo_exec_input(&w.x, 0)->data;
+    float *x = evo_exec_input(&w.exec, 0)->data;
     for (uint64_t i = 0; i < in0->nbytes / 4; i++)
         x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     float *x_copy = malloc(in0->nbytes);
     memcpy(x_copy, x, in0->nbytes);
-    assert_int_equal(evo_exec_run(&w.x, NULL), EVO_OK);
+    assert_int_equal(evo_exec_run(&w.exec, NULL), EVO_OK);
 
-    coord_stage_def *st = calloc((size_t)n_stages, sizeof *st);
-    for (int32_t k = 0; k < n_stages; k++) {
-        st[k].first = (int32_t)((int64_t)g->n_order * k / n_stages);
-        st[k].last = (int32_t)((int64_t)g->n_order * (k + 1) / n_stages);
-    }
-    if (coord_stages_finish(g, st, n_stages, &err) != EVO_OK)
-        fail_msg("%s", err.msg);
+    int32_t *starts = calloc((size_t)n_stages, sizeof *starts);
+    for (int32_t k = 0; k < n_stages; k++)
+        starts[k] = (int32_t)((int64_t)g->n_order * k / n_stages);
+    evo_split_plan plan;
+    coord_stage_blob *bl = blobs_of(g, starts, n_stages, &plan);
     /* The first stage reads the graph input; the last writes the graph outputs. */
-    assert_string_equal(st[0].inputs[0], g->values[g->inputs[0]].name);
-    assert_int_equal(st[n_stages - 1].n_outputs, g->n_outputs);
-    /* Tensors travel by name, as between nodes. */
+    assert_string_equal(plan.stages[0].inputs[0], g->values[g->inputs[0]].name);
+    /* Tensors travel by name, as between nodes: each stage sends its
+     * program's outputs plus what its pass list forwards. */
     const char *names[256];
     const void *datas[256];
     size_t n_avail = 0;
-    names[n_avail] = st[0].inputs[0];
+    names[n_avail] = g->values[g->inputs[0]].name;
     datas[n_avail++] = x_copy;
-    runner *rs = calloc((size_t)n_stages, sizeof *rs);
+    coord_stage_run *rs = calloc((size_t)n_stages, sizeof *rs);
     for (int32_t k = 0; k < n_stages; k++) {
-        runner_init(&rs[k], g, &st[k]);
-        const evo_program *p = rs[k].sp.prog;
+        runner_init(&rs[k], &bl[k]);
+        const evo_program *p = &rs[k].prog;
         for (int32_t i = 0; i < p->n_inputs; i++) {
             const void *src = NULL;
             for (size_t a = 0; a < n_avail; a++)
-                if (strcmp(names[a], st[k].inputs[i]) == 0)
+                if (strcmp(names[a], p->tensors[p->inputs[i]].name) == 0)
                     src = datas[a];
             assert_non_null(src);
-            memcpy(evo_exec_input(&rs[k].x, i)->data, src, p->tensors[p->inputs[i]].nbytes);
+            memcpy(evo_exec_input(&rs[k].exec, i)->data, src, p->tensors[p->inputs[i]].nbytes);
         }
-        assert_int_equal(evo_exec_run(&rs[k].x, NULL), EVO_OK);
-        n_avail = 0;
-        for (int32_t i = 0; i < p->n_outputs && n_avail < 256; i++) {
-            names[n_avail] = st[k].outputs[i];
-            datas[n_avail++] = evo_exec_output(&rs[k].x, i)->data;
+        assert_int_equal(evo_exec_run(&rs[k].exec, NULL), EVO_OK);
+        const char *nn[256];
+        const void *nd[256];
+        size_t n_next = 0;
+        for (int32_t i = 0; i < p->n_outputs && n_next < 256; i++) {
+            nn[n_next] = p->tensors[p->outputs[i]].name;
+            nd[n_next++] = evo_exec_output(&rs[k].exec, i)->data;
         }
+        for (int32_t i = 0; i < bl[k].n_pass && n_next < 256; i++) {
+            const void *src = NULL;
+            for (size_t a = 0; a < n_avail; a++)
+                if (strcmp(names[a], bl[k].pass[i]) == 0)
+                    src = datas[a];
+            assert_non_null(src);
+            nn[n_next] = bl[k].pass[i];
+            nd[n_next++] = src;
+        }
+        memcpy(names, nn, n_next * sizeof nn[0]);
+        memcpy(datas, nd, n_next * sizeof nd[0]);
+        n_avail = n_next;
     }
-    const evo_program *wp = w.sp.prog;
-    for (int32_t i = 0; i < wp->n_outputs; i++)
-        assert_memory_equal(datas[i], evo_exec_output(&w.x, i)->data,
+    const evo_program *wp = &w.prog;
+    for (int32_t i = 0; i < wp->n_outputs; i++) {
+        const void *got = NULL;
+        for (size_t a = 0; a < n_avail; a++)
+            if (strcmp(names[a], wp->tensors[wp->outputs[i]].name) == 0)
+                got = datas[a];
+        assert_non_null(got);
+        assert_memory_equal(got, evo_exec_output(&w.exec, i)->data,
                             wp->tensors[wp->outputs[i]].nbytes);
-    for (int32_t k = 0; k < n_stages; k++) {
-        runner_free(&rs[k]);
-        coord_stage_def_free(&st[k]);
     }
+    /* A node holds exactly its stage: the stages together hold about the
+     * model's weights once (each stage carries only the constants it reads). */
+    uint64_t sum_w = 0;
+    for (int32_t k = 0; k < n_stages; k++)
+        sum_w += bl[k].weights_bytes;
+    assert_true(sum_w >= wb[0].weights_bytes);
+    assert_true(sum_w <= wb[0].weights_bytes + wb[0].weights_bytes / 10 + 4096);
+    int32_t passed = 0;
+    for (int32_t k = 0; k < n_stages; k++) {
+        passed += bl[k].n_pass;
+        coord_stage_run_free(&rs[k]);
+    }
+    coord_stage_blobs_free(bl, n_stages);
+    coord_stage_blobs_free(wb, 1);
+    evo_split_plan_free(&plan);
+    evo_split_plan_free(&whole);
     free(rs);
-    free(st);
-    coord_stage_def_free(&whole);
-    runner_free(&w);
+    free(starts);
+    coord_stage_run_free(&w);
     free(x_copy);
     evo_graph_free(g);
     free(onnx);
+    return passed;
 }
 
 static void test_chain_mlp(void **s)
@@ -144,6 +180,10 @@ static void test_chain_mobilenet(void **s)
 {
     (void)s;
     check_chain(EVO_SHARED_DIR "/models/mobilenet_v2/model.onnx", 4);
+    /* Stages of a few nodes each: residual blocks span three or more
+     * stages, so the middle ones must pass the block input along. */
+    if (access(EVO_SHARED_DIR "/models/mobilenet_v2/model.onnx", R_OK) == 0)
+        assert_true(check_chain(EVO_SHARED_DIR "/models/mobilenet_v2/model.onnx", 40) > 0);
 }
 
 static void test_chain_vww(void **s)
@@ -152,7 +192,7 @@ static void test_chain_vww(void **s)
     check_chain(EVO_SHARED_DIR "/models/tiny_vww_mbv1/model.onnx", 3);
 }
 
-static void test_bad_ranges(void **s)
+static void test_bad_blobs(void **s)
 {
     (void)s;
     size_t len;
@@ -160,33 +200,31 @@ static void test_bad_ranges(void **s)
     assert_non_null(onnx);
     evo_graph *g;
     assert_int_equal(coord_import_onnx(onnx, len, "mlp", &g, NULL), EVO_OK);
-    coord_stage_def st[2] = {{.first = 0, .last = 2}, {.first = 3, .last = g->n_order}};
-    assert_int_equal(coord_stages_finish(g, st, 2, NULL), EVO_ERR_INVALID_ARG); /* gap */
-    st[1].first = 2;
-    st[1].last = g->n_order - 1;
-    assert_int_equal(coord_stages_finish(g, st, 2, NULL), EVO_ERR_INVALID_ARG); /* short */
-    /* A stage blob that lies about its header is refused by the loader. */
+    /* Blobs that are not .evm, or whose bytes were altered, are refused. */
     coord_stage_run r;
     assert_int_equal(coord_stage_load("EVOSTG1", 8, "x", &r, NULL), EVO_ERR_PARSE);
-    unsigned char junk[16] = "EVOSTG1";
-    junk[8] = 0xff;
-    junk[9] = 0xff;
-    assert_int_equal(coord_stage_load(junk, sizeof junk, "x", &r, NULL), EVO_ERR_PARSE);
-    /* Range outside the model. */
-    coord_stage_def d = {.first = 0, .last = g->n_order};
-    assert_int_equal(coord_stages_finish(g, &d, 1, NULL), EVO_OK);
-    d.last = g->n_order + 5;
-    void *blob;
-    size_t bl;
-    assert_int_equal(coord_stage_blob_make(onnx, len, &d, &blob, &bl, NULL), EVO_OK);
-    assert_int_equal(coord_stage_load(blob, bl, "x", &r, NULL), EVO_ERR_PARSE);
-    free(blob);
-    coord_stage_def_free(&d);
+    int32_t zero = 0;
+    evo_split_plan plan;
+    coord_stage_blob *b = blobs_of(g, &zero, 1, &plan);
+    unsigned char *bytes = b[0].evm;
+    bytes[b[0].evm_len - 1] ^= 0x40; /* inside the digested range: the weights */
+    evo_error err;
+    assert_int_equal(coord_stage_load(b[0].evm, b[0].evm_len, "x", &r, &err), EVO_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "digest"));
+    bytes[b[0].evm_len - 1] ^= 0x40;
+    assert_int_equal(coord_stage_load(b[0].evm, b[0].evm_len - 1, "x", &r, NULL), EVO_ERR_PARSE);
+    assert_int_equal(coord_stage_load(b[0].evm, b[0].evm_len, "x", &r, NULL), EVO_OK);
+    /* What a node holds: the blob, the loader's tables, the arena. */
+    assert_int_equal(r.need_bytes, b[0].evm_len + r.work_bytes + r.arena_bytes);
+    assert_true(b[0].evm_len > b[0].weights_bytes);
+    coord_stage_run_free(&r);
+    coord_stage_blobs_free(b, 1);
+    evo_split_plan_free(&plan);
     evo_graph_free(g);
     free(onnx);
 }
 
-static void test_plan_budgets(void **s)
+static void test_place_budgets(void **s)
 {
     (void)s;
     size_t len;
@@ -197,39 +235,69 @@ static void test_plan_budgets(void **s)
     }
     evo_graph *g;
     assert_int_equal(coord_import_onnx(onnx, len, "vww", &g, NULL), EVO_OK);
-    uint64_t whole;
-    assert_int_equal(coord_stage_need(g, 0, g->n_order, &whole, NULL), EVO_OK);
     coord_plan_dev devs[3] = {
-        {.name = "a", .device_class = "edge", .free_bytes = whole * 7 / 10, .gflops = 4},
-        {.name = "b", .device_class = "edge", .free_bytes = whole * 7 / 10, .gflops = 2},
+        {.name = "a", .device_class = "edge", .free_bytes = 64u << 20, .gflops = 4},
+        {.name = "b", .device_class = "edge", .free_bytes = 64u << 20, .gflops = 2},
         {.name = "c", .device_class = "mcu", .free_bytes = 64 * 1024, .gflops = 1},
     };
-    coord_stage_def *st;
-    int32_t *dev, n;
+    coord_placement pl;
+    coord_stage_blob *bl;
     evo_error err;
-    if (coord_plan(g, devs, 3, "auto", "latency", &st, &dev, &n, &err) != EVO_OK)
+    /* Room on the fast device: latency keeps the model in one piece there. */
+    if (coord_place(g, devs, 3, "auto", "latency", &pl, &bl, &err) != EVO_OK)
         fail_msg("%s", err.msg);
-    assert_true(n >= 2);
-    for (int32_t k = 0; k < n; k++)
-        assert_true(st[k].weights_bytes + st[k].arena_bytes <= devs[dev[k]].free_bytes);
-    coord_plan_free(st, dev, n);
-    /* Nothing holds it whole: standalone is refused with a reason. */
-    assert_int_equal(coord_plan(g, devs, 3, "standalone", "latency", &st, &dev, &n, &err),
+    assert_int_equal(pl.n_stages, 1);
+    assert_int_equal(pl.dev_of[0], 0);
+    uint64_t whole = bl[0].need_bytes;
+    coord_stage_blobs_free(bl, pl.n_stages);
+    coord_placement_free(&pl);
+    /* Budgets force a split: every stage's real blob fits its device. */
+    devs[0].free_bytes = devs[1].free_bytes = whole * 7 / 10;
+    if (coord_place(g, devs, 3, "auto", "latency", &pl, &bl, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    assert_true(pl.n_stages >= 2);
+    for (int32_t k = 0; k < pl.n_stages; k++) {
+        assert_true(bl[k].need_bytes <= devs[pl.dev_of[k]].free_bytes);
+        assert_true(pl.flops[k] > 0);
+        for (int32_t j = 0; j < k; j++)
+            assert_int_not_equal(pl.dev_of[j], pl.dev_of[k]);
+    }
+    assert_non_null(strstr(pl.json, "\"evo-plan\""));
+    coord_stage_blobs_free(bl, pl.n_stages);
+    coord_placement_free(&pl);
+    /* Throughput over the same budgets: still a valid pipeline. */
+    if (coord_place(g, devs, 3, "cluster", "throughput", &pl, &bl, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    assert_true(pl.n_stages >= 2);
+    assert_true(pl.period_ms > 0 && pl.period_ms <= pl.latency_ms);
+    coord_stage_blobs_free(bl, pl.n_stages);
+    coord_placement_free(&pl);
+    /* Edge + cloud needs a cloud device. */
+    assert_int_equal(coord_place(g, devs, 3, "cloud", "latency", &pl, &bl, &err), EVO_ERR_LIMIT);
+    coord_plan_dev ec[2] = {
+        {.name = "edge", .device_class = "edge", .free_bytes = whole, .gflops = 1},
+        {.name = "dc", .device_class = "cloud", .free_bytes = 64u << 20, .gflops = 100},
+    };
+    if (coord_place(g, ec, 2, "cloud", "latency", &pl, &bl, &err) != EVO_OK)
+        fail_msg("%s", err.msg);
+    assert_true(strcmp(pl.kind, "cloud") == 0);
+    assert_true(pl.n_stages >= 1);
+    coord_stage_blobs_free(bl, pl.n_stages);
+    coord_placement_free(&pl);
+    /* Nothing holds it whole: standalone is refused, naming a device. */
+    assert_int_equal(coord_place(g, devs, 3, "standalone", "latency", &pl, &bl, &err),
                      EVO_ERR_LIMIT);
-    assert_non_null(strstr(err.msg, "whole model"));
-    /* With room on the fast device, latency mode keeps it in one piece. */
-    devs[0].free_bytes = whole;
-    assert_int_equal(coord_plan(g, devs, 3, "auto", "latency", &st, &dev, &n, NULL), EVO_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(dev[0], 0);
-    coord_plan_free(st, dev, n);
+    assert_non_null(strstr(err.msg, "no device can hold the whole model"));
+    assert_non_null(strstr(err.msg, "lacks"));
     /* Too little memory anywhere. */
     devs[0].free_bytes = devs[1].free_bytes = 1024;
-    assert_int_equal(coord_plan(g, devs, 3, "auto", "latency", &st, &dev, &n, NULL), EVO_ERR_LIMIT);
-    assert_int_equal(coord_plan(g, devs, 3, "sideways", "latency", &st, &dev, &n, NULL),
+    assert_int_equal(coord_place(g, devs, 3, "auto", "latency", &pl, &bl, &err), EVO_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "lacks"));
+    assert_int_equal(coord_place(g, devs, 3, "sideways", "latency", &pl, &bl, NULL),
                      EVO_ERR_INVALID_ARG);
-    assert_int_equal(coord_plan(g, devs, 0, "auto", "latency", &st, &dev, &n, NULL),
-                     EVO_ERR_NOT_FOUND);
+    assert_int_equal(coord_place(g, devs, 3, "auto", "soonest", &pl, &bl, NULL),
+                     EVO_ERR_INVALID_ARG);
+    assert_int_equal(coord_place(g, devs, 0, "auto", "latency", &pl, &bl, NULL), EVO_ERR_NOT_FOUND);
     evo_graph_free(g);
     free(onnx);
 }
@@ -238,14 +306,14 @@ static void test_helpers(void **s)
 {
     (void)s;
     uint64_t v;
-    assert_true(evo_parse_size("256K", &v) && v == 256 * 1024);
-    assert_true(evo_parse_size("1.5M", &v) && v == 1536 * 1024);
-    assert_true(evo_parse_size("2GiB", &v) && v == 2ull << 30);
-    assert_true(evo_parse_size("4096", &v) && v == 4096);
-    assert_false(evo_parse_size("", &v));
-    assert_false(evo_parse_size("12Q", &v));
-    assert_false(evo_parse_size("-1K", &v));
-    assert_false(evo_parse_size("1e300G", &v));
+    assert_true(evo_pt_parse_size("256K", &v) && v == 256 * 1024);
+    assert_true(evo_pt_parse_size("1.5M", &v) && v == 1536 * 1024);
+    assert_true(evo_pt_parse_size("2GiB", &v) && v == 2ull << 30);
+    assert_true(evo_pt_parse_size("4096", &v) && v == 4096);
+    assert_false(evo_pt_parse_size("", &v));
+    assert_false(evo_pt_parse_size("12Q", &v));
+    assert_false(evo_pt_parse_size("-1K", &v));
+    assert_false(evo_pt_parse_size("1e300G", &v));
     assert_true(coord_url_is_loopback("tcp://127.0.0.1:7400"));
     assert_true(coord_url_is_loopback("ipc:///tmp/x"));
     assert_false(coord_url_is_loopback("tcp://10.0.0.1:7400"));
@@ -283,8 +351,8 @@ int main(void)
     evo_log_set_sink(NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_mlp),       cmocka_unit_test(test_chain_vww),
-        cmocka_unit_test(test_chain_mobilenet), cmocka_unit_test(test_bad_ranges),
-        cmocka_unit_test(test_plan_budgets),    cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_chain_mobilenet), cmocka_unit_test(test_bad_blobs),
+        cmocka_unit_test(test_place_budgets),   cmocka_unit_test(test_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

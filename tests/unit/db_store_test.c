@@ -251,21 +251,120 @@ static void test_roofline(void **state)
                            .mem_gbps = 10,
                            .cache_gbps = 50,
                            .cache_bytes = 1000000};
-    /* compute-bound conv: 2e6 FLOPs at 100 GFLOP/s = 20 us; 1e5 bytes in cache = 2 us */
+    /* compute-bound conv: 2e6 FLOPs at 100 GFLOP/s = 20 us; 60000 bytes in
+     * and 40000 out (counted twice: write-allocate) in cache = 2.8 us */
     evo_db_op op = {.kind = EVO_KIND_CONV, .flops = 2000000, .in_bytes = 60000, .out_bytes = 40000};
     assert_true(fabs(evo_roofline_us(&cal, &op) - 20.0) < 1e-9);
-    /* the same bytes beyond the cache: 2e6 bytes at 10 GB/s = 200 us */
+    /* with 1.9 MB of weights beyond the cache: 2.04e6 bytes at 10 GB/s */
     op.param_bytes = 1900000;
-    assert_true(fabs(evo_roofline_us(&cal, &op) - 200.0) < 1e-9);
+    assert_true(fabs(evo_roofline_us(&cal, &op) - 204.0) < 1e-9);
     /* depthwise uses its own peak: 2e6 / 10 GFLOP/s = 200 us vs 2 us of bytes */
     evo_db_op dw = {.kind = EVO_KIND_DWCONV, .flops = 2000000, .in_bytes = 100000};
     assert_true(fabs(evo_roofline_us(&cal, &dw) - 200.0) < 1e-9);
     evo_predictor p = {.alpha = {2, 2, 2, 2, 2, 2, 2, 2}, .beta_us = {1, 1, 1, 1, 1, 1, 1, 1}};
     assert_true(fabs(evo_predict_op_us(&p, &cal, &dw) - 401.0) < 1e-9);
+    /* shapes known: a 1x1 conv over 3x3 positions runs whole 8 x 16 tiles:
+     * 32 channel blocks x 1 position tile x 8 x 16 x K 256 x 2 FLOPs at
+     * 100 GFLOP/s = 20.97152 us (the op itself needs 1179648 FLOPs) */
+    evo_db_op pw = {.kind = EVO_KIND_CONV1X1,
+                    .flops = 1179648,
+                    .in_bytes = 9216,
+                    .out_bytes = 9216,
+                    .param_bytes = 263168,
+                    .in_shapes = "[[1,256,3,3],[256,256,1,1],[256]]",
+                    .out_shapes = "[[1,256,3,3]]"};
+    assert_true(fabs(evo_roofline_us(&cal, &pw) - 20.97152) < 1e-9);
+    /* unparsable or missing shapes fall back to the op's own FLOPs */
+    pw.in_shapes = "[[1,256,3,";
+    assert_true(fabs(evo_roofline_us(&cal, &pw) - 11.79648) < 1e-9);
+    pw.in_shapes = "[null,[256,256,1,1]]";
+    assert_true(fabs(evo_roofline_us(&cal, &pw) - 11.79648) < 1e-9);
+    /* a small "same" depthwise plane runs one masked run over its 25
+     * outputs: 32 in 16-lane vectors x 8 channels x 9 taps x 2 = 4608 FLOPs
+     * at 10 GFLOP/s */
+    evo_db_op dwn = {.kind = EVO_KIND_DWCONV,
+                     .flops = 3600,
+                     .in_bytes = 800,
+                     .out_bytes = 800,
+                     .param_bytes = 320,
+                     .in_shapes = "[[1,8,5,5],[8,1,3,3],[8]]",
+                     .out_shapes = "[[1,8,5,5]]"};
+    assert_true(fabs(evo_roofline_us(&cal, &dwn) - 0.4608) < 1e-9);
+    /* a narrow unpadded (valid) one runs a flat run over the 5-wide input:
+     * (3 - 1) * 5 + 3 = 13 outputs, one vector of 16, x 8 x 9 x 2 = 2304 */
+    dwn.out_shapes = "[[1,8,3,3]]";
+    dwn.flops = 1296;
+    dwn.out_bytes = 288;
+    assert_true(fabs(evo_roofline_us(&cal, &dwn) - 0.2304) < 1e-9);
+    /* streamed bytes are gamma's: the 1.9 MB op above predicts
+     * alpha * 20 (compute; nothing is cached) + gamma * 204 + beta */
+    p.gamma[EVO_KIND_CONV] = 0.5;
+    assert_true(fabs(evo_predict_op_us(&p, &cal, &op) - (2 * 20.0 + 0.5 * 204 + 1)) < 1e-9);
+    /* cached bytes on top of the roofline are delta's: the in-cache op
+     * predicts alpha * 20 + delta * 2.8 + beta */
+    op.param_bytes = 0;
+    p.delta[EVO_KIND_CONV] = 2;
+    assert_true(fabs(evo_predict_op_us(&p, &cal, &op) - (2 * 20.0 + 2 * 2.8 + 1)) < 1e-9);
+    /* a one-sample classifier (Gemm against B^T) runs the FMA-latency-bound
+     * gemv: 128 outputs x (ceil(8 / 16) + 7) cycles x 64 FLOPs = 65536 at
+     * 100 GFLOP/s (the op needs 2048 FLOPs) */
+    evo_db_op fc = {.kind = EVO_KIND_GEMM,
+                    .flops = 2048,
+                    .in_bytes = 32,
+                    .out_bytes = 512,
+                    .param_bytes = 4608,
+                    .in_shapes = "[[1,8],[128,8],[128]]",
+                    .out_shapes = "[[1,128]]"};
+    assert_true(fabs(evo_roofline_us(&cal, &fc) - 0.65536) < 1e-9);
+    /* B not transposed (MatMul's layout) runs another path: the bytes,
+     * (32 + 2 * 512 + 4096) / 50 GB/s, bound it */
+    fc.in_shapes = "[[1,8],[8,128]]";
+    fc.param_bytes = 4096;
+    assert_true(fabs(evo_roofline_us(&cal, &fc) - 0.10304) < 1e-9);
+    /* hostile shapes (huge or inconsistent extents, negative or
+     * overlong dims, garbage) fall back to the facts' FLOPs */
+    static const char *const bad[] = {
+        "[[1,8,5,5],[8,1,3,3],[8]]",
+        "[[1,8,99999999,5],[8,1,3,3]]",
+        "[[1,8,5,5],[8,1,-3,3]]",
+        "[[1,1,1,1,1,1,1,1,1,1],[8,1,3,3]]",
+        "[[1,8,5,5],[8,3,3,3]]",
+        "[[1,8,65536,1],[8,1,1,1]]",
+        "[[1,8,5,5]x",
+        "",
+    };
+    static const char *const bad_out[] = {"[[1,8,1,1]]", "[[1,8,5,5]]", "[[1,8,5,5]]",
+                                          "[[1,8,5,5]]", "[[1,8,5,5]]", "[[1,8,1,1]]",
+                                          "[[1,8,5,5]]", "[[1,8,5,5]]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        evo_db_op h = dwn;
+        h.flops = 1000000; /* 100 us at 10 GFLOP/s: more than any padding here */
+        h.in_shapes = (char *)bad[i];
+        h.out_shapes = (char *)bad_out[i];
+        double r = evo_roofline_us(&cal, &h);
+        assert_true(isfinite(r) && r >= 100.0);
+    }
+    /* a strided 1x1 conv (kind conv1x1 in the facts) is predicted with the
+     * Conv coefficients: changing conv1x1's leaves it alone */
+    evo_db_op s2 = pw;
+    s2.in_shapes = "[[1,256,6,6],[256,256,1,1],[256]]";
+    s2.out_shapes = "[[1,256,3,3]]";
+    double before = evo_predict_op_us(&p, &cal, &s2);
+    p.alpha[EVO_KIND_CONV1X1] = 5;
+    assert_true(evo_predict_op_us(&p, &cal, &s2) == before);
+    p.alpha[EVO_KIND_CONV] = 3;
+    assert_true(evo_predict_op_us(&p, &cal, &s2) > before);
+    /* and the stride-1 one with conv1x1's (its shapes are unparsable by
+     * now: the raw FLOPs) */
+    assert_true(fabs(evo_predict_op_us(&p, &cal, &pw) - (5 * 11.79648 + 1)) < 1e-9);
 }
 
 /* Profiles whose times are exactly alpha * roofline + beta per kind: the
- * fit must recover alpha and beta. Two device classes with different
+ * unregularized fit must recover alpha and beta (gamma, the cost of bytes
+ * streamed from memory, keeps its prior 1: this model's ops all fit the
+ * cache), the default
+ * (ridge) fit must be at least as close to the data as the plain roofline
+ * it is pulled toward. Two device classes with different
  * calibrations give each kind distinct roofline values. */
 static void test_predictor_fit_recovers_parameters(void **state)
 {
@@ -304,7 +403,7 @@ static void test_predictor_fit_recovers_parameters(void **state)
         assert_int_equal(evo_db_profile_put(fx->db, fx->mlp_id, classes[c], NULL, &pr, &err),
                          EVO_OK);
     }
-    assert_int_equal(evo_predictor_fit(fx->db, 0, &pred, &err), EVO_OK);
+    assert_int_equal(evo_predictor_fit_ridge(fx->db, 0, 0.0, &pred, &err), EVO_OK);
     assert_int_equal(pred.n_profiles, 2);
     /* tiny_mlp as evo runs it: two Gemm ops (gemm; the Relu is fused into
      * the first) and Softmax (reduce); no elementwise op is left */
@@ -315,19 +414,49 @@ static void test_predictor_fit_recovers_parameters(void **state)
     for (size_t i = 0; i < 2; i++) {
         int k = kinds[i];
         if (fabs(pred.alpha[k] - alpha[k]) > 1e-6 * alpha[k] ||
-            fabs(pred.beta_us[k] - beta[k]) > 1e-6)
+            fabs(pred.beta_us[k] - beta[k]) > 1e-6 || pred.gamma[k] != 1)
             fail_msg("kind %s: alpha %g beta %g, expected %g %g", evo_op_kind_name(k),
                      pred.alpha[k], pred.beta_us[k], alpha[k], beta[k]);
     }
-    /* kinds without data: alpha 1 and the median overhead of the fitted
-     * kinds (reduce 0.6, gemm 0.7: the upper median of two) */
-    assert_true(pred.alpha[EVO_KIND_CONV] == 1);
-    assert_true(fabs(pred.beta_us[EVO_KIND_CONV] - 0.7) < 1e-6);
+    /* kinds without data share the pooled fit (no streamed bytes anywhere:
+     * gamma keeps 1) and the median overhead of the fitted kinds (reduce
+     * 0.6, gemm 0.7: the upper median of two) */
+    const int empty[] = {EVO_KIND_CONV,        EVO_KIND_CONV1X1, EVO_KIND_DWCONV,
+                         EVO_KIND_ELEMENTWISE, EVO_KIND_POOL,    EVO_KIND_DATA};
+    for (size_t i = 0; i < sizeof empty / sizeof *empty; i++) {
+        int k = empty[i];
+        assert_true(pred.alpha[k] == pred.alpha[EVO_KIND_CONV]);
+        assert_true(pred.delta[k] == pred.delta[EVO_KIND_CONV]);
+        assert_true(pred.gamma[k] == 1);
+        assert_true(fabs(pred.beta_us[k] - 0.7) < 1e-6);
+    }
+    assert_true(isfinite(pred.alpha[EVO_KIND_CONV]) && pred.alpha[EVO_KIND_CONV] >= 0);
+    assert_true(isfinite(pred.delta[EVO_KIND_CONV]) && pred.delta[EVO_KIND_CONV] >= 0);
     /* and predictions then reproduce the synthetic times */
     for (size_t i = 0; i < n_ops; i++) {
         double want = alpha[ops[i].kind] * evo_roofline_us(&cals[1], &ops[i]) + beta[ops[i].kind];
         assert_true(fabs(evo_predict_op_us(&pred, &cals[1], &ops[i]) - want) < 1e-6 * want);
     }
+    /* the default fit: pulled toward the roofline, but its weighted squared
+     * relative error is no worse than the roofline's own */
+    evo_predictor ridge;
+    assert_int_equal(evo_predictor_fit(fx->db, 0, &ridge, &err), EVO_OK);
+    evo_predictor plain = {.alpha = {1, 1, 1, 1, 1, 1, 1, 1}};
+    double e_ridge = 0, e_plain = 0;
+    for (int c = 0; c < 2; c++)
+        for (size_t i = 0; i < n_ops; i++) {
+            double want =
+                alpha[ops[i].kind] * evo_roofline_us(&cals[c], &ops[i]) + beta[ops[i].kind];
+            double r = evo_predict_op_us(&ridge, &cals[c], &ops[i]) / want - 1;
+            double p = evo_predict_op_us(&plain, &cals[c], &ops[i]) / want - 1;
+            e_ridge += r * r;
+            e_plain += p * p;
+        }
+    assert_true(e_ridge <= e_plain);
+    assert_true(e_ridge > 0); /* the pull is real: not the exact parameters */
+    /* a bad ridge strength is refused */
+    assert_int_equal(evo_predictor_fit_ridge(fx->db, 0, -1.0, &ridge, &err), EVO_ERR_INVALID_ARG);
+    assert_int_equal(evo_predictor_fit_ridge(fx->db, 0, NAN, &ridge, &err), EVO_ERR_INVALID_ARG);
     /* excluding the only model leaves nothing to fit */
     assert_int_equal(evo_predictor_fit(fx->db, fx->mlp_id, &pred, &err), EVO_OK);
     assert_int_equal(pred.n_profiles, 0);

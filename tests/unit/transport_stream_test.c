@@ -1,0 +1,556 @@
+/*
+ * tcp+stream:// and ipc+stream:// channels (nng byte streams, no SP
+ * messages) with real peers: every message type round-trips exactly, a big
+ * tensor arrives intact and 64-byte aligned, bad messages are refused while
+ * the channel stays usable (a bad body) or reconnects (a bad header), and
+ * misuse fails with clear errors.
+ */
+#include <pthread.h>
+#include <time.h>
+
+#include "transport_testutil.h"
+
+#include "../../transport/tp_internal.h"
+
+static char *g_dir; /* temp dir for ipc sockets */
+
+static int ts_setup(void **state)
+{
+    (void)state;
+    g_dir = tt_mkdtemp();
+    return 0;
+}
+
+static int ts_teardown(void **state)
+{
+    (void)state;
+    tt_rmrf(g_dir);
+    free(g_dir);
+    return 0;
+}
+
+static void ts_opts(evo_tp_options *o)
+{
+    evo_tp_options_default(o);
+    o->recv_timeout_ms = 10000;
+    o->send_timeout_ms = 10000;
+}
+
+/* Listener at url (tcp port 0 allowed) with pattern lp, dialer with dp. */
+static void ts_pair(const char *url, evo_tp_pattern lp, evo_tp_pattern dp, const evo_tp_options *o,
+                    evo_tp **l, evo_tp **d)
+{
+    evo_error err;
+    if (evo_tp_open(l, url, lp, EVO_TP_LISTEN, o, &err) != EVO_OK)
+        fail_msg("listen %s: %s", url, err.msg);
+    char durl[512];
+    int port = evo_tp_port(*l);
+    if (port > 0)
+        snprintf(durl, sizeof durl, "tcp+stream://127.0.0.1:%d", port);
+    else
+        snprintf(durl, sizeof durl, "%s", url);
+    if (evo_tp_open(d, durl, dp, EVO_TP_DIAL, o, &err) != EVO_OK)
+        fail_msg("dial %s: %s", durl, err.msg);
+}
+
+static void ts_send_all_recv(evo_tp *push, evo_tp *pull)
+{
+    tt_samples *s = malloc(sizeof *s);
+    tt_make_samples(s);
+    evo_error err;
+    /* all sent before any is read: small enough for the socket buffers */
+    for (int t = 0; t < TT_NTYPES; t++)
+        if (evo_tp_send(push, &s->msgs[t], &err) != EVO_OK)
+            fail_msg("send: %s", err.msg);
+    for (int t = 0; t < TT_NTYPES; t++) {
+        evo_msg got;
+        if (evo_tp_recv(pull, &got, &err) != EVO_OK)
+            fail_msg("recv: %s", err.msg);
+        tt_assert_msg_equal(&s->msgs[t], &got);
+        evo_msg_release(&got);
+    }
+    tt_free_samples(s);
+    free(s);
+}
+
+static void ts_roundtrip(const char *url)
+{
+    evo_tp_options o;
+    ts_opts(&o);
+    evo_tp *l, *d;
+    ts_pair(url, EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &d);
+    ts_send_all_recv(d, l);
+    evo_tp_close(d);
+    evo_tp_close(l);
+    /* the other way round: the listener pushes */
+    ts_pair(url, EVO_TP_PUSH, EVO_TP_PULL, &o, &l, &d);
+    ts_send_all_recv(l, d);
+    evo_tp_close(d);
+    evo_tp_close(l);
+}
+
+static void test_stream_roundtrip_tcp(void **state)
+{
+    (void)state;
+    ts_roundtrip("tcp+stream://127.0.0.1:0");
+}
+
+static void test_stream_roundtrip_ipc(void **state)
+{
+    (void)state;
+    char url[600];
+    snprintf(url, sizeof url, "ipc+stream://%s/s.sock", g_dir);
+    ts_roundtrip(url);
+}
+
+/* ---------------------------------------------------------------- big tensor */
+
+typedef struct ts_sender {
+    evo_tp *tp;
+    const evo_msg *m;
+    evo_status st;
+} ts_sender;
+
+static void *ts_send_thread(void *arg)
+{
+    ts_sender *s = (ts_sender *)arg;
+    evo_error err;
+    s->st = evo_tp_send(s->tp, s->m, &err);
+    return NULL;
+}
+
+static void test_stream_big_tensor(void **state)
+{
+    (void)state;
+    enum { N = 3 * 1024 * 1024 + 2 }; /* 12 MiB + 8 bytes: more than socket buffers */
+    float *x = malloc(N * sizeof *x);
+    assert_non_null(x);
+    for (int i = 0; i < N; i++)
+        x[i] = (float)(i % 9973) * 0.25f - 7.0f;
+    evo_tensor t = {EVO_DT_FLOAT32, {2, {5, N / 5}}, x};
+    assert_int_equal(N % 5, 0);
+    evo_wire_tensor wt;
+    evo_error err;
+    assert_int_equal(
+        evo_wire_tensor_encode(&wt, "big", 7, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err), EVO_OK);
+    evo_msg m;
+    evo_msg_init(&m, EVO_MSG_TENSORS);
+    m.sequence = 42;
+    m.tensors = &wt;
+    m.n_tensors = 1;
+    evo_tp_options o;
+    ts_opts(&o);
+    evo_tp *l, *d;
+    ts_pair("tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &d);
+    for (int rep = 0; rep < 3; rep++) { /* the send buffer is reused */
+        ts_sender snd = {d, &m, EVO_ERR_INTERNAL};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, ts_send_thread, &snd), 0);
+        evo_msg got;
+        evo_status st = evo_tp_recv(l, &got, &err);
+        pthread_join(th, NULL);
+        if (st != EVO_OK)
+            fail_msg("recv: %s", err.msg);
+        assert_int_equal(snd.st, EVO_OK);
+        assert_int_equal(got.sequence, 42);
+        assert_int_equal(got.n_tensors, 1);
+        assert_int_equal(got.tensors[0].index, 7);
+        assert_int_equal(got.tensors[0].shape.dims[1], N / 5);
+        const void *view;
+        assert_int_equal(evo_wire_tensor_view(&got.tensors[0], EVO_DT_FLOAT32, &view), EVO_OK);
+        assert_int_equal((uintptr_t)view % 64, 0);
+        assert_memory_equal(view, x, (size_t)N * sizeof *x);
+        if (rep < 2) { /* its buffer goes back to the channel for the next one */
+            evo_msg_release(&got);
+            continue;
+        }
+        /* the last message outlives its channel: the buffer stays valid */
+        evo_tp_close(d);
+        evo_tp_close(l);
+        assert_memory_equal(view, x, (size_t)N * sizeof *x);
+        evo_msg_release(&got);
+    }
+    evo_wire_tensor_clear(&wt);
+    free(x);
+}
+
+/* Two threads push 1 MiB messages (larger than the socket buffers, so a send
+ * takes several writes) on one channel: every message arrives whole (the
+ * channel serialises them), none is lost, each thread's stay in order. */
+enum { TS_CN = 1 << 18 };
+
+typedef struct ts_pusher {
+    evo_tp *tp;
+    uint32_t base;
+    float value;
+    int failures;
+    float data[TS_CN];
+} ts_pusher;
+
+static void *ts_push_thread(void *arg)
+{
+    ts_pusher *p = (ts_pusher *)arg;
+    for (int i = 0; i < TS_CN; i++)
+        p->data[i] = p->value;
+    evo_tensor t = {EVO_DT_FLOAT32, {1, {TS_CN}}, p->data};
+    evo_error err;
+    for (uint32_t i = 0; i < 24; i++) {
+        evo_wire_tensor wt;
+        evo_msg m;
+        if (evo_wire_tensor_encode(&wt, "t", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err)) {
+            p->failures++;
+            continue;
+        }
+        evo_msg_init(&m, EVO_MSG_TENSORS);
+        m.sequence = p->base + i;
+        m.tensors = &wt;
+        m.n_tensors = 1;
+        if (evo_tp_send(p->tp, &m, &err) != EVO_OK)
+            p->failures++;
+        evo_wire_tensor_clear(&wt);
+    }
+    return NULL;
+}
+
+static void test_stream_concurrent_senders(void **state)
+{
+    (void)state;
+    evo_tp_options o;
+    ts_opts(&o);
+    evo_tp *l, *d;
+    ts_pair("tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &d);
+    ts_pusher *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    assert_true(a && b);
+    *a = (ts_pusher){d, 0, 1.0f, 0, {0}};
+    *b = (ts_pusher){d, 1000, 2.0f, 0, {0}};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, ts_push_thread, a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, ts_push_thread, b), 0);
+    uint32_t next[2] = {0, 1000};
+    evo_error err;
+    for (int i = 0; i < 48; i++) {
+        evo_msg got;
+        if (evo_tp_recv(l, &got, &err) != EVO_OK)
+            fail_msg("recv %d: %s", i, err.msg);
+        assert_int_equal(got.n_tensors, 1);
+        const float *v;
+        assert_int_equal(evo_wire_tensor_view(&got.tensors[0], EVO_DT_FLOAT32, (const void **)&v),
+                         EVO_OK);
+        assert_int_equal(got.tensors[0].payload_len, TS_CN * 4);
+        int k = got.sequence >= 1000;
+        assert_int_equal(got.sequence, next[k]);
+        next[k]++;
+        for (int j = 0; j < TS_CN; j += 4099)
+            assert_true(v[j] == (k ? 2.0f : 1.0f));
+        assert_true(v[TS_CN - 1] == (k ? 2.0f : 1.0f));
+        evo_msg_release(&got);
+    }
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(a->failures + b->failures, 0);
+    free(a);
+    free(b);
+    evo_tp_close(d);
+    evo_tp_close(l);
+}
+
+/* ------------------------------------------------------- gather encoding */
+
+/* A message with payloads above and below the reference threshold. */
+typedef struct ts_mixed {
+    float a[5000], b[25], c[10000], d[16384];
+    evo_wire_tensor t[4];
+    evo_msg m;
+} ts_mixed;
+
+static void ts_make_mixed(ts_mixed *x)
+{
+    evo_error err;
+    for (int i = 0; i < 16384; i++) {
+        if (i < 5000)
+            x->a[i] = (float)i * 0.5f;
+        if (i < 25)
+            x->b[i] = (float)-i;
+        if (i < 10000)
+            x->c[i] = (float)(i % 77) - 3.0f;
+        x->d[i] = (float)(i % 1000) * 0.01f;
+    }
+    evo_tensor ta = {EVO_DT_FLOAT32, {2, {50, 100}}, x->a};
+    evo_tensor tb = {EVO_DT_FLOAT32, {1, {25}}, x->b};
+    evo_tensor tc = {EVO_DT_FLOAT32, {1, {10000}}, x->c};
+    evo_tensor td = {EVO_DT_FLOAT32, {2, {128, 128}}, x->d};
+    assert_int_equal(
+        evo_wire_tensor_encode(&x->t[0], "a", 0, &ta, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
+        EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&x->t[1], "b", 1, &tb, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
+        EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&x->t[2], "c", 2, &tc, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
+        EVO_OK);
+    assert_int_equal(
+        evo_wire_tensor_encode(&x->t[3], "d", 3, &td, EVO_ENC_FP16, EVO_COMP_NONE, -1, &err),
+        EVO_OK);
+    evo_msg_init(&x->m, EVO_MSG_TENSORS);
+    x->m.sequence = 77;
+    x->m.tensors = x->t;
+    x->m.n_tensors = 4;
+}
+
+static void ts_free_mixed(ts_mixed *x)
+{
+    for (int i = 0; i < 4; i++)
+        evo_wire_tensor_clear(&x->t[i]);
+}
+
+static uint8_t ts_buf[1 << 17];
+static uint8_t *ts_get_buf(void *ctx, size_t len)
+{
+    (void)ctx;
+    return len <= sizeof ts_buf ? ts_buf : NULL;
+}
+
+/* The buffer with the referenced payloads put back in is exactly the
+ * contiguous encoding, for every threshold and reference budget. */
+static void test_stream_gather_encoding(void **state)
+{
+    (void)state;
+    ts_mixed *x = malloc(sizeof *x);
+    ts_make_mixed(x);
+    size_t len;
+    uint8_t *want = tt_encode(&x->m, &len);
+    static const size_t mins[] = {1, 100, 16384, 30000, 1u << 20};
+    static const uint32_t maxes[] = {0, 1, 2, 16};
+    uint8_t *got = malloc(len);
+    for (int i = 0; i < 5; i++) {
+        for (int k = 0; k < 4; k++) {
+            tp_wire_ref refs[16];
+            tp_wire_scatter sc;
+            evo_error err;
+            assert_int_equal(
+                tp_wire_encode_refs(&x->m, mins[i], refs, maxes[k], ts_get_buf, NULL, &sc, &err),
+                EVO_OK);
+            assert_int_equal(sc.total, len);
+            assert_true(sc.n_refs <= maxes[k]);
+            size_t off = 0, w = 0, refd = 0;
+            for (uint32_t r = 0; r < sc.n_refs; r++) {
+                assert_true(refs[r].len >= mins[i]);
+                memcpy(got + w, sc.buf + off, refs[r].at - off);
+                w += refs[r].at - off;
+                memcpy(got + w, refs[r].p, refs[r].len);
+                w += refs[r].len;
+                refd += refs[r].len;
+                off = refs[r].at;
+            }
+            memcpy(got + w, sc.buf + off, sc.buf_len - off);
+            w += sc.buf_len - off;
+            assert_int_equal(w, len);
+            assert_int_equal(sc.buf_len + refd, len);
+            if (memcmp(got, want, len))
+                fail_msg("min_ref %zu max_refs %u: reassembled bytes differ", mins[i], maxes[k]);
+        }
+    }
+    /* the 40000-byte payload of 'c' (and 'a', 20000) are referenced at 16 KiB */
+    tp_wire_ref refs[16];
+    tp_wire_scatter sc;
+    evo_error err;
+    assert_int_equal(tp_wire_encode_refs(&x->m, 16384, refs, 16, ts_get_buf, NULL, &sc, &err),
+                     EVO_OK);
+    assert_int_equal(sc.n_refs, 3);
+    assert_ptr_equal(refs[0].p, x->a);
+    assert_ptr_equal(refs[1].p, x->c);
+    free(got);
+    free(want);
+    /* and over a real stream: tensors with payloads from three places */
+    evo_tp_options o;
+    ts_opts(&o);
+    evo_tp *l, *d;
+    ts_pair("tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &d);
+    evo_msg m2;
+    assert_int_equal(evo_tp_send(d, &x->m, &err), EVO_OK);
+    assert_int_equal(evo_tp_recv(l, &m2, &err), EVO_OK);
+    tt_assert_msg_equal(&x->m, &m2);
+    evo_msg_release(&m2);
+    /* six referenced payloads: 13 gather entries, more than one aio takes */
+    evo_wire_tensor six[6];
+    for (int i = 0; i < 6; i++)
+        six[i] = i % 2 ? x->t[2] : x->t[0];
+    evo_msg m6;
+    evo_msg_init(&m6, EVO_MSG_TENSORS);
+    m6.tensors = six;
+    m6.n_tensors = 6;
+    assert_int_equal(evo_tp_send(d, &m6, &err), EVO_OK);
+    assert_int_equal(evo_tp_recv(l, &m2, &err), EVO_OK);
+    tt_assert_msg_equal(&m6, &m2);
+    evo_msg_release(&m2);
+    evo_tp_close(d);
+    evo_tp_close(l);
+    ts_free_mixed(x);
+    free(x);
+}
+
+/* ---------------------------------------------------------------- bad input */
+
+static void ts_heartbeat(evo_msg *m, uint32_t seq)
+{
+    evo_msg_init(m, EVO_MSG_HEARTBEAT);
+    strcpy(m->u.heartbeat.name, "n1");
+    m->sequence = seq;
+}
+
+static void test_stream_bad_body_keeps_channel(void **state)
+{
+    (void)state;
+    evo_tp_options o;
+    ts_opts(&o);
+    evo_tp *l, *d;
+    ts_pair("tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &d);
+    evo_msg hb, got;
+    evo_error err;
+    ts_heartbeat(&hb, 5);
+    size_t len;
+    uint8_t *b = tt_encode(&hb, &len);
+    /* a valid header over a body whose first field claims more bytes than
+     * the body has: the framing holds, the message does not decode */
+    assert_true(len >= EVO_WIRE_HEADER_SIZE + 8);
+    memset(b + EVO_WIRE_HEADER_SIZE + 4, 0xff, 4);
+    assert_int_equal(evo_tp_send_encoded(d, b, len, &err), EVO_OK);
+    assert_int_equal(evo_tp_send(d, &hb, &err), EVO_OK);
+    assert_int_equal(evo_tp_recv(l, &got, &err), EVO_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "rejected"));
+    /* the good message right behind it arrives on the same connection */
+    assert_int_equal(evo_tp_recv(l, &got, &err), EVO_OK);
+    assert_int_equal(got.type, EVO_MSG_HEARTBEAT);
+    assert_int_equal(got.sequence, 5);
+    evo_msg_release(&got);
+    free(b);
+    evo_tp_close(d);
+    evo_tp_close(l);
+}
+
+/* A header the receiver refuses (bad magic, body above its limit) loses the
+ * framing: the listener drops that connection, the dialer's sends fail
+ * once the drop is seen, it redials, and messages flow again. */
+static void ts_bad_header(int kind)
+{
+    evo_tp_options o;
+    ts_opts(&o);
+    o.recv_timeout_ms = 300;
+    o.limits.max_body = 60000;
+    evo_tp *l, *d;
+    ts_pair("tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &d);
+    evo_msg hb, got;
+    evo_error err;
+    ts_heartbeat(&hb, 1);
+    size_t len;
+    uint8_t *b = tt_encode(&hb, &len);
+    if (kind == 0)
+        b[0] = 'X';
+    else
+        b[24] = 0xff, b[25] = 0xff, b[26] = 0x0f; /* body of ~1 MiB > 60000 */
+    assert_int_equal(evo_tp_send_encoded(d, b, len, &err), EVO_OK);
+    evo_status st = evo_tp_recv(l, &got, &err);
+    assert_int_equal(st, kind == 0 ? EVO_ERR_PARSE : EVO_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "connection dropped"));
+    free(b);
+    bool arrived = false;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (uint32_t i = 0; !arrived; i++) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec > 15)
+            break;
+        hb.sequence = 100 + i;
+        (void)evo_tp_send(d, &hb, &err); /* fails while the drop is noticed */
+        if (evo_tp_recv(l, &got, &err) == EVO_OK) {
+            assert_int_equal(got.type, EVO_MSG_HEARTBEAT);
+            assert_true(got.sequence >= 100);
+            arrived = true;
+            evo_msg_release(&got);
+        }
+    }
+    assert_true(arrived);
+    evo_tp_close(d);
+    evo_tp_close(l);
+}
+
+static void test_stream_bad_magic(void **state)
+{
+    (void)state;
+    ts_bad_header(0);
+}
+
+static void test_stream_over_limit(void **state)
+{
+    (void)state;
+    ts_bad_header(1);
+}
+
+static void test_stream_errors(void **state)
+{
+    (void)state;
+    evo_tp_options o;
+    ts_opts(&o);
+    evo_tp *tp, *l, *d;
+    evo_error err;
+    /* REQ/REP is not offered on byte streams */
+    assert_int_equal(
+        evo_tp_open(&tp, "tcp+stream://127.0.0.1:0", EVO_TP_REQ, EVO_TP_LISTEN, &o, &err),
+        EVO_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "PUSH/PULL"));
+    /* nobody listening: the dialer fails at open */
+    assert_int_equal(
+        evo_tp_open(&l, "tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_LISTEN, &o, &err), EVO_OK);
+    char url[64];
+    snprintf(url, sizeof url, "tcp+stream://127.0.0.1:%d", evo_tp_port(l));
+    evo_tp_close(l);
+    assert_int_equal(evo_tp_open(&d, url, EVO_TP_PUSH, EVO_TP_DIAL, &o, &err), EVO_ERR_IO);
+    /* a bad address */
+    assert_int_not_equal(
+        evo_tp_open(&d, "tcp+stream://no-such-host.invalid:x", EVO_TP_PUSH, EVO_TP_DIAL, &o, &err),
+        EVO_OK);
+    /* a listener without a peer times out */
+    o.recv_timeout_ms = 100;
+    assert_int_equal(
+        evo_tp_open(&l, "tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_LISTEN, &o, &err), EVO_OK);
+    evo_msg got;
+    assert_int_equal(evo_tp_recv(l, &got, &err), EVO_ERR_IO);
+    assert_non_null(strstr(err.msg, "timed out"));
+    /* a peer that sends nothing: timeout, and the channel still works */
+    snprintf(url, sizeof url, "tcp+stream://127.0.0.1:%d", evo_tp_port(l));
+    assert_int_equal(evo_tp_open(&d, url, EVO_TP_PUSH, EVO_TP_DIAL, &o, &err), EVO_OK);
+    assert_int_equal(evo_tp_recv(l, &got, &err), EVO_ERR_IO);
+    assert_non_null(strstr(err.msg, "timed out"));
+    evo_msg hb;
+    ts_heartbeat(&hb, 9);
+    assert_int_equal(evo_tp_send(d, &hb, &err), EVO_OK);
+    evo_status st = EVO_ERR_IO;
+    for (int i = 0; i < 50 && st != EVO_OK; i++) /* 100 ms each; the machine may be busy */
+        st = evo_tp_recv(l, &got, &err);
+    assert_int_equal(st, EVO_OK);
+    assert_int_equal(got.sequence, 9);
+    evo_msg_release(&got);
+    /* a message above the sender's own limit is refused before sending */
+    evo_tp_close(d);
+    o.limits.max_body = 16;
+    assert_int_equal(evo_tp_open(&d, url, EVO_TP_PUSH, EVO_TP_DIAL, &o, &err), EVO_OK);
+    assert_int_equal(evo_tp_send(d, &hb, &err), EVO_ERR_LIMIT);
+    evo_tp_close(d);
+    evo_tp_close(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stream_roundtrip_tcp),
+        cmocka_unit_test(test_stream_roundtrip_ipc),
+        cmocka_unit_test(test_stream_big_tensor),
+        cmocka_unit_test(test_stream_gather_encoding),
+        cmocka_unit_test(test_stream_concurrent_senders),
+        cmocka_unit_test(test_stream_bad_body_keeps_channel),
+        cmocka_unit_test(test_stream_bad_magic),
+        cmocka_unit_test(test_stream_over_limit),
+        cmocka_unit_test(test_stream_errors),
+    };
+    return cmocka_run_group_tests(tests, ts_setup, ts_teardown);
+}

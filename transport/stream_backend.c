@@ -1,0 +1,452 @@
+/*
+ * Point-to-point tensor streams over nng's byte-stream API (tcp+stream://,
+ * ipc+stream://): PUSH/PULL without nng's SP messages.
+ *
+ * Why: nng allocates every SP message with calloc (zeroing or page-faulting
+ * the whole size) on both ends, and the sender must copy its payload into it;
+ * for 1-16 MiB tensors that costs twice the CPU of the socket I/O itself, and
+ * caps nng PUSH/PULL at about half a raw socket's throughput on a loaded
+ * 2-core machine (docs/benchmarks.md, "Transport"). An nng_stream moves bytes
+ * between caller memory and the kernel through nng_aio: the sender's message
+ * metadata is encoded into one reused buffer and large raw tensor payloads
+ * are written straight from the caller's tensors (a gather write, no copy);
+ * the receiver reads each message into a 64-byte aligned buffer that the
+ * decoded message keeps (its tensors point into it; no second copy) and that
+ * returns to the channel for reuse when the message is released.
+ *
+ * Framing: evo wire messages back to back; the 32-byte header declares the
+ * body length (docs/protocol.md). One peer at a time: a listener accepts one
+ * connection on first use and another after that one breaks; a dialer
+ * connects at open and redials on the next call after a failure. A message
+ * whose header is bad or oversized, or a timeout in the middle of a message,
+ * loses the framing, so the connection is dropped; a body that fails to
+ * decode keeps it (the next message starts where the body ended).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+
+#include "tp_internal.h"
+
+/* Receive buffers are recycled: a decoded message keeps its buffer (its
+ * tensors point into it) until evo_msg_release, which hands the buffer back
+ * here. Reusing it spares the next message of that size a fresh allocation,
+ * whose page faults cost as much CPU as the socket copy (16 MiB: ~4000
+ * faults). The pool outlives the channel while messages hold its buffers. */
+typedef struct tp_stream_pool {
+    pthread_mutex_t mu;
+    int refs;       /* the channel + every buffer out in a message */
+    uint8_t *spare; /* one free buffer (the largest seen), or NULL */
+    size_t spare_cap;
+} tp_stream_pool;
+
+/* At the start of each receive buffer; the message follows at offset
+ * TP_PAYLOAD_ALIGN, so its payloads stay 64-byte aligned. */
+typedef struct tp_stream_rbuf {
+    tp_stream_pool *pool;
+    size_t cap; /* bytes after the header */
+} tp_stream_rbuf;
+
+_Static_assert(sizeof(tp_stream_rbuf) <= TP_PAYLOAD_ALIGN, "rbuf header fits the alignment");
+
+static void tp_stream_pool_unref(tp_stream_pool *p)
+{
+    /* called with p->mu held; unlocks */
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (last) {
+        free(p->spare);
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+    }
+}
+
+/* A buffer for a message of len bytes (the message at +TP_PAYLOAD_ALIGN). */
+static uint8_t *tp_stream_pool_get(tp_stream_pool *p, size_t len)
+{
+    uint8_t *b = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->spare && p->spare_cap >= len) {
+        b = p->spare;
+        p->spare = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!b) {
+        if (len > SIZE_MAX - 2 * TP_PAYLOAD_ALIGN)
+            return NULL;
+        size_t cap = (len + TP_PAYLOAD_ALIGN - 1) / TP_PAYLOAD_ALIGN * TP_PAYLOAD_ALIGN;
+        b = (uint8_t *)aligned_alloc(TP_PAYLOAD_ALIGN, TP_PAYLOAD_ALIGN + cap);
+        if (!b)
+            return NULL;
+        ((tp_stream_rbuf *)b)->pool = p;
+        ((tp_stream_rbuf *)b)->cap = cap;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->refs++;
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+/* evo_msg_release's callback: keep the larger of this buffer and the spare. */
+static void tp_stream_pool_put(void *buf)
+{
+    uint8_t *b = (uint8_t *)buf;
+    tp_stream_pool *p = ((tp_stream_rbuf *)b)->pool;
+    size_t cap = ((tp_stream_rbuf *)b)->cap;
+    uint8_t *drop = b;
+    pthread_mutex_lock(&p->mu);
+    if (p->refs > 1 && (!p->spare || p->spare_cap < cap)) { /* > 1: the channel is open */
+        drop = p->spare;
+        p->spare = b;
+        p->spare_cap = cap;
+    }
+    tp_stream_pool_unref(p);
+    free(drop);
+}
+
+typedef struct tp_stream {
+    nng_stream_listener *listener;
+    nng_stream_dialer *dialer;
+    nng_stream *conn;
+    nng_aio *aio;
+    bool tcp;
+    /* Send-side buffer for everything but large payloads; grown, reused. */
+    uint8_t *sbuf;
+    size_t scap;
+    tp_stream_pool *pool;
+    /* One operation at a time: the connection, aio and send buffer are
+     * shared (nng sockets allow concurrent senders, so this channel does). */
+    pthread_mutex_t mu;
+    bool mu_ok;
+} tp_stream;
+
+static evo_status tp_stream_fail(evo_error *err, const evo_tp *tp, const char *what, int rv)
+{
+    if (rv == NNG_ETIMEDOUT)
+        return evo_error_set(err, EVO_ERR_IO, "%s on '%s' timed out", what, tp->url);
+    if (rv == NNG_ENOMEM)
+        return evo_error_set(err, EVO_ERR_NOMEM, "%s on '%s': out of memory", what, tp->url);
+    if (rv == NNG_EADDRINVAL || rv == NNG_EINVAL || rv == NNG_ENOTSUP)
+        return evo_error_set(err, EVO_ERR_INVALID_ARG, "%s on '%s': invalid address (%s)", what,
+                             tp->url, nng_strerror(rv));
+    return evo_error_set(err, EVO_ERR_IO, "%s on '%s' failed: %s", what, tp->url, nng_strerror(rv));
+}
+
+static void tp_stream_drop(tp_stream *s)
+{
+    if (s->conn) {
+        nng_stream_close(s->conn);
+        nng_stream_free(s->conn);
+        s->conn = NULL;
+    }
+}
+
+static void tp_stream_timeout(tp_stream *s, int32_t ms)
+{
+    nng_aio_set_timeout(s->aio, ms < 0 ? NNG_DURATION_INFINITE : (nng_duration)ms);
+}
+
+/* Have a connection: accept (listener) or dial (dialer). */
+static evo_status tp_stream_connect(evo_tp *tp, int32_t timeout_ms, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    if (s->conn)
+        return EVO_OK;
+    tp_stream_timeout(s, timeout_ms);
+    if (s->listener)
+        nng_stream_listener_accept(s->listener, s->aio);
+    else
+        nng_stream_dialer_dial(s->dialer, s->aio);
+    nng_aio_wait(s->aio);
+    int rv = nng_aio_result(s->aio);
+    if (rv != 0)
+        return tp_stream_fail(err, tp, s->listener ? "accept" : "dial", rv);
+    s->conn = (nng_stream *)nng_aio_get_output(s->aio, 0);
+    if (s->tcp)
+        (void)nng_stream_set_bool(s->conn, NNG_OPT_TCP_NODELAY, true);
+    return EVO_OK;
+}
+
+/* nng 1.5.2 takes at most this many iov entries per aio. */
+#define TP_STREAM_IOV_MAX 8
+/* Payloads this large are sent from the caller's memory instead of being
+ * copied into the send buffer (smaller ones cost less to copy than an extra
+ * iov entry and kernel segment). */
+#define TP_STREAM_MIN_REF (16u << 10)
+#define TP_STREAM_MAX_REFS 16
+
+/* Move all bytes of iov[0..n) (entries are consumed); *moved says how many
+ * went before a failure. */
+static int tp_stream_iov_io(tp_stream *s, nng_iov *iov, unsigned n, bool send, size_t *moved)
+{
+    *moved = 0;
+    while (n && iov->iov_len == 0)
+        iov++, n--;
+    while (n) {
+        int rv = nng_aio_set_iov(s->aio, n < TP_STREAM_IOV_MAX ? n : TP_STREAM_IOV_MAX, iov);
+        if (rv != 0)
+            return rv;
+        if (send)
+            nng_stream_send(s->conn, s->aio);
+        else
+            nng_stream_recv(s->conn, s->aio);
+        nng_aio_wait(s->aio);
+        if ((rv = nng_aio_result(s->aio)) != 0)
+            return rv;
+        size_t c = nng_aio_count(s->aio);
+        if (c == 0)
+            return NNG_ECLOSED;
+        *moved += c;
+        while (n && c >= iov->iov_len) {
+            c -= iov->iov_len;
+            iov++, n--;
+        }
+        if (n) {
+            iov->iov_buf = (uint8_t *)iov->iov_buf + c;
+            iov->iov_len -= c;
+        }
+        while (n && iov->iov_len == 0)
+            iov++, n--;
+    }
+    return 0;
+}
+
+static int tp_stream_io(tp_stream *s, void *p, size_t n, bool send, size_t *moved)
+{
+    nng_iov iov = {p, n};
+    return tp_stream_iov_io(s, &iov, 1, send, moved);
+}
+
+static evo_status tp_stream_write(evo_tp *tp, nng_iov *iov, unsigned n, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    evo_status st = tp_stream_connect(tp, tp->opt.send_timeout_ms, err);
+    if (st != EVO_OK)
+        return st;
+    size_t moved;
+    tp_stream_timeout(s, tp->opt.send_timeout_ms);
+    int rv = tp_stream_iov_io(s, iov, n, true, &moved);
+    if (rv != 0) {
+        /* Part of a message may be on the wire: the peer's framing is lost. */
+        tp_stream_drop(s);
+        return tp_stream_fail(err, tp, "send", rv);
+    }
+    return EVO_OK;
+}
+
+static uint8_t *tp_stream_sbuf(void *ctx, size_t len)
+{
+    tp_stream *s = (tp_stream *)ctx;
+    if (len > s->scap) {
+        uint8_t *nb = (uint8_t *)realloc(s->sbuf, len);
+        if (!nb)
+            return NULL;
+        s->sbuf = nb;
+        s->scap = len;
+    }
+    return s->sbuf ? s->sbuf : (uint8_t *)"";
+}
+
+/* The metadata is encoded into one reused buffer; large raw payloads go to
+ * the kernel straight from the sender's tensors (gather write). */
+static evo_status tp_stream_send_locked(evo_tp *tp, const evo_msg *m, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    tp_wire_ref refs[TP_STREAM_MAX_REFS];
+    tp_wire_scatter sc;
+    evo_status st = tp_wire_encode_refs(m, TP_STREAM_MIN_REF, refs, TP_STREAM_MAX_REFS,
+                                        tp_stream_sbuf, s, &sc, err);
+    if (st != EVO_OK)
+        return st;
+    if (sc.total - EVO_WIRE_HEADER_SIZE > tp->opt.limits.max_body)
+        return evo_error_set(err, EVO_ERR_LIMIT, "%s message of %zu bytes exceeds the body limit",
+                             evo_msg_type_name(m->type), sc.total);
+    nng_iov iov[2 * TP_STREAM_MAX_REFS + 1];
+    unsigned n = 0;
+    size_t off = 0;
+    for (uint32_t i = 0; i < sc.n_refs; i++) {
+        iov[n++] = (nng_iov){sc.buf + off, refs[i].at - off};
+        iov[n++] = (nng_iov){(void *)(uintptr_t)refs[i].p, refs[i].len};
+        off = refs[i].at;
+    }
+    iov[n++] = (nng_iov){sc.buf + off, sc.buf_len - off};
+    return tp_stream_write(tp, iov, n, err);
+}
+
+static evo_status tp_stream_send_encoded_locked(evo_tp *tp, const void *buf, size_t len,
+                                                evo_error *err)
+{
+    nng_iov iov = {(void *)(uintptr_t)buf, len};
+    return tp_stream_write(tp, &iov, 1, err);
+}
+
+static evo_status tp_stream_recv_locked(evo_tp *tp, evo_msg *out, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    uint8_t hdr[EVO_WIRE_HEADER_SIZE];
+    uint64_t body_len;
+    size_t moved;
+    evo_status st = tp_stream_connect(tp, tp->opt.recv_timeout_ms, err);
+    if (st != EVO_OK)
+        return st;
+    tp_stream_timeout(s, tp->opt.recv_timeout_ms);
+    int rv = tp_stream_io(s, hdr, sizeof hdr, false, &moved);
+    if (rv != 0) {
+        /* A timeout before the first byte leaves the framing intact. */
+        if (!(rv == NNG_ETIMEDOUT && moved == 0))
+            tp_stream_drop(s);
+        return tp_stream_fail(err, tp, "receive", rv);
+    }
+    if ((st = tp_wire_peek_header(hdr, sizeof hdr, &tp->opt.limits, &body_len, err)) != EVO_OK) {
+        tp_stream_drop(s);
+        evo_error_prefix(err, "message from '%s' rejected (connection dropped)", tp->url);
+        return st;
+    }
+    /* Payloads sit at 64-byte offsets in the message, so a 64-byte aligned
+     * buffer gives aligned tensor views. body_len <= max_body (u32) here. */
+    size_t total = EVO_WIRE_HEADER_SIZE + (size_t)body_len;
+    uint8_t *base = tp_stream_pool_get(s->pool, total);
+    uint8_t *buf = base ? base + TP_PAYLOAD_ALIGN : NULL;
+    if (!buf) {
+        tp_stream_drop(s);
+        return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a %zu byte message from '%s'",
+                             total, tp->url);
+    }
+    memcpy(buf, hdr, sizeof hdr);
+    if ((rv = tp_stream_io(s, buf + sizeof hdr, (size_t)body_len, false, &moved)) != 0) {
+        tp_stream_pool_put(base);
+        tp_stream_drop(s);
+        return tp_stream_fail(err, tp, "receive", rv);
+    }
+    if ((st = evo_wire_decode(buf, total, &tp->opt.limits, out, err)) != EVO_OK) {
+        tp_stream_pool_put(base);
+        evo_error_prefix(err, "message from '%s' rejected", tp->url);
+        return st;
+    }
+    tp_msg_adopt_buffer(out, base, tp_stream_pool_put);
+    return EVO_OK;
+}
+
+static int tp_stream_port(const evo_tp *tp)
+{
+    const tp_stream *s = (const tp_stream *)tp->impl;
+    int port = -1;
+    if (!s->listener || !s->tcp ||
+        nng_stream_listener_get_int(s->listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
+        return -1;
+    return port;
+}
+
+static void tp_stream_close(evo_tp *tp)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    if (!s)
+        return;
+    tp_stream_drop(s);
+    if (s->listener) {
+        nng_stream_listener_close(s->listener);
+        nng_stream_listener_free(s->listener);
+    }
+    if (s->dialer) {
+        nng_stream_dialer_close(s->dialer);
+        nng_stream_dialer_free(s->dialer);
+    }
+    if (s->aio)
+        nng_aio_free(s->aio);
+    if (s->mu_ok)
+        pthread_mutex_destroy(&s->mu);
+    if (s->pool) {
+        pthread_mutex_lock(&s->pool->mu);
+        tp_stream_pool_unref(s->pool);
+    }
+    free(s->sbuf);
+    free(s);
+    tp->impl = NULL;
+}
+
+static evo_status tp_stream_send(evo_tp *tp, const evo_msg *m, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    pthread_mutex_lock(&s->mu);
+    evo_status st = tp_stream_send_locked(tp, m, err);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+static evo_status tp_stream_send_encoded(evo_tp *tp, const void *buf, size_t len, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    pthread_mutex_lock(&s->mu);
+    evo_status st = tp_stream_send_encoded_locked(tp, buf, len, err);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+static evo_status tp_stream_recv(evo_tp *tp, evo_msg *out, evo_error *err)
+{
+    tp_stream *s = (tp_stream *)tp->impl;
+    pthread_mutex_lock(&s->mu);
+    evo_status st = tp_stream_recv_locked(tp, out, err);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+static const tp_backend_ops tp_stream_ops = {tp_stream_send, tp_stream_send_encoded, tp_stream_recv,
+                                             tp_stream_port, tp_stream_close};
+
+evo_status tp_stream_open(evo_tp *tp, evo_error *err)
+{
+    if (tp->pattern != EVO_TP_PUSH && tp->pattern != EVO_TP_PULL)
+        return evo_error_set(err, EVO_ERR_INVALID_ARG,
+                             "'%s': +stream channels carry PUSH/PULL tensor streams only (use "
+                             "tcp:// or ipc:// for REQ/REP)",
+                             tp->url);
+    /* "tcp+stream://h:p" -> "tcp://h:p" for nng. */
+    const char *plus = strstr(tp->url, "+stream://");
+    char nurl[EVO_WIRE_STR_MAX];
+    size_t scheme = (size_t)(plus - tp->url);
+    snprintf(nurl, sizeof nurl, "%.*s%s", (int)scheme, tp->url, plus + 7);
+    tp_stream *s = (tp_stream *)calloc(1, sizeof *s);
+    if (!s)
+        return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a stream channel");
+    tp->impl = s;
+    tp->ops = &tp_stream_ops;
+    s->tcp = !strncmp(nurl, "tcp://", 6);
+    s->mu_ok = pthread_mutex_init(&s->mu, NULL) == 0;
+    s->pool = s->mu_ok ? (tp_stream_pool *)calloc(1, sizeof *s->pool) : NULL;
+    if (!s->pool || pthread_mutex_init(&s->pool->mu, NULL) != 0) {
+        free(s->pool);
+        s->pool = NULL;
+        tp_stream_close(tp);
+        return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a stream channel");
+    }
+    s->pool->refs = 1;
+    int rv = nng_aio_alloc(&s->aio, NULL, NULL);
+    evo_status st;
+    if (rv == 0 && tp->mode == EVO_TP_LISTEN) {
+        if ((rv = nng_stream_listener_alloc(&s->listener, nurl)) == 0)
+            rv = nng_stream_listener_listen(s->listener);
+        if (rv != 0) {
+            st = tp_stream_fail(err, tp, "listen", rv);
+            tp_stream_close(tp);
+            return st;
+        }
+        return EVO_OK;
+    }
+    if (rv == 0)
+        rv = nng_stream_dialer_alloc(&s->dialer, nurl);
+    if (rv != 0) {
+        st = tp_stream_fail(err, tp, "dial", rv);
+        tp_stream_close(tp);
+        return st;
+    }
+    /* Like the nng channels, a dialer connects before open returns. */
+    if ((st = tp_stream_connect(tp, tp->opt.send_timeout_ms, err)) != EVO_OK) {
+        tp_stream_close(tp);
+        return st;
+    }
+    return EVO_OK;
+}
