@@ -26,9 +26,10 @@
 /* Output positions per image up to which the KM kernel beats the
  * position-vectorized ones. Measured on the zoo (AVX-512): 6x6 and 3x3
  * maps gain 25-40%. On 8x8 maps only a short reduction gains (a 1x1 conv
- * of 32 channels: 6.7 -> 4.2 us): a 3x3 conv of 64 channels (K = 576) got
- * slower (44 -> 58 us), since its 64-channel weight slice no longer fits
- * L1 and is streamed from L2 once per 4 positions. */
+ * of 32 channels: 6.7 -> 4.2 us): 3x3 convs of 32 or 64 channels (K = 288,
+ * 576) got slower (29 -> 40, 45 -> 63 us). Their KM path first copies an
+ * im2col matrix that the implicit-GEMM kernel never builds; a 1x1 conv
+ * with K = 576 on 8x8 runs as fast in both layouts (31 vs 33 us). */
 #define LAYOUT_MAX_POSITIONS 36
 #define LAYOUT_MAX_POSITIONS_SHORT_K 64
 #define LAYOUT_SHORT_K 128

@@ -152,6 +152,10 @@ static void test_km_fast_vs_ref(void **state)
     km_case(1, 24, 130, 2, 3, 1, 1, 0, EVO_ACT_CLIP);     /* 2 x 64 + 2 channels, 6 positions */
     km_case(1, 5, 17, 1, 1, 1, 1, 0, EVO_ACT_SIGMOID);    /* 1 position, 16 + 1 channels */
     km_case(1, 40, 48, 4, 4, 3, 1, 0, EVO_ACT_NONE);      /* 2x2 output, 48 channels */
+    /* long reductions (K up to 576) over more positions */
+    km_case(1, 64, 64, 8, 8, 3, 1, 1, EVO_ACT_RELU);  /* resnet8's 8x8 3x3 */
+    km_case(1, 24, 70, 6, 6, 3, 1, 1, EVO_ACT_CLIP);  /* 64 + 6 channels, 32 + 4 positions */
+    km_case(2, 200, 40, 3, 6, 1, 1, 0, EVO_ACT_NONE); /* 32 + 8 channels, 16 + 2 positions */
 }
 
 /* Infer a Conv with params p, X dims xd (rank 4) and W dims wd (rank wr);
