@@ -12,8 +12,9 @@
  * kernel_shape filled in, since W's 2-D shape no longer carries the kernel
  * dims; ONNX export transposes back.
  *
- * Fires for float32 Convs with group 1, a constant W, M >= LAYOUT_MIN_M and
- * at most LAYOUT_MAX_POSITIONS output positions per image. The transposed
+ * Fires for float32 Convs with group 1, a constant W, M a multiple of
+ * LAYOUT_M_MULTIPLE and at most LAYOUT_MAX_POSITIONS output positions per
+ * image. The transposed
  * weights are a new constant read only by this node (the old one may be
  * shared; the driver's compaction drops it when nothing else reads it).
  */
@@ -24,17 +25,16 @@
 #include "pass_internal.h"
 
 /* Output positions per image up to which the KM kernel beats the
- * position-vectorized ones. Measured on the zoo (AVX-512): 6x6 and 3x3
- * maps gain 25-40%. On 8x8 maps only a short reduction gains (a 1x1 conv
- * of 32 channels: 6.7 -> 4.2 us): 3x3 convs of 32 or 64 channels (K = 288,
- * 576) got slower (29 -> 40, 45 -> 63 us). Their KM path first copies an
- * im2col matrix that the implicit-GEMM kernel never builds; a 1x1 conv
- * with K = 576 on 8x8 runs as fast in both layouts (31 vs 33 us). */
-#define LAYOUT_MAX_POSITIONS 36
-#define LAYOUT_MAX_POSITIONS_SHORT_K 64
-#define LAYOUT_SHORT_K 128
-/* Fewer output channels than this would leave the KM kernel's lanes empty. */
-#define LAYOUT_MIN_M 16
+ * position-vectorized ones. Measured on the zoo (AVX-512, per-op medians):
+ * tiny_vww_mbv1's 6x6 and 3x3 1x1 convs gain 25-40%, tiny_ic_resnet8's
+ * 8x8 3x3 convs 29 -> 20 and 45 -> 35 us (with the implicit KM path; through
+ * im2col they lost). Its 16x16 ones (256 positions, M = 32) were not
+ * measured with M a multiple of 64 and stay as they are. */
+#define LAYOUT_MAX_POSITIONS 64
+/* The kernel's fast blocks are 64 channels wide (16 with AVX2); a partial
+ * block takes a generic loop that is many times slower (a 16x16 conv with
+ * M = 32 went 25 -> 263 us), so M must be a multiple of 64. */
+#define LAYOUT_M_MULTIPLE 64
 
 extern const evo_op_def evo_op_Conv;
 
@@ -54,16 +54,13 @@ static bool layout_wants(const evo_graph *g, const evo_node *n, const evo_value 
     const evo_tensor *wt = &(*w)->t, *yt = &(*y)->t;
     if (!((*w)->flags & EVO_VALUE_CONST) || wt->data == NULL || wt->dtype != EVO_DT_FLOAT32 ||
         wt->shape.rank < 3 || wt->shape.rank != (*x)->t.shape.rank ||
-        yt->shape.rank != wt->shape.rank || wt->shape.dims[0] < LAYOUT_MIN_M)
+        yt->shape.rank != wt->shape.rank || wt->shape.dims[0] < 1 ||
+        wt->shape.dims[0] % LAYOUT_M_MULTIPLE != 0)
         return false;
     int64_t positions = 1;
     for (int32_t d = 2; d < yt->shape.rank; d++)
         positions *= yt->shape.dims[d];
-    int64_t k = 1;
-    for (int32_t d = 1; d < wt->shape.rank; d++)
-        k *= wt->shape.dims[d];
-    return positions >= 1 && (positions <= LAYOUT_MAX_POSITIONS ||
-                              (positions <= LAYOUT_MAX_POSITIONS_SHORT_K && k <= LAYOUT_SHORT_K));
+    return positions >= 1 && positions <= LAYOUT_MAX_POSITIONS;
 }
 
 evo_status evo_pass_layout_conv(evo_pass_ctx *c, int32_t *count)

@@ -582,16 +582,16 @@ static void test_dead_code(void **state)
 
 /* ---------------------------------------------------------------- weight layout */
 
-/* x[1,8,6,6] -> Conv(w[32,8,3,3], b, pads 1) -> Relu -> c1 -> Conv(w2[8,32,1,1])
- * -> y: the first Conv (36 positions, M = 32) gets the KM layout, the
- * second (M = 8, too few channels to fill a vector) keeps W as it is. */
+/* x[1,8,6,6] -> Conv(w[64,8,3,3], b, pads 1) -> Relu -> c1 -> Conv(w2[32,64,1,1])
+ * -> y: the first Conv (36 positions, M = 64) gets the KM layout, the
+ * second (M = 32, not a whole 64-channel block) keeps W as it is. */
 static evo_graph *pg_layout(void)
 {
     evo_graph *g = pb_new(13);
     pb_input(g, "x", 4, (int32_t[]){1, 8, 6, 6});
-    pb_const(g, "w", 4, (int32_t[]){32, 8, 3, 3}, NULL);
-    pb_const(g, "b", 1, (int32_t[]){32}, NULL);
-    pb_const(g, "w2", 4, (int32_t[]){8, 32, 1, 1}, NULL);
+    pb_const(g, "w", 4, (int32_t[]){64, 8, 3, 3}, NULL);
+    pb_const(g, "b", 1, (int32_t[]){64}, NULL);
+    pb_const(g, "w2", 4, (int32_t[]){32, 64, 1, 1}, NULL);
     int32_t conv =
         pb_node(g, "Conv", "conv", (const char *[]){"x", "w", "b"}, 3, (const char *[]){"c"}, 1);
     pb_attr_ints(g, conv, "pads", (int64_t[]){1, 1, 1, 1}, 4);
@@ -602,12 +602,12 @@ static evo_graph *pg_layout(void)
     return g;
 }
 
-/* x[1,4,12,12] -> Conv(w[32,4,3,3], pads 1) -> y: 144 positions, too many. */
+/* x[1,4,12,12] -> Conv(w[64,4,3,3], pads 1) -> y: 144 positions, too many. */
 static evo_graph *pg_layout_big(void)
 {
     evo_graph *g = pb_new(13);
     pb_input(g, "x", 4, (int32_t[]){1, 4, 12, 12});
-    pb_const(g, "w", 4, (int32_t[]){32, 4, 3, 3}, NULL);
+    pb_const(g, "w", 4, (int32_t[]){64, 4, 3, 3}, NULL);
     int32_t conv =
         pb_node(g, "Conv", "conv", (const char *[]){"x", "w"}, 2, (const char *[]){"y"}, 1);
     pb_attr_ints(g, conv, "pads", (int64_t[]){1, 1, 1, 1}, 4);
@@ -632,16 +632,16 @@ static void test_layout_conv(void **state)
     assert_int_equal(p1->kernel[1], 3);
     assert_int_equal(p1->act.kind, EVO_ACT_RELU); /* the fusion is kept */
     assert_int_equal(p2->w_layout, EVO_CONV_W_ONNX);
-    /* W_km[(c * 9 + t) * 32 + m] = W[m][c][t], W filled by pb_const's rule */
+    /* W_km[(c * 9 + t) * 64 + m] = W[m][c][t], W filled by pb_const's rule */
     const evo_value *w = &g->values[c1->inputs[1]];
     assert_int_equal(w->t.shape.rank, 2);
     assert_int_equal(w->t.shape.dims[0], 72);
-    assert_int_equal(w->t.shape.dims[1], 32);
+    assert_int_equal(w->t.shape.dims[1], 64);
     const float *km = w->t.data;
     for (int r = 0; r < 72; r++)
-        for (int m = 0; m < 32; m++) {
+        for (int m = 0; m < 64; m++) {
             const int i = m * 72 + r;
-            assert_float_equal(km[r * 32 + m], 0.1f * (float)(i % 7) - 0.3f, 1e-7f);
+            assert_float_equal(km[r * 64 + m], 0.1f * (float)(i % 7) - 0.3f, 1e-7f);
         }
     assert_int_equal(evo_graph_find_value(g, "w"), -1); /* the old layout is gone */
     evo_graph_free(g);

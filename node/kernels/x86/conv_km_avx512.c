@@ -35,15 +35,16 @@ KM_FN static inline __m512 km_epilogue(__m512 v, __m512 b, int32_t act, __m512 l
  * accumulators must stay in registers. */
 #define KM_ROW(NP, P)                                                                              \
     if (NP > P) {                                                                                  \
-        const __m512 xv = _mm512_set1_ps(br[P]);                                                   \
+        const __m512 xv = _mm512_set1_ps(br[P * ps]);                                              \
         a##P##0 = _mm512_fmadd_ps(xv, w0, a##P##0);                                                \
         a##P##1 = _mm512_fmadd_ps(xv, w1, a##P##1);                                                \
         a##P##2 = _mm512_fmadd_ps(xv, w2, a##P##2);                                                \
         a##P##3 = _mm512_fmadd_ps(xv, w3, a##P##3);                                                \
     }
 #define KM_FULL(NP)                                                                                \
-    KM_FN static void km_full##NP(int64_t kk, const float *b, int64_t ldb, const float *wt,        \
-                                  int64_t mm, __m512 acc[KM_PT][KM_MV])                            \
+    KM_FN static void km_full##NP(int64_t kk, const float *b, int64_t ldb, const int32_t *tab,     \
+                                  int64_t ps, const float *wt, int64_t mm,                         \
+                                  __m512 acc[KM_PT][KM_MV])                                        \
     {                                                                                              \
         __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;                         \
         __m512 a10 = a00, a11 = a00, a12 = a00, a13 = a00;                                         \
@@ -53,7 +54,7 @@ KM_FN static inline __m512 km_epilogue(__m512 v, __m512 b, int32_t act, __m512 l
             const float *wr = wt + k * mm;                                                         \
             const __m512 w0 = _mm512_loadu_ps(wr), w1 = _mm512_loadu_ps(wr + 16);                  \
             const __m512 w2 = _mm512_loadu_ps(wr + 32), w3 = _mm512_loadu_ps(wr + 48);             \
-            const float *br = b + k * ldb;                                                         \
+            const float *br = b + (tab != NULL ? tab[k] : k * ldb);                                \
             KM_ROW(NP, 0)                                                                          \
             KM_ROW(NP, 1)                                                                          \
             KM_ROW(NP, 2)                                                                          \
@@ -73,8 +74,9 @@ KM_FULL(4)
  * (mc <= 64). np is a compile-time constant at every call, so the position
  * loops unroll and the accumulators stay in registers. */
 KM_FN static inline __attribute__((always_inline)) void
-km_block(const int np, int64_t kk, const float *b, int64_t ldb, const float *wt, int64_t mm,
-         int64_t mc, const float *bias, int32_t act, __m512 lo, __m512 hi, float *y, int64_t ldy)
+km_block(const int np, int64_t kk, const float *b, int64_t ldb, const int32_t *tab, int64_t ps,
+         const float *wt, int64_t mm, int64_t mc, const float *bias, int32_t act, __m512 lo,
+         __m512 hi, float *y, int64_t ldy)
 {
     __mmask16 mk[KM_MV];
     for (int v = 0; v < KM_MV; v++) {
@@ -90,16 +92,16 @@ km_block(const int np, int64_t kk, const float *b, int64_t ldb, const float *wt,
     if (mc == 16 * KM_MV) {
         switch (np) {
         case 4:
-            km_full4(kk, b, ldb, wt, mm, acc);
+            km_full4(kk, b, ldb, tab, ps, wt, mm, acc);
             break;
         case 3:
-            km_full3(kk, b, ldb, wt, mm, acc);
+            km_full3(kk, b, ldb, tab, ps, wt, mm, acc);
             break;
         case 2:
-            km_full2(kk, b, ldb, wt, mm, acc);
+            km_full2(kk, b, ldb, tab, ps, wt, mm, acc);
             break;
         default:
-            km_full1(kk, b, ldb, wt, mm, acc);
+            km_full1(kk, b, ldb, tab, ps, wt, mm, acc);
             break;
         }
     } else {
@@ -108,9 +110,9 @@ km_block(const int np, int64_t kk, const float *b, int64_t ldb, const float *wt,
             __m512 wv[KM_MV];
             for (int v = 0; v < KM_MV; v++)
                 wv[v] = v < nv ? _mm512_maskz_loadu_ps(mk[v], wr + 16 * v) : _mm512_setzero_ps();
-            const float *br = b + k * ldb;
+            const float *br = b + (tab != NULL ? tab[k] : k * ldb);
             for (int p = 0; p < np; p++) {
-                const __m512 xv = _mm512_set1_ps(br[p]);
+                const __m512 xv = _mm512_set1_ps(br[p * ps]);
                 for (int v = 0; v < KM_MV; v++)
                     if (v < nv)
                         acc[p][v] = _mm512_fmadd_ps(xv, wv[v], acc[p][v]);
@@ -164,9 +166,9 @@ km_block(const int np, int64_t kk, const float *b, int64_t ldb, const float *wt,
     }
 }
 
-KM_FN void evo_conv_km_avx512(int64_t kk, const float *b, int64_t ldb, int64_t np, const float *wt,
-                              int64_t mm, const float *bias, const evo_act *act, float *y,
-                              int64_t ldy)
+KM_FN void evo_conv_km_avx512(int64_t kk, const float *b, int64_t ldb, const int32_t *tab,
+                              int64_t ps, int64_t np, const float *wt, int64_t mm,
+                              const float *bias, const evo_act *act, float *y, int64_t ldy)
 {
     const int32_t kind = act->kind;
     const __m512 lo = _mm512_set1_ps(act->a), hi = _mm512_set1_ps(act->b);
@@ -176,16 +178,20 @@ KM_FN void evo_conv_km_avx512(int64_t kk, const float *b, int64_t ldb, int64_t n
         float *ym = y + m0 * ldy;
         int64_t p0 = 0;
         for (; p0 + KM_PT <= np; p0 += KM_PT)
-            km_block(KM_PT, kk, b + p0, ldb, wt + m0, mm, mc, bm, kind, lo, hi, ym + p0, ldy);
+            km_block(KM_PT, kk, b + p0 * ps, ldb, tab, ps, wt + m0, mm, mc, bm, kind, lo, hi,
+                     ym + p0, ldy);
         switch (np - p0) {
         case 3:
-            km_block(3, kk, b + p0, ldb, wt + m0, mm, mc, bm, kind, lo, hi, ym + p0, ldy);
+            km_block(3, kk, b + p0 * ps, ldb, tab, ps, wt + m0, mm, mc, bm, kind, lo, hi, ym + p0,
+                     ldy);
             break;
         case 2:
-            km_block(2, kk, b + p0, ldb, wt + m0, mm, mc, bm, kind, lo, hi, ym + p0, ldy);
+            km_block(2, kk, b + p0 * ps, ldb, tab, ps, wt + m0, mm, mc, bm, kind, lo, hi, ym + p0,
+                     ldy);
             break;
         case 1:
-            km_block(1, kk, b + p0, ldb, wt + m0, mm, mc, bm, kind, lo, hi, ym + p0, ldy);
+            km_block(1, kk, b + p0 * ps, ldb, tab, ps, wt + m0, mm, mc, bm, kind, lo, hi, ym + p0,
+                     ldy);
             break;
         default:
             break;
