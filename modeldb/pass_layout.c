@@ -12,9 +12,9 @@
  * kernel_shape filled in, since W's 2-D shape no longer carries the kernel
  * dims; ONNX export transposes back.
  *
- * Fires for float32 Convs with group 1, a constant W, M a multiple of
- * LAYOUT_M_MULTIPLE and at most LAYOUT_MAX_POSITIONS output positions per
- * image. The transposed
+ * Fires for float32 Convs with group 1, a constant W of at most
+ * LAYOUT_MAX_W_BYTES, M fitting the kernel's blocks and at most
+ * LAYOUT_MAX_POSITIONS output positions per image. The transposed
  * weights are a new constant read only by this node (the old one may be
  * shared; the driver's compaction drops it when nothing else reads it).
  */
@@ -26,15 +26,19 @@
 
 /* Output positions per image up to which the KM kernel beats the
  * position-vectorized ones. Measured on the zoo (AVX-512, per-op medians):
- * tiny_vww_mbv1's 6x6 and 3x3 1x1 convs gain 25-40%, tiny_ic_resnet8's
- * 8x8 3x3 convs 29 -> 20 and 45 -> 35 us (with the implicit KM path; through
- * im2col they lost). Its 16x16 ones (256 positions, M = 32) were not
- * measured with M a multiple of 64 and stay as they are. */
-#define LAYOUT_MAX_POSITIONS 64
-/* The kernel's fast blocks are 64 channels wide (16 with AVX2); a partial
- * block takes a generic loop that is many times slower (a 16x16 conv with
- * M = 32 went 25 -> 263 us), so M must be a multiple of 64. */
-#define LAYOUT_M_MULTIPLE 64
+ * tiny_vww_mbv1's 6x6 and 3x3 1x1 convs gain 25-40%, its 12x12 ones up to
+ * 10%; tiny_ic_resnet8's 8x8 3x3 convs 29 -> 20 and 45 -> 35 us, its 16x16
+ * ones (M = 32) 26 -> 21 and 40 -> 35 us. */
+#define LAYOUT_MAX_POSITIONS 256
+/* The kernel's fast blocks are 64 channels x 4 positions and 32 x 8; any
+ * other partial block takes a generic loop that is many times slower, so M
+ * must be a multiple of 64, or of 32 with output rows a multiple of 8. */
+#define LAYOUT_M_BLOCK 64
+#define LAYOUT_M_HALF 32
+/* W must stay cache-resident: the kernel re-reads it per row of output
+ * positions. resnet18's 7x7 and 14x14 convs (W of 2.4-9.4 MB) ran twice
+ * as slow in the KM layout. */
+#define LAYOUT_MAX_W_BYTES ((int64_t)512 * 1024)
 
 extern const evo_op_def evo_op_Conv;
 
@@ -54,8 +58,15 @@ static bool layout_wants(const evo_graph *g, const evo_node *n, const evo_value 
     const evo_tensor *wt = &(*w)->t, *yt = &(*y)->t;
     if (!((*w)->flags & EVO_VALUE_CONST) || wt->data == NULL || wt->dtype != EVO_DT_FLOAT32 ||
         wt->shape.rank < 3 || wt->shape.rank != (*x)->t.shape.rank ||
-        yt->shape.rank != wt->shape.rank || wt->shape.dims[0] < 1 ||
-        wt->shape.dims[0] % LAYOUT_M_MULTIPLE != 0)
+        yt->shape.rank != wt->shape.rank || wt->shape.dims[0] < 1)
+        return false;
+    const int64_t m = wt->shape.dims[0], ow = yt->shape.dims[yt->shape.rank - 1];
+    if (m % LAYOUT_M_BLOCK != 0 && !(m % LAYOUT_M_HALF == 0 && ow % 8 == 0))
+        return false;
+    int64_t wbytes = (int64_t)sizeof(float);
+    for (int32_t d = 0; d < wt->shape.rank && wbytes <= LAYOUT_MAX_W_BYTES; d++)
+        wbytes *= wt->shape.dims[d];
+    if (wbytes > LAYOUT_MAX_W_BYTES)
         return false;
     int64_t positions = 1;
     for (int32_t d = 2; d < yt->shape.rank; d++)

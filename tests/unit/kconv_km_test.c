@@ -156,6 +156,11 @@ static void test_km_fast_vs_ref(void **state)
     km_case(1, 64, 64, 8, 8, 3, 1, 1, EVO_ACT_RELU);  /* resnet8's 8x8 3x3 */
     km_case(1, 24, 70, 6, 6, 3, 1, 1, EVO_ACT_CLIP);  /* 64 + 6 channels, 32 + 4 positions */
     km_case(2, 200, 40, 3, 6, 1, 1, 0, EVO_ACT_NONE); /* 32 + 8 channels, 16 + 2 positions */
+    /* M = 32: 8 positions x 32 channels blocks */
+    km_case(1, 16, 32, 16, 16, 3, 1, 1, EVO_ACT_RELU); /* resnet8's 16x16 */
+    km_case(1, 16, 32, 16, 16, 3, 2, 1, EVO_ACT_CLIP); /* stride 2: rows of 8 */
+    km_case(1, 16, 32, 16, 16, 1, 2, 0, EVO_ACT_NONE); /* 1x1 stride 2 */
+    km_case(1, 24, 96, 4, 5, 1, 1, 0, EVO_ACT_RELU);   /* pointwise 64 + 32, 16 + 4 positions */
 }
 
 /* Infer a Conv with params p, X dims xd (rank 4) and W dims wd (rank wr);

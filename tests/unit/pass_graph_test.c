@@ -584,7 +584,7 @@ static void test_dead_code(void **state)
 
 /* x[1,8,6,6] -> Conv(w[64,8,3,3], b, pads 1) -> Relu -> c1 -> Conv(w2[32,64,1,1])
  * -> y: the first Conv (36 positions, M = 64) gets the KM layout, the
- * second (M = 32, not a whole 64-channel block) keeps W as it is. */
+ * second (M = 32, but rows of 6, not whole 8-position blocks) keeps W. */
 static evo_graph *pg_layout(void)
 {
     evo_graph *g = pb_new(13);
@@ -602,12 +602,38 @@ static evo_graph *pg_layout(void)
     return g;
 }
 
-/* x[1,4,12,12] -> Conv(w[64,4,3,3], pads 1) -> y: 144 positions, too many. */
+/* x[1,4,20,20] -> Conv(w[64,4,3,3], pads 1) -> y: 400 positions, too many. */
 static evo_graph *pg_layout_big(void)
 {
     evo_graph *g = pb_new(13);
-    pb_input(g, "x", 4, (int32_t[]){1, 4, 12, 12});
+    pb_input(g, "x", 4, (int32_t[]){1, 4, 20, 20});
     pb_const(g, "w", 4, (int32_t[]){64, 4, 3, 3}, NULL);
+    int32_t conv =
+        pb_node(g, "Conv", "conv", (const char *[]){"x", "w"}, 2, (const char *[]){"y"}, 1);
+    pb_attr_ints(g, conv, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    pb_output(g, "y");
+    pb_finish(g);
+    return g;
+}
+
+/* x[1,512,3,3] -> Conv(w[512,512,1,1]) -> y: W of 1 MiB, too large. */
+static evo_graph *pg_layout_heavy(void)
+{
+    evo_graph *g = pb_new(13);
+    pb_input(g, "x", 4, (int32_t[]){1, 512, 3, 3});
+    pb_const(g, "w", 4, (int32_t[]){512, 512, 1, 1}, NULL);
+    pb_node(g, "Conv", "conv", (const char *[]){"x", "w"}, 2, (const char *[]){"y"}, 1);
+    pb_output(g, "y");
+    pb_finish(g);
+    return g;
+}
+
+/* x[1,16,8,8] -> Conv(w[32,16,3,3], pads 1) -> y: M = 32 with rows of 8. */
+static evo_graph *pg_layout_half(void)
+{
+    evo_graph *g = pb_new(13);
+    pb_input(g, "x", 4, (int32_t[]){1, 16, 8, 8});
+    pb_const(g, "w", 4, (int32_t[]){32, 16, 3, 3}, NULL);
     int32_t conv =
         pb_node(g, "Conv", "conv", (const char *[]){"x", "w"}, 2, (const char *[]){"y"}, 1);
     pb_attr_ints(g, conv, "pads", (int64_t[]){1, 1, 1, 1}, 4);
@@ -649,6 +675,13 @@ static void test_layout_conv(void **state)
     g = pg_check(pg_layout_big, NULL, &rep);
     assert_int_equal(pg_conv(g, "Conv")->w_layout, EVO_CONV_W_ONNX);
     assert_int_equal(g->values[g->nodes[0].inputs[1]].t.shape.rank, 4);
+    evo_graph_free(g);
+    g = pg_check(pg_layout_heavy, NULL, &rep);
+    assert_int_equal(pg_conv(g, "Conv")->w_layout, EVO_CONV_W_ONNX);
+    evo_graph_free(g);
+    g = pg_check(pg_layout_half, NULL, &rep);
+    assert_int_equal(pg_conv(g, "Conv")->w_layout, EVO_CONV_W_KM);
+    assert_int_equal(g->values[g->nodes[0].inputs[1]].t.shape.dims[0], 144);
     evo_graph_free(g);
 }
 

@@ -166,6 +166,77 @@ km_block(const int np, int64_t kk, const float *b, int64_t ldb, const int32_t *t
     }
 }
 
+/* Store 4 position vectors (a[p] lane j = channel j at position p) as 16
+ * runs of 4 floats, channel j at y + j * ldy. */
+KM_FN static inline void km_store4x16(float *y, int64_t ldy, __m512 a0, __m512 a1, __m512 a2,
+                                      __m512 a3)
+{
+    const __m512 t0 = _mm512_unpacklo_ps(a0, a1), t1 = _mm512_unpackhi_ps(a0, a1);
+    const __m512 t2 = _mm512_unpacklo_ps(a2, a3), t3 = _mm512_unpackhi_ps(a2, a3);
+    __m512 r[4];
+    r[0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+    r[1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+    r[2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+    r[3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+    for (int i = 0; i < 4; i++) {
+        _mm_storeu_ps(y + (0 + i) * ldy, _mm512_castps512_ps128(r[i]));
+        _mm_storeu_ps(y + (4 + i) * ldy, _mm512_extractf32x4_ps(r[i], 1));
+        _mm_storeu_ps(y + (8 + i) * ldy, _mm512_extractf32x4_ps(r[i], 2));
+        _mm_storeu_ps(y + (12 + i) * ldy, _mm512_extractf32x4_ps(r[i], 3));
+    }
+}
+
+/* A block of 8 positions x 32 channels, for M = 32 (a 64-channel block
+ * would be half empty). */
+KM_FN static void km_narrow8(int64_t kk, const float *b, int64_t ldb, const int32_t *tab,
+                             int64_t ps, const float *wt, int64_t mm, const float *bias,
+                             int32_t kind, __m512 lo, __m512 hi, float *y, int64_t ldy)
+{
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+    __m512 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+    __m512 a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+    for (int64_t k = 0; k < kk; k++) {
+        const __m512 w0 = _mm512_loadu_ps(wt + k * mm), w1 = _mm512_loadu_ps(wt + k * mm + 16);
+        const float *br = b + (tab != NULL ? tab[k] : k * ldb);
+        __m512 xv = _mm512_set1_ps(br[0]);
+        a00 = _mm512_fmadd_ps(xv, w0, a00);
+        a01 = _mm512_fmadd_ps(xv, w1, a01);
+        xv = _mm512_set1_ps(br[ps]);
+        a10 = _mm512_fmadd_ps(xv, w0, a10);
+        a11 = _mm512_fmadd_ps(xv, w1, a11);
+        xv = _mm512_set1_ps(br[2 * ps]);
+        a20 = _mm512_fmadd_ps(xv, w0, a20);
+        a21 = _mm512_fmadd_ps(xv, w1, a21);
+        xv = _mm512_set1_ps(br[3 * ps]);
+        a30 = _mm512_fmadd_ps(xv, w0, a30);
+        a31 = _mm512_fmadd_ps(xv, w1, a31);
+        xv = _mm512_set1_ps(br[4 * ps]);
+        a40 = _mm512_fmadd_ps(xv, w0, a40);
+        a41 = _mm512_fmadd_ps(xv, w1, a41);
+        xv = _mm512_set1_ps(br[5 * ps]);
+        a50 = _mm512_fmadd_ps(xv, w0, a50);
+        a51 = _mm512_fmadd_ps(xv, w1, a51);
+        xv = _mm512_set1_ps(br[6 * ps]);
+        a60 = _mm512_fmadd_ps(xv, w0, a60);
+        a61 = _mm512_fmadd_ps(xv, w1, a61);
+        xv = _mm512_set1_ps(br[7 * ps]);
+        a70 = _mm512_fmadd_ps(xv, w0, a70);
+        a71 = _mm512_fmadd_ps(xv, w1, a71);
+    }
+    const __m512 b0 = bias != NULL ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+    const __m512 b1 = bias != NULL ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
+    km_store4x16(y, ldy, km_epilogue(a00, b0, kind, lo, hi), km_epilogue(a10, b0, kind, lo, hi),
+                 km_epilogue(a20, b0, kind, lo, hi), km_epilogue(a30, b0, kind, lo, hi));
+    km_store4x16(y + 4, ldy, km_epilogue(a40, b0, kind, lo, hi), km_epilogue(a50, b0, kind, lo, hi),
+                 km_epilogue(a60, b0, kind, lo, hi), km_epilogue(a70, b0, kind, lo, hi));
+    km_store4x16(y + 16 * ldy, ldy, km_epilogue(a01, b1, kind, lo, hi),
+                 km_epilogue(a11, b1, kind, lo, hi), km_epilogue(a21, b1, kind, lo, hi),
+                 km_epilogue(a31, b1, kind, lo, hi));
+    km_store4x16(y + 16 * ldy + 4, ldy, km_epilogue(a41, b1, kind, lo, hi),
+                 km_epilogue(a51, b1, kind, lo, hi), km_epilogue(a61, b1, kind, lo, hi),
+                 km_epilogue(a71, b1, kind, lo, hi));
+}
+
 KM_FN void evo_conv_km_avx512(int64_t kk, const float *b, int64_t ldb, const int32_t *tab,
                               int64_t ps, int64_t np, const float *wt, int64_t mm,
                               const float *bias, const evo_act *act, float *y, int64_t ldy)
@@ -177,6 +248,10 @@ KM_FN void evo_conv_km_avx512(int64_t kk, const float *b, int64_t ldb, const int
         const float *bm = bias != NULL ? bias + m0 : NULL;
         float *ym = y + m0 * ldy;
         int64_t p0 = 0;
+        if (mc == 32)
+            for (; p0 + 8 <= np; p0 += 8)
+                km_narrow8(kk, b + p0 * ps, ldb, tab, ps, wt + m0, mm, bm, kind, lo, hi, ym + p0,
+                           ldy);
         for (; p0 + KM_PT <= np; p0 += KM_PT)
             km_block(KM_PT, kk, b + p0 * ps, ldb, tab, ps, wt + m0, mm, mc, bm, kind, lo, hi,
                      ym + p0, ldy);
