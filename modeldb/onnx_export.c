@@ -395,6 +395,45 @@ static char *export_scalar_init(export_ctx *c, const char *base, const char *suf
     return name;
 }
 
+/* A Conv whose W the layout pass stored as [C * kernel, M]
+ * (EVO_CONV_W_KM): ONNX wants [M, C, kernel...], so W is written back
+ * transposed as a new initializer; *name is its name. */
+static evo_status export_km_weight(export_ctx *c, const evo_node *n, const char **name)
+{
+    const evo_graph *g = c->g;
+    const evo_conv_params *p = (const evo_conv_params *)(const void *)n->params;
+    const int32_t xi = n->n_inputs > 1 ? n->inputs[0] : -1,
+                  wi = n->n_inputs > 1 ? n->inputs[1] : -1;
+    evo_conv_geom geo;
+    if (xi < 0 || wi < 0 || !(g->values[wi].flags & EVO_VALUE_CONST) ||
+        g->values[wi].t.data == NULL || g->values[wi].t.dtype != EVO_DT_FLOAT32 ||
+        evo_conv_resolve(p, &g->values[xi].t.shape, &g->values[wi].t.shape, &geo, NULL) != EVO_OK)
+        return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
+                             "%s: node '%s' (Conv) has weights in evo's KM layout that are not a "
+                             "valid float32 constant; cannot write it as ONNX",
+                             c->file, n->name);
+    const int64_t mm = geo.m, rows = geo.cg * geo.k_size;
+    float *d = export_alloc(c, (size_t)(mm * rows) * sizeof(float) + 1);
+    char *nm = export_fresh_name(c, g->values[wi].name, "_onnx");
+    if (d == NULL || nm == NULL)
+        return export_nomem(c);
+    const float *km = g->values[wi].t.data;
+    for (int64_t m = 0; m < mm; m++)
+        for (int64_t r = 0; r < rows; r++)
+            d[m * rows + r] = km[r * mm + m];
+    evo_tensor t = {.dtype = EVO_DT_FLOAT32, .data = d};
+    t.shape.rank = g->values[xi].t.shape.rank;
+    t.shape.dims[0] = (int32_t)mm;
+    t.shape.dims[1] = (int32_t)geo.cg;
+    for (int32_t i = 0; i < geo.nsp; i++)
+        t.shape.dims[2 + i] = (int32_t)geo.k[3 - geo.nsp + i];
+    Onnx__TensorProto *tp = export_tensor(c, nm, &t);
+    if (tp == NULL || !export_push((void ***)&c->inits, &c->n_inits, &c->cap_inits, tp))
+        return export_nomem(c);
+    *name = nm;
+    return EVO_OK;
+}
+
 /* The node(s) computing `act` from tensor x into tensor y. */
 static evo_status export_act_nodes(export_ctx *c, const evo_node *n, const evo_act *act,
                                    const char *x, const char *y, const evo_value *yv)
@@ -561,14 +600,24 @@ static evo_status export_node(export_ctx *c, int32_t i)
     if (np == NULL)
         return export_nomem(c);
     np->domain = n->domain[0] ? n->domain : NULL;
+    /* W in the KM layout is written transposed back below, not as it is. */
+    const bool km_w =
+        n->op != NULL && n->op->id == 1 && strcmp(n->op->name, "Conv") == 0 &&
+        ((const evo_conv_params *)(const void *)n->params)->w_layout != EVO_CONV_W_ONNX;
     for (int32_t k = 0; k < n_in; k++) {
         int32_t v = n->inputs[k];
         np->input[k] = v >= 0 ? g->values[v].name : "";
-        if (v >= 0)
+        if (v >= 0 && !(km_w && k == 1))
             c->used[v] = true;
     }
     np->n_input = (size_t)n_in;
     evo_status rv;
+    if (km_w) {
+        const char *wname = NULL;
+        if ((rv = export_km_weight(c, n, &wname)) != EVO_OK)
+            return rv;
+        np->input[1] = (char *)wname;
+    }
     for (int32_t a = 0; a < n->n_attrs; a++) {
         if ((rv = export_attr(c, n, &n->attrs[a], &np->attribute[np->n_attribute])) != EVO_OK)
             return rv;

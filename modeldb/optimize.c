@@ -288,6 +288,8 @@ evo_status evo_graph_optimize(evo_graph *g, const evo_optimize_options *opt,
     if (rv == EVO_OK && !opt->no_dead_code)
         rv = evo_pass_dead_code(&c, &rep.dead_nodes_removed);
     if (rv == EVO_OK)
+        rv = evo_pass_layout_conv(&c, &(int32_t){0});
+    if (rv == EVO_OK)
         rv = optimize_compact(&c);
     free(c.removed);
     free(c.n_uses);

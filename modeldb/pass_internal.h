@@ -60,6 +60,8 @@ evo_status evo_pass_fold_batchnorm(evo_pass_ctx *c, int32_t *count);
 evo_status evo_pass_fuse_activation(evo_pass_ctx *c, int32_t *count);
 evo_status evo_pass_remove_identity(evo_pass_ctx *c, int32_t *count);
 evo_status evo_pass_dead_code(evo_pass_ctx *c, int32_t *count);
+/* Not switchable: Conv weights of small output planes to the KM layout. */
+evo_status evo_pass_layout_conv(evo_pass_ctx *c, int32_t *count);
 
 /* Build a new graph from nodes[0..n_nodes) of g (a topological order),
  * with the given graph inputs and outputs (value indices of g). Values are

@@ -46,7 +46,20 @@ typedef struct evo_conv_params {
      * exporters write it (told apart once the input rank is known). */
     int32_t output_shape[EVO_CONV_MAX_SPATIAL + 2];
     evo_act act; /* fused activation after bias; EVO_ACT_NONE from ONNX */
+    /* Conv only: how W is stored (evo_conv_w_layout). Parse leaves it
+     * EVO_CONV_W_ONNX; the layout pass (modeldb/pass_layout.c) sets
+     * EVO_CONV_W_KM together with n_kernel/kernel, which then carry the
+     * kernel dims that W's 2-D shape no longer has. */
+    int32_t w_layout;
 } evo_conv_params;
+
+typedef enum evo_conv_w_layout {
+    EVO_CONV_W_ONNX = 0, /* [M, C/group, k...] */
+    /* [C * k_size, M] with W_km[(c * k_size + t) * M + m] = W[m][c][t], group 1
+     * only: output channels innermost, so a kernel can vectorize over M
+     * (small output planes leave too few positions to fill vector lanes). */
+    EVO_CONV_W_KM = 1,
+} evo_conv_w_layout;
 _Static_assert(sizeof(evo_conv_params) <= EVO_PARAMS_MAX, "conv params exceed EVO_PARAMS_MAX");
 
 typedef struct evo_gemm_params {
@@ -75,6 +88,7 @@ typedef struct evo_conv_geom {
     int32_t nsp;                    /* spatial rank of the tensors: 1..3 */
     int64_t in[3], out[3], k[3], stride[3], dil[3], pad_b[3], pad_e[3];
     int64_t in_size, out_size, k_size; /* products over the 3 dims */
+    int32_t w_km;                      /* W is in the EVO_CONV_W_KM layout */
 } evo_conv_geom;
 
 /* Resolve Conv / ConvTranspose geometry from params and X/W shapes,
@@ -144,6 +158,18 @@ typedef struct evo_conv_tile {
 void evo_conv_implicit_avx512(int64_t kk, const float *a, int64_t lda, const float *x,
                               const int32_t *tab, float *c, int64_t ldc, int64_t mr,
                               const evo_conv_tile *tile, const evo_sgemm_tail *t);
+/* Conv with W in the EVO_CONV_W_KM layout (x86/conv_km_avx512.c): for
+ * p < np and m < mm,
+ *   y[m * ldy + p] = act(bias[m] + sum_{k < kk} b[row(k) + p * ps] * wt[k * mm + m])
+ * with row(k) = tab[k], or k * ldb when tab is NULL, vectorized over m;
+ * bias may be NULL; act is applied only if Relu or Clip (the caller
+ * applies the others). */
+void evo_conv_km_avx512(int64_t kk, const float *b, int64_t ldb, const int32_t *tab, int64_t ps,
+                        int64_t np, const float *wt, int64_t mm, const float *bias,
+                        const evo_act *act, float *y, int64_t ldy);
+/* The same with AVX2 (x86/conv_km_avx2.c). */
+void evo_conv_km_avx2(int64_t kk, const float *b, int64_t ldb, int64_t np, const float *wt,
+                      int64_t mm, const float *bias, const evo_act *act, float *y, int64_t ldy);
 /* even[i] = src[2 i], odd[i] = src[2 i + 1] for i < n. */
 void evo_deinterleave_avx512(const float *src, int64_t n, float *even, float *odd);
 #endif

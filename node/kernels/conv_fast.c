@@ -628,8 +628,134 @@ static void conv_implicit(const evo_conv_geom *g, const float *x, const float *w
 }
 #endif
 
+/* ---------------------------------------------------------------- KM layout */
+
+/* y[m * ldy + p] = bias[m] + sum_k b[k * ldb + p] * wt[k * mm + m] (no act). */
+static void conv_km_portable(int64_t kk, const float *b, int64_t ldb, int64_t np, const float *wt,
+                             int64_t mm, const float *bias, float *y, int64_t ldy)
+{
+    for (int64_t m = 0; m < mm; m++) {
+        const float bv = bias != NULL ? bias[m] : 0.0f;
+        for (int64_t p = 0; p < np; p++)
+            y[m * ldy + p] = bv;
+    }
+    for (int64_t k = 0; k < kk; k++)
+        for (int64_t m = 0; m < mm; m++) {
+            const float wv = wt[k * mm + m];
+            const float *br = b + k * ldb;
+            float *ym = y + m * ldy;
+            for (int64_t p = 0; p < np; p++)
+                ym[p] += wv * br[p];
+        }
+}
+
+#if defined(EVO_HAVE_X86)
+/* The implicit variant of the KM path (AVX-512, 1-D/2-D, not pointwise):
+ * the kernel reads taps straight from a zero-padded copy of the input
+ * (row(k) = tab[k], positions of one output row at stride s), so no im2col
+ * matrix is built. Plane sizes, in floats; false if offsets would not fit
+ * int32. */
+static bool conv_km_implicit_dims(const evo_conv_geom *g, int64_t *ph, int64_t *pw)
+{
+    if (g->in[0] != 1 || g->k[0] != 1 || conv_is_pointwise(g))
+        return false;
+    *ph = g->in[1] + g->pad_b[1] + g->pad_e[1];
+    *pw = g->in[2] + g->pad_b[2] + g->pad_e[2];
+    return g->c * *ph * *pw < INT32_MAX / 2 && g->c * g->k_size < INT32_MAX / 2;
+}
+
+static size_t conv_km_implicit_bytes(const evo_conv_geom *g)
+{
+    int64_t ph, pw;
+    if (!conv_km_implicit_dims(g, &ph, &pw))
+        return 0;
+    return (size_t)(g->c * ph * pw) * sizeof(float) + (size_t)(g->c * g->k_size) * 4 + 128;
+}
+
+static void conv_km_implicit(const evo_conv_geom *g, const float *x, const float *w,
+                             const float *bias, const evo_act *act, float *y, float *xpad)
+{
+    int64_t ph = 0, pw = 0;
+    (void)conv_km_implicit_dims(g, &ph, &pw);
+    const int64_t k = g->c * g->k_size, plane = ph * pw;
+    int32_t *tab = (int32_t *)(void *)(xpad + g->c * plane);
+    for (int64_t c = 0, t = 0; c < g->c; c++)
+        for (int64_t a = 0; a < g->k[1]; a++)
+            for (int64_t b = 0; b < g->k[2]; b++)
+                tab[t++] = (int32_t)(c * plane + a * g->dil[1] * pw + b * g->dil[2]);
+    for (int64_t n = 0; n < g->n; n++) {
+        const float *xn = x + n * g->c * g->in_size;
+        float *yn = y + n * g->m * g->out_size;
+        conv_zero(xpad, g->c * plane);
+        for (int64_t c = 0; c < g->c; c++)
+            for (int64_t r = 0; r < g->in[1]; r++)
+                conv_copy(xpad + c * plane + (r + g->pad_b[1]) * pw + g->pad_b[2],
+                          xn + (c * g->in[1] + r) * g->in[2], g->in[2]);
+        for (int64_t r = 0; r < g->out[1]; r++)
+            evo_conv_km_avx512(k, xpad + r * g->stride[1] * pw, 0, tab, g->stride[2], g->out[2], w,
+                               g->m, bias, act, yn + r * g->out[2], g->out_size);
+    }
+    if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
+        evo_act_apply(act, y, (size_t)(g->n * g->m * g->out_size));
+}
+#endif
+
+/* Conv with W in the EVO_CONV_W_KM layout (group 1): the same im2col
+ * columns as the general path (none for pointwise), times W_km, with a
+ * kernel that vectorizes over the output channels. */
+static void conv_km(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
+                    const evo_act *act, float *y, float *col)
+{
+    const bool pointwise = conv_is_pointwise(g);
+    const int64_t k = g->c * g->k_size;
+    const int64_t np_max = pointwise ? g->out_size : conv_im2col_cols(g, k);
+    bool act_done = false;
+    for (int64_t n = 0; n < g->n; n++) {
+        const float *xn = x + n * g->c * g->in_size;
+        float *yn = y + n * g->m * g->out_size;
+        for (int64_t p0 = 0; p0 < g->out_size; p0 += np_max) {
+            const int64_t np = conv_min(np_max, g->out_size - p0);
+            const float *b = xn + p0;
+            int64_t ldb = g->in_size;
+            if (!pointwise) {
+                if (!conv_im2col_rows(g, xn, p0, np, col))
+                    conv_im2col(g, xn, p0, np, col);
+                b = col;
+                ldb = np;
+            }
+#if defined(EVO_HAVE_X86)
+            if (evo_cpu_use_avx512()) {
+                evo_conv_km_avx512(k, b, ldb, NULL, 1, np, w, g->m, bias, act, yn + p0,
+                                   g->out_size);
+                act_done = act->kind == EVO_ACT_RELU || act->kind == EVO_ACT_CLIP;
+                continue;
+            }
+            if (evo_cpu_use_avx2()) {
+                evo_conv_km_avx2(k, b, ldb, np, w, g->m, bias, act, yn + p0, g->out_size);
+                act_done = act->kind == EVO_ACT_RELU || act->kind == EVO_ACT_CLIP;
+                continue;
+            }
+#endif
+            conv_km_portable(k, b, ldb, np, w, g->m, bias, yn + p0, g->out_size);
+        }
+    }
+    if (!act_done && act->kind != EVO_ACT_NONE)
+        evo_act_apply(act, y, (size_t)(g->n * g->m * g->out_size));
+}
+
 size_t evo_conv_fast_scratch(const evo_conv_geom *g)
 {
+    if (g->w_km) {
+        if (conv_is_pointwise(g))
+            return 0;
+        const int64_t k = g->c * g->k_size;
+        size_t bytes = (size_t)(k * conv_im2col_cols(g, k)) * sizeof(float) + 64;
+#if defined(EVO_HAVE_X86)
+        const size_t ib = conv_km_implicit_bytes(g); /* or the implicit path */
+        bytes = ib > bytes ? ib : bytes;
+#endif
+        return bytes;
+    }
     if (conv_is_depthwise(g)) { /* a padded plane and flat rows, if needed */
         int64_t flat_off;
         const int64_t n = conv_dw_scratch_floats(g, &flat_off);
@@ -659,6 +785,16 @@ size_t evo_conv_fast_scratch(const evo_conv_geom *g)
 void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
                    const evo_act *act, float *y, void *scratch, size_t scratch_bytes)
 {
+    if (g->w_km) {
+#if defined(EVO_HAVE_X86)
+        if (evo_cpu_use_avx512() && conv_km_implicit_bytes(g) != 0) {
+            conv_km_implicit(g, x, w, bias, act, y, conv_align64(scratch));
+            return;
+        }
+#endif
+        conv_km(g, x, w, bias, act, y, conv_is_pointwise(g) ? NULL : conv_align64(scratch));
+        return;
+    }
     if (conv_is_depthwise(g)) {
 #if defined(EVO_HAVE_X86)
         if (evo_cpu_use_avx512() && conv_dw_masked_ok(g)) {

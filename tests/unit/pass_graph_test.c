@@ -580,6 +580,111 @@ static void test_dead_code(void **state)
 
 /* ---------------------------------------------------------------- bad input */
 
+/* ---------------------------------------------------------------- weight layout */
+
+/* x[1,8,6,6] -> Conv(w[64,8,3,3], b, pads 1) -> Relu -> c1 -> Conv(w2[32,64,1,1])
+ * -> y: the first Conv (36 positions, M = 64) gets the KM layout, the
+ * second (M = 32, but rows of 6, not whole 8-position blocks) keeps W. */
+static evo_graph *pg_layout(void)
+{
+    evo_graph *g = pb_new(13);
+    pb_input(g, "x", 4, (int32_t[]){1, 8, 6, 6});
+    pb_const(g, "w", 4, (int32_t[]){64, 8, 3, 3}, NULL);
+    pb_const(g, "b", 1, (int32_t[]){64}, NULL);
+    pb_const(g, "w2", 4, (int32_t[]){32, 64, 1, 1}, NULL);
+    int32_t conv =
+        pb_node(g, "Conv", "conv", (const char *[]){"x", "w", "b"}, 3, (const char *[]){"c"}, 1);
+    pb_attr_ints(g, conv, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    pb_node(g, "Relu", "relu", (const char *[]){"c"}, 1, (const char *[]){"c1"}, 1);
+    pb_node(g, "Conv", "conv2", (const char *[]){"c1", "w2"}, 2, (const char *[]){"y"}, 1);
+    pb_output(g, "y");
+    pb_finish(g);
+    return g;
+}
+
+/* x[1,4,20,20] -> Conv(w[64,4,3,3], pads 1) -> y: 400 positions, too many. */
+static evo_graph *pg_layout_big(void)
+{
+    evo_graph *g = pb_new(13);
+    pb_input(g, "x", 4, (int32_t[]){1, 4, 20, 20});
+    pb_const(g, "w", 4, (int32_t[]){64, 4, 3, 3}, NULL);
+    int32_t conv =
+        pb_node(g, "Conv", "conv", (const char *[]){"x", "w"}, 2, (const char *[]){"y"}, 1);
+    pb_attr_ints(g, conv, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    pb_output(g, "y");
+    pb_finish(g);
+    return g;
+}
+
+/* x[1,512,3,3] -> Conv(w[512,512,1,1]) -> y: W of 1 MiB, too large. */
+static evo_graph *pg_layout_heavy(void)
+{
+    evo_graph *g = pb_new(13);
+    pb_input(g, "x", 4, (int32_t[]){1, 512, 3, 3});
+    pb_const(g, "w", 4, (int32_t[]){512, 512, 1, 1}, NULL);
+    pb_node(g, "Conv", "conv", (const char *[]){"x", "w"}, 2, (const char *[]){"y"}, 1);
+    pb_output(g, "y");
+    pb_finish(g);
+    return g;
+}
+
+/* x[1,16,8,8] -> Conv(w[32,16,3,3], pads 1) -> y: M = 32 with rows of 8. */
+static evo_graph *pg_layout_half(void)
+{
+    evo_graph *g = pb_new(13);
+    pb_input(g, "x", 4, (int32_t[]){1, 16, 8, 8});
+    pb_const(g, "w", 4, (int32_t[]){32, 16, 3, 3}, NULL);
+    int32_t conv =
+        pb_node(g, "Conv", "conv", (const char *[]){"x", "w"}, 2, (const char *[]){"y"}, 1);
+    pb_attr_ints(g, conv, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    pb_output(g, "y");
+    pb_finish(g);
+    return g;
+}
+
+static void test_layout_conv(void **state)
+{
+    (void)state;
+    evo_optimize_report rep;
+    evo_graph *g = pg_check(pg_layout, NULL, &rep); /* same outputs as unoptimized */
+    assert_int_equal(g->n_nodes, 2);
+    const evo_node *c1 = &g->nodes[0], *c2 = &g->nodes[1];
+    assert_string_equal(c1->name, "conv");
+    const evo_conv_params *p1 = (const evo_conv_params *)(const void *)c1->params;
+    const evo_conv_params *p2 = (const evo_conv_params *)(const void *)c2->params;
+    assert_int_equal(p1->w_layout, EVO_CONV_W_KM);
+    assert_int_equal(p1->n_kernel, 2);
+    assert_int_equal(p1->kernel[0], 3);
+    assert_int_equal(p1->kernel[1], 3);
+    assert_int_equal(p1->act.kind, EVO_ACT_RELU); /* the fusion is kept */
+    assert_int_equal(p2->w_layout, EVO_CONV_W_ONNX);
+    /* W_km[(c * 9 + t) * 64 + m] = W[m][c][t], W filled by pb_const's rule */
+    const evo_value *w = &g->values[c1->inputs[1]];
+    assert_int_equal(w->t.shape.rank, 2);
+    assert_int_equal(w->t.shape.dims[0], 72);
+    assert_int_equal(w->t.shape.dims[1], 64);
+    const float *km = w->t.data;
+    for (int r = 0; r < 72; r++)
+        for (int m = 0; m < 64; m++) {
+            const int i = m * 72 + r;
+            assert_float_equal(km[r * 64 + m], 0.1f * (float)(i % 7) - 0.3f, 1e-7f);
+        }
+    assert_int_equal(evo_graph_find_value(g, "w"), -1); /* the old layout is gone */
+    evo_graph_free(g);
+
+    g = pg_check(pg_layout_big, NULL, &rep);
+    assert_int_equal(pg_conv(g, "Conv")->w_layout, EVO_CONV_W_ONNX);
+    assert_int_equal(g->values[g->nodes[0].inputs[1]].t.shape.rank, 4);
+    evo_graph_free(g);
+    g = pg_check(pg_layout_heavy, NULL, &rep);
+    assert_int_equal(pg_conv(g, "Conv")->w_layout, EVO_CONV_W_ONNX);
+    evo_graph_free(g);
+    g = pg_check(pg_layout_half, NULL, &rep);
+    assert_int_equal(pg_conv(g, "Conv")->w_layout, EVO_CONV_W_KM);
+    assert_int_equal(g->values[g->nodes[0].inputs[1]].t.shape.dims[0], 144);
+    evo_graph_free(g);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -610,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_identity_removal),
         cmocka_unit_test(test_identity_must_not_fire),
         cmocka_unit_test(test_dead_code),
+        cmocka_unit_test(test_layout_conv),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -184,10 +184,76 @@ static evo_status conv_finish_sizes(const char *op, evo_conv_geom *g, evo_error 
     return EVO_OK;
 }
 
+/* The ONNX shape [M, C, k...] a W in the EVO_CONV_W_KM layout stands for,
+ * after checking the layout's rules: W is [C * k_size, M], group 1, and
+ * kernel_shape gives every kernel dim (W's shape no longer does). A .evm
+ * file is untrusted, so every count is checked before it is multiplied. */
+static evo_status conv_km_logical(const evo_conv_params *p, const evo_shape *x, const evo_shape *w,
+                                  evo_shape *logical, evo_error *err)
+{
+    if (x->rank < 3 || x->rank > 2 + EVO_CONV_MAX_SPATIAL)
+        return evo_error_set(err, EVO_ERR_SHAPE,
+                             "Conv: input X must have rank 3 to %d, got rank %d",
+                             2 + EVO_CONV_MAX_SPATIAL, (int)x->rank);
+    const int32_t nsp = x->rank - 2;
+    if (w->rank != 2)
+        return evo_error_set(err, EVO_ERR_SHAPE,
+                             "Conv: W in the KM layout must have rank 2 ([C*kernel, M]), got "
+                             "rank %d",
+                             (int)w->rank);
+    if (p->group != 1)
+        return evo_error_set(err, EVO_ERR_SHAPE,
+                             "Conv: the KM weight layout needs group 1, got group %d",
+                             (int)p->group);
+    if (p->n_kernel != nsp)
+        return evo_error_set(err, EVO_ERR_SHAPE,
+                             "Conv: the KM weight layout needs kernel_shape with %d entries, "
+                             "got %d",
+                             (int)nsp, (int)p->n_kernel);
+    int64_t rows = x->dims[1];
+    if (rows < 1 || w->dims[1] < 1)
+        return evo_error_set(err, EVO_ERR_SHAPE,
+                             "Conv: X channels (%lld) and W's M (%d) must be >= 1", (long long)rows,
+                             (int)w->dims[1]);
+    for (int32_t i = 0; i < nsp; i++) {
+        if (p->kernel[i] < 1)
+            return evo_error_set(err, EVO_ERR_SHAPE, "Conv: kernel_shape[%d] = %d must be >= 1",
+                                 (int)i, (int)p->kernel[i]);
+        rows *= p->kernel[i];
+        if (rows > INT32_MAX)
+            break;
+    }
+    if (rows != w->dims[0])
+        return evo_error_set(err, EVO_ERR_SHAPE,
+                             "Conv: W in the KM layout has %d rows, expected C * kernel = %lld",
+                             (int)w->dims[0], (long long)rows);
+    memset(logical, 0, sizeof *logical);
+    logical->rank = x->rank;
+    logical->dims[0] = w->dims[1];
+    logical->dims[1] = x->dims[1];
+    for (int32_t i = 0; i < nsp; i++)
+        logical->dims[2 + i] = p->kernel[i];
+    return EVO_OK;
+}
+
 evo_status evo_conv_resolve(const evo_conv_params *p, const evo_shape *x, const evo_shape *w,
                             evo_conv_geom *g, evo_error *err)
 {
+    evo_shape logical;
+    if (p->w_layout == EVO_CONV_W_KM) {
+        evo_status lrv = conv_km_logical(p, x, w, &logical, err);
+        if (lrv != EVO_OK) {
+            memset(g, 0, sizeof *g);
+            return lrv;
+        }
+        w = &logical;
+    } else if (p->w_layout != EVO_CONV_W_ONNX) {
+        memset(g, 0, sizeof *g);
+        return evo_error_set(err, EVO_ERR_SHAPE, "Conv: unknown weight layout %d",
+                             (int)p->w_layout);
+    }
     evo_status rv = conv_resolve_common("Conv", p, x, w, g, err);
+    g->w_km = p->w_layout == EVO_CONV_W_KM;
     if (rv != EVO_OK)
         return rv;
     g->m = w->dims[0];
@@ -241,6 +307,11 @@ evo_status evo_conv_transpose_resolve(const evo_conv_params *p, const evo_shape 
                                       const evo_shape *w, evo_conv_geom *g, evo_error *err)
 {
     const char *op = "ConvTranspose";
+    if (p->w_layout != EVO_CONV_W_ONNX) {
+        memset(g, 0, sizeof *g);
+        return evo_error_set(err, EVO_ERR_SHAPE, "ConvTranspose: weight layout %d is not supported",
+                             (int)p->w_layout);
+    }
     evo_status rv = conv_resolve_common(op, p, x, w, g, err);
     if (rv != EVO_OK)
         return rv;
@@ -409,7 +480,10 @@ static void conv_ref(const evo_conv_geom *g, const float *x, const float *w, con
                         for (int64_t cg = 0; cg < g->cg; cg++) {
                             const int64_t ch = grp * g->cg + cg;
                             const float *xc = x + (n * g->c + ch) * g->in_size;
-                            const float *wc = w + (m * g->cg + cg) * g->k_size;
+                            /* Tap t of (m, cg) is wc[t * wstep]. */
+                            const float *wc = g->w_km ? w + cg * g->k_size * g->m + m
+                                                      : w + (m * g->cg + cg) * g->k_size;
+                            const int64_t wstep = g->w_km ? g->m : 1;
                             for (int64_t k0 = 0; k0 < g->k[0]; k0++) {
                                 const int64_t i0 = o0 * g->stride[0] - g->pad_b[0] + k0 * g->dil[0];
                                 if (i0 < 0 || i0 >= g->in[0])
@@ -425,7 +499,7 @@ static void conv_ref(const evo_conv_geom *g, const float *x, const float *w, con
                                         if (i2 < 0 || i2 >= g->in[2])
                                             continue;
                                         sum += xc[(i0 * g->in[1] + i1) * g->in[2] + i2] *
-                                               wc[(k0 * g->k[1] + k1) * g->k[2] + k2];
+                                               wc[((k0 * g->k[1] + k1) * g->k[2] + k2) * wstep];
                                     }
                                 }
                             }

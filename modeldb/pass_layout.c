@@ -1,0 +1,144 @@
+/*
+ * Pass: store the weights of Convs with small output planes with the output
+ * channels innermost (EVO_CONV_W_KM, see node/kernels/conv.h).
+ *
+ *   W_km[(c * k_size + t) * M + m] = W[m][c][t],   shape [C * k_size, M]
+ *
+ * A 6x6 or 3x3 output plane has too few positions to fill the vector lanes
+ * of kernels that vectorize over positions; with M innermost the Conv
+ * kernel vectorizes over output channels instead. The relayout is done once
+ * here, not per run, and a compiled .evm keeps it (constants and params are
+ * stored as they are). The Conv's params get w_layout = EVO_CONV_W_KM and
+ * kernel_shape filled in, since W's 2-D shape no longer carries the kernel
+ * dims; ONNX export transposes back.
+ *
+ * Fires for float32 Convs with group 1, a constant W of at most
+ * LAYOUT_MAX_W_BYTES, M fitting the kernel's blocks and at most
+ * LAYOUT_MAX_POSITIONS output positions per image. The transposed
+ * weights are a new constant read only by this node (the old one may be
+ * shared; the driver's compaction drops it when nothing else reads it).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/conv.h"
+#include "pass_internal.h"
+
+/* Output positions per image up to which the KM kernel beats the
+ * position-vectorized ones. Measured on the zoo (AVX-512, per-op medians):
+ * tiny_vww_mbv1's 6x6 and 3x3 1x1 convs gain 25-40%, its 12x12 ones up to
+ * 10%; tiny_ic_resnet8's 8x8 3x3 convs 29 -> 20 and 45 -> 35 us, its 16x16
+ * ones (M = 32) 26 -> 21 and 40 -> 35 us. */
+#define LAYOUT_MAX_POSITIONS 256
+/* The kernel's fast blocks are 64 channels x 4 positions and 32 x 8; any
+ * other partial block takes a generic loop that is many times slower, so M
+ * must be a multiple of 64, or of 32 with output rows a multiple of 8. */
+#define LAYOUT_M_BLOCK 64
+#define LAYOUT_M_HALF 32
+/* W must stay cache-resident: the kernel re-reads it per row of output
+ * positions. resnet18's 7x7 and 14x14 convs (W of 2.4-9.4 MB) ran twice
+ * as slow in the KM layout. */
+#define LAYOUT_MAX_W_BYTES ((int64_t)512 * 1024)
+
+extern const evo_op_def evo_op_Conv;
+
+/* Whether node i qualifies; *x, *w and *y are its X, W and Y. */
+static bool layout_wants(const evo_graph *g, const evo_node *n, const evo_value **x,
+                         const evo_value **w, const evo_value **y)
+{
+    if (n->op != &evo_op_Conv || n->n_inputs < 2 || n->n_outputs < 1 || n->inputs[0] < 0 ||
+        n->inputs[1] < 0 || n->outputs[0] < 0)
+        return false;
+    const evo_conv_params *p = (const evo_conv_params *)(const void *)n->params;
+    if (p->w_layout != EVO_CONV_W_ONNX || p->group != 1)
+        return false;
+    *x = &g->values[n->inputs[0]];
+    *w = &g->values[n->inputs[1]];
+    *y = &g->values[n->outputs[0]];
+    const evo_tensor *wt = &(*w)->t, *yt = &(*y)->t;
+    if (!((*w)->flags & EVO_VALUE_CONST) || wt->data == NULL || wt->dtype != EVO_DT_FLOAT32 ||
+        wt->shape.rank < 3 || wt->shape.rank != (*x)->t.shape.rank ||
+        yt->shape.rank != wt->shape.rank || wt->shape.dims[0] < 1)
+        return false;
+    const int64_t m = wt->shape.dims[0], ow = yt->shape.dims[yt->shape.rank - 1];
+    if (m % LAYOUT_M_BLOCK != 0 && !(m % LAYOUT_M_HALF == 0 && ow % 8 == 0))
+        return false;
+    int64_t wbytes = (int64_t)sizeof(float);
+    for (int32_t d = 0; d < wt->shape.rank && wbytes <= LAYOUT_MAX_W_BYTES; d++)
+        wbytes *= wt->shape.dims[d];
+    if (wbytes > LAYOUT_MAX_W_BYTES)
+        return false;
+    int64_t positions = 1;
+    for (int32_t d = 2; d < yt->shape.rank; d++)
+        positions *= yt->shape.dims[d];
+    return positions >= 1 && positions <= LAYOUT_MAX_POSITIONS;
+}
+
+evo_status evo_pass_layout_conv(evo_pass_ctx *c, int32_t *count)
+{
+    evo_graph *g = c->g;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        if (!evo_pass_live(c, i))
+            continue;
+        evo_node *n = &g->nodes[i];
+        const evo_value *xv, *wv, *yv;
+        if (!layout_wants(g, n, &xv, &wv, &yv))
+            continue;
+        evo_conv_params p;
+        memcpy(&p, n->params, sizeof p);
+        evo_conv_geom geo;
+        if (evo_conv_resolve(&p, &xv->t.shape, &wv->t.shape, &geo, NULL) != EVO_OK)
+            continue; /* infer accepted it; never relayout what does not resolve */
+        const int64_t mm = geo.m, rows = geo.cg * geo.k_size;
+        size_t bytes = 0;
+        if (evo_shape_nbytes(&wv->t.shape, EVO_DT_FLOAT32, &bytes) != EVO_OK ||
+            bytes != (size_t)(mm * rows) * sizeof(float) || rows > INT32_MAX)
+            continue;
+        /* 64-byte aligned (free() releases it): the kernel loads whole
+         * 64-byte rows of it, which cost twice as much across cache lines. */
+        float *km = aligned_alloc(64, (bytes + 63) / 64 * 64 + (bytes == 0 ? 64 : 0));
+        if (km == NULL)
+            return evo_error_set(c->err, EVO_ERR_NOMEM, "%s: out of memory optimizing the graph",
+                                 evo_pass_file(g));
+        const float *src = wv->t.data;
+        for (int64_t m = 0; m < mm; m++)
+            for (int64_t r = 0; r < rows; r++)
+                km[r * mm + m] = src[m * rows + r];
+        evo_shape shape;
+        memset(&shape, 0, sizeof shape);
+        shape.rank = 2;
+        shape.dims[0] = (int32_t)rows;
+        shape.dims[1] = (int32_t)mm;
+        const int32_t nsp = wv->t.shape.rank - 2;
+        p.n_kernel = nsp;
+        for (int32_t d = 0; d < nsp; d++)
+            p.kernel[d] = wv->t.shape.dims[2 + d];
+        p.w_layout = EVO_CONV_W_KM;
+        /* The new layout must describe the same convolution. */
+        evo_conv_geom check;
+        if (evo_conv_resolve(&p, &xv->t.shape, &shape, &check, NULL) != EVO_OK ||
+            check.m != geo.m || check.k_size != geo.k_size || check.out_size != geo.out_size) {
+            free(km);
+            continue;
+        }
+        /* A copy: adding a value may move g->values and wv's name with it. */
+        char *base = malloc(strlen(wv->name) + 1);
+        if (base == NULL) {
+            free(km);
+            return evo_error_set(c->err, EVO_ERR_NOMEM, "%s: out of memory optimizing the graph",
+                                 evo_pass_file(g));
+        }
+        strcpy(base, wv->name);
+        int32_t nv;
+        evo_status rv = evo_pass_new_const(c, base, "_km", EVO_DT_FLOAT32, &shape, km, &nv);
+        free(base);
+        if (rv != EVO_OK)
+            return rv;
+        /* g->values may have moved: n is re-read, xv/wv are not used again. */
+        n = &g->nodes[i];
+        n->inputs[1] = nv;
+        memcpy(n->params, &p, sizeof p);
+        (*count)++;
+    }
+    return evo_pass_count_uses(c);
+}
