@@ -127,7 +127,6 @@ char *evo_client_reply_json(const evo_msg *reply);
  * else EVO_COORD_DEFAULT_URL. */
 const char *evo_client_default_url(const char *url);
 
-
 #ifdef __cplusplus
 }
 #endif
