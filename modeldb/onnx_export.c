@@ -540,6 +540,8 @@ static const evo_act *export_fused_act(const evo_node *n)
         act = &((const evo_conv_params *)(const void *)n->params)->act;
     else if (n->op->id == 3 && strcmp(n->op->name, "Gemm") == 0)
         act = &((const evo_gemm_params *)(const void *)n->params)->act;
+    else if (n->op->id == 20 && strcmp(n->op->name, "Add") == 0)
+        act = &((const evo_add_params *)(const void *)n->params)->act;
     return act != NULL && act->kind != EVO_ACT_NONE ? act : NULL;
 }
 

@@ -115,6 +115,8 @@ static evo_act *optimize_act_slot(evo_node *n)
         return &((evo_conv_params *)(void *)n->params)->act;
     if (n->op->id == 3 && strcmp(n->op->name, "Gemm") == 0)
         return &((evo_gemm_params *)(void *)n->params)->act;
+    if (n->op->id == 20 && strcmp(n->op->name, "Add") == 0)
+        return &((evo_add_params *)(void *)n->params)->act;
     return NULL;
 }
 

@@ -1,7 +1,9 @@
 /*
  * Pass: fuse an activation into the Conv or Gemm that produces its input,
  * so the activation runs on each output tile while it is still in cache
- * instead of as a second sweep over the whole tensor.
+ * instead of as a second sweep over the whole tensor. Relu and Clip also
+ * fuse into a float32 Add (the Add + Relu closing each residual block),
+ * which saves a node dispatch and a sweep over the tensor.
  *
  * Fused: Relu, Clip with constant (or absent) float bounds (Relu6 is
  * Clip(0, 6)), LeakyRelu (alpha), Sigmoid, HardSwish. The Conv/Gemm output
@@ -76,8 +78,13 @@ evo_status evo_pass_fuse_activation(evo_pass_ctx *c, int32_t *count)
         if (!evo_pass_live(c, pi) || c->n_uses[y] != 1 || (g->values[y].flags & EVO_VALUE_OUTPUT))
             continue;
         evo_node *p = &g->nodes[pi];
-        if (p->op == NULL || (!evo_pass_is_op(p, "Conv") && !evo_pass_is_op(p, "Gemm")) ||
+        bool is_add = p->op != NULL && evo_pass_is_op(p, "Add");
+        if (p->op == NULL ||
+            (!evo_pass_is_op(p, "Conv") && !evo_pass_is_op(p, "Gemm") && !is_add) ||
             p->n_outputs != 1 || p->outputs[0] != y)
+            continue;
+        /* Add also runs on integers; only its float32 kernel applies an act. */
+        if (is_add && g->values[y].t.dtype != EVO_DT_FLOAT32)
             continue;
         /* Refuses a node that already has an activation, or an op that
          * cannot take one: then the pattern just does not apply. */

@@ -75,9 +75,18 @@ _Static_assert(sizeof(evo_gemm_params) <= EVO_PARAMS_MAX, "gemm params exceed EV
 evo_status evo_conv_parse_params(const evo_node *node, bool transpose, evo_conv_params *p,
                                  evo_error *err);
 
-/* Fuse an activation into a Conv or Gemm node's params (the fusion pass's
- * entry point). EVO_ERR_UNSUPPORTED for other ops, EVO_ERR_INVALID_ARG if the
- * params already carry an activation or act is unknown. */
+/* Params of Add: ONNX gives it none, so parse leaves them zero (no
+ * activation) and older compact models stay valid. The fusion pass may set
+ * act to Relu or Clip for a float32 Add (residual block: Add then Relu). */
+typedef struct evo_add_params {
+    evo_act act;
+} evo_add_params;
+_Static_assert(sizeof(evo_add_params) <= EVO_PARAMS_MAX, "add params exceed EVO_PARAMS_MAX");
+
+/* Fuse an activation into a Conv, Gemm or Add node's params (the fusion
+ * pass's entry point). EVO_ERR_UNSUPPORTED for other ops and for an Add with
+ * an activation other than Relu or Clip, EVO_ERR_INVALID_ARG if the params
+ * already carry an activation or act is unknown. */
 evo_status evo_kconv_fuse_activation(const evo_op_def *op, void *params, const evo_act *act);
 
 /* A convolution resolved for concrete shapes (normalized to 3 spatial dims).

@@ -78,10 +78,14 @@ PY
   echo "$m: $((n + 1)) .evm stages chained: $(head -1 "$t/check")"
 done
 
-# --optimize: tensors after a residual Add are not fused away and stay cuts
+# --optimize: the residual blocks' outputs (after the Relu fused into each
+# Add) stay cuts; the pre-activation sum is fused away
 r8="$zoo/tiny_ic_resnet8/model.onnx"
-"$EVO" split "$r8" --cut /Add_output_0,/Relu_1_output_0 -o "$t/opt" --optimize >"$t/log" 2>&1 ||
+"$EVO" split "$r8" --cut /Relu_output_0,/Relu_1_output_0 -o "$t/opt" --optimize >"$t/log" 2>&1 ||
   bad "split --optimize: $(cat "$t/log")"
+"$EVO" split "$r8" --cut /Add_output_0 -o "$t/e0" --optimize >/dev/null 2>"$t/err"; rc=$?
+[ "$rc" -eq 1 ] && grep -q "'/Add_output_0' was removed by --optimize" "$t/err" ||
+  bad "fused Add cut: rc $rc $(cat "$t/err")"
 [ -f "$t/opt/stage_2.onnx" ] && [ -f "$t/opt/manifest.json" ] || bad "split --optimize wrote no stage_2.onnx"
 
 # errors: each names the tensor at fault

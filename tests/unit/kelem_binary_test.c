@@ -10,6 +10,10 @@
 #include <cmocka.h>
 
 #include "kelem_util.h"
+#include "kernels/conv.h"
+
+extern const evo_op_def evo_op_Add;
+extern const evo_op_def evo_op_Sub;
 
 static evo_status kb_run2(const char *op, evo_tensor *a, evo_tensor *b, evo_tensor *out,
                           evo_error *err)
@@ -101,6 +105,133 @@ static void test_inplace_aliasing(void **state)
     evo_tensor tp = KT(EVO_DT_BOOL, p, 4), tq = KT(EVO_DT_BOOL, q, 4), to = tp;
     assert_int_equal(kb_run2("Equal", &tp, &tq, &to, NULL), EVO_OK);
     assert_memory_equal(p, ((uint8_t[]){1, 0, 0, 1}), 4);
+}
+
+/* Add with an activation fused by evo_kconv_fuse_activation (what the fusion
+ * pass does): infer, then eval into out. */
+static evo_status kb_add_act(const evo_act *act, evo_tensor *a, evo_tensor *b, evo_tensor *out,
+                             evo_error *err)
+{
+    kelem_params p;
+    memset(&p, 0, sizeof p);
+    if (act != NULL) {
+        evo_status rv = evo_kconv_fuse_activation(&evo_op_Add, p.bytes, act);
+        if (rv != EVO_OK)
+            return rv;
+    }
+    evo_tensor *in[2] = {a, b};
+    evo_tensor inferred;
+    evo_status rv = kelem_infer(&evo_op_Add, &p, in, 2, &inferred, err);
+    if (rv != EVO_OK)
+        return rv;
+    assert_int_equal(inferred.dtype, out->dtype);
+    assert_true(evo_shape_equal(&inferred.shape, &out->shape));
+    evo_tensor *outs[1] = {out};
+    evo_kctx c = {.params = p.bytes, .in = in, .n_in = 2, .out = outs, .n_out = 1};
+    return evo_op_Add.eval(&c);
+}
+
+static void test_add_fused_activation(void **state)
+{
+    (void)state;
+    const evo_act relu = {EVO_ACT_RELU, 0.0f, 0.0f};
+    const evo_act relu6 = {EVO_ACT_CLIP, 0.0f, 6.0f};
+    /* same shape, 19 elements (two blocks + remainder): a[i] = i - 9, b[i] = 2 - i/2 */
+    float a[19], b[19], y[19];
+    for (int i = 0; i < 19; i++) {
+        a[i] = (float)i - 9.0f;
+        b[i] = 2.0f - 0.5f * (float)i;
+    }
+    evo_tensor ta = KT(EVO_DT_FLOAT32, a, 19), tb = KT(EVO_DT_FLOAT32, b, 19);
+    evo_tensor ty = KT(EVO_DT_FLOAT32, y, 19);
+    assert_int_equal(kb_add_act(&relu, &ta, &tb, &ty, NULL), EVO_OK);
+    /* a + b = 0.5 i - 7: negative up to i = 13, 0 at i = 14, then 0.5 .. 2 */
+    const float want_relu[19] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.5f, 1, 1.5f, 2};
+    kelem_expect_f32(y, want_relu, 19, 0);
+    /* Clip(0, 6) of a + b2 with b2[i] = i - 4: 2 i - 13 */
+    float b2[19];
+    for (int i = 0; i < 19; i++)
+        b2[i] = (float)i - 4.0f;
+    evo_tensor tb2 = KT(EVO_DT_FLOAT32, b2, 19);
+    assert_int_equal(kb_add_act(&relu6, &ta, &tb2, &ty, NULL), EVO_OK);
+    const float want_clip[19] = {0, 0, 0, 0, 0, 0, 0, 1, 3, 5, 6, 6, 6, 6, 6, 6, 6, 6, 6};
+    kelem_expect_f32(y, want_clip, 19, 0);
+
+    /* broadcast [1,2,2,3] + [2,1,1]: per-channel bias, Relu */
+    float x[12], s[2] = {-5.0f, 1.0f}, z[12];
+    for (int i = 0; i < 12; i++)
+        x[i] = (float)i;
+    evo_tensor tx = KT(EVO_DT_FLOAT32, x, 1, 2, 2, 3), ts = KT(EVO_DT_FLOAT32, s, 2, 1, 1);
+    evo_tensor tz = KT(EVO_DT_FLOAT32, z, 1, 2, 2, 3);
+    assert_int_equal(kb_add_act(&relu, &tx, &ts, &tz, NULL), EVO_OK);
+    kelem_expect_f32(z, (float[]){0, 0, 0, 0, 0, 0, 7, 8, 9, 10, 11, 12}, 12, 0);
+    /* the scalar operand first: [] + [1,2,2,3] */
+    float m = -3.0f;
+    evo_tensor tm = KT0(EVO_DT_FLOAT32, &m);
+    assert_int_equal(kb_add_act(&relu, &tm, &tx, &tz, NULL), EVO_OK);
+    kelem_expect_f32(z, (float[]){0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}, 12, 0);
+
+    /* in place: out aliases input 0 (the executor's residual Add), 19 elements */
+    float v[19], w[19];
+    for (int i = 0; i < 19; i++) {
+        v[i] = (float)i - 9.0f;
+        w[i] = 2.0f - 0.5f * (float)i;
+    }
+    evo_tensor tv = KT(EVO_DT_FLOAT32, v, 19), tw = KT(EVO_DT_FLOAT32, w, 19), to = tv;
+    assert_int_equal(kb_add_act(&relu, &tv, &tw, &to, NULL), EVO_OK);
+    kelem_expect_f32(v, want_relu, 19, 0);
+    /* and aliasing input 1 with Clip(0, 6) */
+    for (int i = 0; i < 19; i++)
+        v[i] = (float)i - 9.0f;
+    for (int i = 0; i < 19; i++)
+        w[i] = (float)i - 4.0f;
+    to = tw;
+    assert_int_equal(kb_add_act(&relu6, &tv, &tw, &to, NULL), EVO_OK);
+    kelem_expect_f32(w, want_clip, 19, 0);
+
+    /* without an activation Add keeps negative sums */
+    assert_int_equal(kb_add_act(NULL, &ta, &tb, &ty, NULL), EVO_OK);
+    assert_true(y[0] == -7.0f && y[18] == 2.0f);
+}
+
+static void test_add_fused_activation_bad(void **state)
+{
+    (void)state;
+    float a[4] = {1, 2, 3, 4}, y[4];
+    evo_tensor ta = KT(EVO_DT_FLOAT32, a, 4), ty = KT(EVO_DT_FLOAT32, y, 4);
+    evo_tensor *in[2] = {&ta, &ta};
+    evo_tensor inferred;
+    evo_error err;
+    kelem_params p;
+    /* params as an untrusted compact model could carry them */
+    const int32_t bad_kinds[] = {
+        -1, EVO_ACT_LEAKY_RELU, EVO_ACT_SIGMOID, EVO_ACT_HARD_SWISH, EVO_ACT_COUNT_, 1000};
+    for (size_t k = 0; k < sizeof bad_kinds / sizeof bad_kinds[0]; k++) {
+        memset(&p, 0, sizeof p);
+        evo_add_params ap = {{bad_kinds[k], 0.0f, 0.0f}};
+        memcpy(p.bytes, &ap, sizeof ap);
+        evo_error_clear(&err);
+        assert_int_equal(kelem_infer(&evo_op_Add, &p, in, 2, &inferred, &err), EVO_ERR_INVALID_ARG);
+        assert_non_null(strstr(err.msg, "Add"));
+    }
+    /* a NaN Clip bound */
+    memset(&p, 0, sizeof p);
+    evo_add_params nanclip = {{EVO_ACT_CLIP, 0.0f, NAN}};
+    memcpy(p.bytes, &nanclip, sizeof nanclip);
+    assert_int_equal(kelem_infer(&evo_op_Add, &p, in, 2, &inferred, &err), EVO_ERR_INVALID_ARG);
+    /* an activation on an integer Add */
+    int32_t ia[4] = {1, -2, 3, -4}, iy[4];
+    evo_tensor tia = KT(EVO_DT_INT32, ia, 4), tiy = KT(EVO_DT_INT32, iy, 4);
+    const evo_act relu = {EVO_ACT_RELU, 0.0f, 0.0f};
+    assert_int_equal(kb_add_act(&relu, &tia, &tia, &tiy, &err), EVO_ERR_TYPE);
+    /* the fusion entry point refuses what Add cannot run, and a second act */
+    const evo_act sig = {EVO_ACT_SIGMOID, 0.0f, 0.0f};
+    memset(&p, 0, sizeof p);
+    assert_int_equal(evo_kconv_fuse_activation(&evo_op_Add, p.bytes, &sig), EVO_ERR_UNSUPPORTED);
+    assert_int_equal(evo_kconv_fuse_activation(&evo_op_Add, p.bytes, &relu), EVO_OK);
+    assert_int_equal(evo_kconv_fuse_activation(&evo_op_Add, p.bytes, &relu), EVO_ERR_INVALID_ARG);
+    assert_int_equal(evo_kconv_fuse_activation(&evo_op_Sub, p.bytes, &relu), EVO_ERR_UNSUPPORTED);
+    (void)ty;
 }
 
 static void test_integer_arithmetic(void **state)
@@ -373,6 +504,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_broadcast_shapes),
         cmocka_unit_test(test_inplace_aliasing),
+        cmocka_unit_test(test_add_fused_activation),
+        cmocka_unit_test(test_add_fused_activation_bad),
         cmocka_unit_test(test_integer_arithmetic),
         cmocka_unit_test(test_pow),
         cmocka_unit_test(test_compare_and_logic),

@@ -479,6 +479,107 @@ static void test_fuse_once(void **state)
     evo_graph_free(g);
 }
 
+/* ---------------------------------------------------------------- Add + activation */
+
+/* Residual block tail: x -> Conv -> c; Add(c, x) -> s -> pg_res_act -> y.
+ * pg_res_shared also feeds s to a Mul; pg_res_s_out makes s a graph output. */
+static const char *pg_res_act = "Relu";
+static bool pg_res_shared, pg_res_s_out;
+
+static evo_graph *pg_res_block(void)
+{
+    evo_graph *g = pb_new(13);
+    pb_input(g, "x", 4, (int32_t[]){1, 2, 4, 4});
+    pb_const(g, "w", 4, (int32_t[]){2, 2, 1, 1}, NULL);
+    pb_node(g, "Conv", "conv", (const char *[]){"x", "w"}, 2, (const char *[]){"c"}, 1);
+    pb_node(g, "Add", "add", (const char *[]){"c", "x"}, 2, (const char *[]){"s"}, 1);
+    if (strcmp(pg_res_act, "Clip") == 0) {
+        pb_scalar(g, "lo", 0.0f);
+        pb_scalar(g, "hi", 6.0f);
+        pb_node(g, "Clip", "act", (const char *[]){"s", "lo", "hi"}, 3, (const char *[]){"y"}, 1);
+    } else {
+        pb_node(g, pg_res_act, "act", (const char *[]){"s"}, 1, (const char *[]){"y"}, 1);
+    }
+    pb_output(g, "y");
+    if (pg_res_shared) {
+        pb_node(g, "Mul", "mul", (const char *[]){"s", "x"}, 2, (const char *[]){"m"}, 1);
+        pb_output(g, "m");
+    }
+    if (pg_res_s_out)
+        pb_output(g, "s");
+    pb_finish(g);
+    return g;
+}
+
+static const evo_add_params *pg_add(const evo_graph *g)
+{
+    return (const evo_add_params *)(const void *)pg_conv(g, "Add");
+}
+
+static void test_fuse_into_add(void **state)
+{
+    (void)state;
+    evo_optimize_report rep;
+    pg_res_shared = pg_res_s_out = false;
+    pg_res_act = "Relu";
+    evo_graph *g = pg_check(pg_res_block, NULL, &rep);
+    assert_int_equal(rep.activations_fused, 1);
+    assert_int_equal(g->n_nodes, 2);
+    assert_int_equal(pg_add(g)->act.kind, EVO_ACT_RELU);
+    assert_int_equal(pg_conv(g, "Conv")->act.kind, EVO_ACT_NONE);
+    /* the Add now writes the graph output y */
+    int32_t y = g->outputs[0];
+    assert_string_equal(g->values[y].name, "y");
+    assert_string_equal(g->nodes[g->values[y].producer].op_type, "Add");
+    evo_graph_free(g);
+
+    pg_res_act = "Clip"; /* Relu6 */
+    g = pg_check(pg_res_block, NULL, &rep);
+    assert_int_equal(rep.activations_fused, 1);
+    assert_int_equal(g->n_nodes, 2);
+    assert_int_equal(pg_add(g)->act.kind, EVO_ACT_CLIP);
+    assert_true(pg_add(g)->act.a == 0.0f && pg_add(g)->act.b == 6.0f);
+    evo_graph_free(g);
+    pg_res_act = "Relu";
+}
+
+static void test_fuse_into_add_must_not_fire(void **state)
+{
+    (void)state;
+    evo_optimize_report rep;
+    /* Sigmoid: Add carries only Relu and Clip */
+    pg_res_shared = pg_res_s_out = false;
+    pg_res_act = "Sigmoid";
+    evo_graph *g = pg_check(pg_res_block, NULL, &rep);
+    assert_int_equal(rep.activations_fused, 0);
+    assert_int_equal(g->n_nodes, 3);
+    assert_int_equal(pg_add(g)->act.kind, EVO_ACT_NONE);
+    evo_graph_free(g);
+    /* the sum has a second consumer */
+    pg_res_act = "Relu";
+    pg_res_shared = true;
+    g = pg_check(pg_res_block, NULL, &rep);
+    assert_int_equal(rep.activations_fused, 0);
+    assert_int_equal(g->n_nodes, 4);
+    assert_int_equal(pg_add(g)->act.kind, EVO_ACT_NONE);
+    evo_graph_free(g);
+    /* the sum is a graph output */
+    pg_res_shared = false;
+    pg_res_s_out = true;
+    g = pg_check(pg_res_block, NULL, &rep);
+    assert_int_equal(rep.activations_fused, 0);
+    assert_int_equal(g->n_nodes, 3);
+    assert_int_equal(pg_add(g)->act.kind, EVO_ACT_NONE);
+    evo_graph_free(g);
+    pg_res_s_out = false;
+    /* switched off */
+    evo_optimize_options off = {.no_fuse_activation = true};
+    g = pg_check(pg_res_block, &off, &rep);
+    assert_int_equal(rep.activations_fused, 0);
+    assert_int_equal(g->n_nodes, 3);
+    evo_graph_free(g);
+}
+
 /* ---------------------------------------------------------------- Identity / Dropout */
 
 /* x -> Identity -> a -> Relu -> r -> Identity -> y (graph output), and
@@ -712,6 +813,8 @@ int main(void)
         cmocka_unit_test(test_fuse_each_activation),
         cmocka_unit_test(test_fuse_must_not_fire),
         cmocka_unit_test(test_fuse_once),
+        cmocka_unit_test(test_fuse_into_add),
+        cmocka_unit_test(test_fuse_into_add_must_not_fire),
         cmocka_unit_test(test_identity_removal),
         cmocka_unit_test(test_identity_must_not_fire),
         cmocka_unit_test(test_dead_code),

@@ -18,6 +18,7 @@
 #include <math.h>
 
 #include "elementwise.h"
+#include "kernels/conv.h"
 
 /* ---------------------------------------------------------------- Add, Sub, Mul, Div */
 
@@ -25,6 +26,8 @@ EVO_ELEM_BINARY_KERNEL(bin_add_f32, float, float, float, x + y)
 EVO_ELEM_BINARY_KERNEL(bin_sub_f32, float, float, float, x - y)
 EVO_ELEM_BINARY_KERNEL(bin_mul_f32, float, float, float, x *y)
 EVO_ELEM_BINARY_KERNEL(bin_div_f32, float, float, float, x / y)
+/* Add with a fused Relu, as evo_act_apply computes it (x > 0 ? x : 0). */
+EVO_ELEM_BINARY_KERNEL(bin_add_relu_f32, float, float, float, (x + y) > 0.0f ? (x + y) : 0.0f)
 
 #define BIN_SIGNED_DIV(T, U, x, y)                                                                 \
     ((y) == 0 ? (T)0 : ((y) == -1 ? EVO_ELEM_WRAP(T, U, 0, -, x) : (T)((x) / (y))))
@@ -86,10 +89,82 @@ BIN_TABLE(div)
         .eval = bin_##OP##_eval,                                                                   \
     };
 
-BIN_ARITH_OP(Add, 20, add)
 BIN_ARITH_OP(Sub, 21, sub)
 BIN_ARITH_OP(Mul, 22, mul)
 BIN_ARITH_OP(Div, 23, div)
+
+/* ---------------------------------------------------------------- Add */
+
+/* Add is the arithmetic op above plus an optional fused activation in its
+ * params (set only by the fusion pass; zero from ONNX). */
+extern const evo_op_def evo_op_Add;
+
+static evo_status bin_add_infer(const evo_kctx *c)
+{
+    evo_status rv = evo_elem_infer_binary(&evo_op_Add, c, EVO_ELEM_DT_NUMERIC, EVO_DT_UNDEFINED);
+    if (rv != EVO_OK || c->params == NULL)
+        return rv;
+    /* Params may come from an untrusted compact model: check them all. */
+    const evo_add_params *p = (const evo_add_params *)c->params;
+    switch (p->act.kind) {
+    case EVO_ACT_NONE:
+        return EVO_OK;
+    case EVO_ACT_RELU:
+        break;
+    case EVO_ACT_CLIP:
+        if (isnan(p->act.a) || isnan(p->act.b))
+            return evo_error_set(c->err, EVO_ERR_INVALID_ARG,
+                                 "Add: the fused Clip has a NaN bound");
+        break;
+    default:
+        return evo_error_set(c->err, EVO_ERR_INVALID_ARG,
+                             "Add: unknown fused activation %d in its params (only Relu and "
+                             "Clip are accepted)",
+                             (int)p->act.kind);
+    }
+    if (c->in[0]->dtype != EVO_DT_FLOAT32)
+        return evo_error_set(c->err, EVO_ERR_TYPE,
+                             "Add: a fused activation needs float32 inputs, got %s",
+                             evo_dtype_name(c->in[0]->dtype));
+    return EVO_OK;
+}
+
+static void bin_add_cost(const evo_kctx *c, evo_op_cost *cost)
+{
+    evo_elem_cost_out(c, EVO_ELEM_COST_CHEAP, cost);
+}
+
+static evo_status bin_add_eval(const evo_kctx *c)
+{
+    evo_elem_binary_fn fn = bin_add_table[c->in[0]->dtype];
+    if (fn == NULL)
+        return EVO_ERR_INTERNAL;
+    const evo_act *act = c->params != NULL ? &((const evo_add_params *)c->params)->act : NULL;
+    if (act == NULL || act->kind == EVO_ACT_NONE)
+        return evo_elem_run_binary(fn, c->in[0], c->in[1], c->out[0]);
+    /* Relu runs inside the add loop; Clip as a second pass over the output,
+     * still cheaper than a separate node. */
+    if (act->kind == EVO_ACT_RELU)
+        return evo_elem_run_binary(bin_add_relu_f32, c->in[0], c->in[1], c->out[0]);
+    evo_status rv = evo_elem_run_binary(bin_add_f32, c->in[0], c->in[1], c->out[0]);
+    if (rv == EVO_OK)
+        evo_act_apply(act, (float *)c->out[0]->data, (size_t)evo_shape_numel(&c->out[0]->shape));
+    return rv;
+}
+
+const evo_op_def evo_op_Add = {
+    .name = "Add",
+    .domain = "",
+    .id = 20,
+    .flags = EVO_OP_INPLACE,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .infer = bin_add_infer,
+    .cost = bin_add_cost,
+    .eval = bin_add_eval,
+};
 
 /* ---------------------------------------------------------------- Pow */
 

@@ -397,13 +397,17 @@ evo_status evo_conv_transpose_resolve(const evo_conv_params *p, const evo_shape 
 
 evo_status evo_kconv_fuse_activation(const evo_op_def *op, void *params, const evo_act *act)
 {
-    /* Ids from ops_list.h: Conv = 1, Gemm = 3. */
-    if (op == NULL || params == NULL || act == NULL || (op->id != 1 && op->id != 3))
+    /* Ids from ops_list.h: Conv = 1, Gemm = 3, Add = 20. */
+    if (op == NULL || params == NULL || act == NULL || (op->id != 1 && op->id != 3 && op->id != 20))
         return EVO_ERR_UNSUPPORTED;
     if (!evo_act_valid(act) || act->kind == EVO_ACT_NONE)
         return EVO_ERR_INVALID_ARG;
-    evo_act *slot =
-        op->id == 1 ? &((evo_conv_params *)params)->act : &((evo_gemm_params *)params)->act;
+    /* Add applies only the cheap activations of residual blocks. */
+    if (op->id == 20 && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
+        return EVO_ERR_UNSUPPORTED;
+    evo_act *slot = op->id == 1   ? &((evo_conv_params *)params)->act
+                    : op->id == 3 ? &((evo_gemm_params *)params)->act
+                                  : &((evo_add_params *)params)->act;
     if (slot->kind != EVO_ACT_NONE)
         return EVO_ERR_INVALID_ARG;
     *slot = *act;
