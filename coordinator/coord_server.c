@@ -1607,7 +1607,8 @@ static void *coord_control_main(void *arg)
 /* ---------------------------------------------------------------- data channel */
 
 /* Keep the peer links a node reported (under mu): only peers that are
- * registered, with sane figures, replacing what it reported before. */
+ * registered, with sane figures, and not measured since by the peer,
+ * replacing what it reported before. */
 static void coord_store_links(evo_coord *c, coord_dev *d, const cJSON *links)
 {
     const cJSON *l;
@@ -1615,8 +1616,15 @@ static void coord_store_links(evo_coord *c, coord_dev *d, const cJSON *links)
     {
         const char *peer = coord_json_str(l, "peer", "");
         double rtt = coord_json_num(l, "rtt_us", -1), mbps = coord_json_num(l, "mbps", 0);
-        if (coord_dev_find(c, peer) == NULL || strcmp(peer, d->name) == 0 || !(rtt >= 0) ||
-            !(rtt < 1e9) || !(mbps > 0) || !(mbps < 1e9))
+        coord_dev *o = coord_dev_find(c, peer);
+        if (o == NULL || o == d || !(rtt >= 0) || !(rtt < 1e9) || !(mbps > 0) || !(mbps < 1e9))
+            continue;
+        /* When the peer registered again it measured the pair afresh: the
+         * figure this node keeps reporting from before is stale. */
+        bool newer = false;
+        for (size_t k = 0; k < o->n_plinks; k++)
+            newer |= strcmp(o->plinks[k].peer, d->name) == 0;
+        if (newer)
             continue;
         size_t k = 0;
         while (k < d->n_plinks && strcmp(d->plinks[k].peer, peer) != 0)
