@@ -19,6 +19,14 @@
 
 #define AGENT_MAX_STAGES 64
 #define AGENT_MAX_PUSH 16
+/* Peer link probes (docs/coordinator.md "Link probes"): at most this many
+ * peers, each bounded in time; the bulk transfer is AGENT_PROBE_CHUNKS
+ * messages of AGENT_PROBE_CHUNK bytes and only its second half is timed, so a
+ * token bucket's burst does not inflate the rate. */
+#define AGENT_MAX_PEERS 16
+#define AGENT_PROBE_CHUNK (128 * 1024)
+#define AGENT_PROBE_CHUNKS 16
+#define AGENT_PROBE_BUDGET_MS 1000
 #define AGENT_POLL_MS 200
 
 typedef struct agent_stage {
@@ -32,6 +40,14 @@ typedef struct agent_assigned {
     char digest[65];
     uint64_t size;
 } agent_assigned;
+
+typedef struct agent_peer {
+    char name[EVO_WIRE_STR_MAX];
+    char url[EVO_WIRE_STR_MAX];
+    char ticket[2 * COORD_MAC_SIZE + 1]; /* the coordinator's authorization to probe it */
+    double rtt_us, mbps;                 /* measured; 0 = not (yet) */
+    bool measured;
+} agent_peer;
 
 typedef struct agent_push {
     char url[EVO_WIRE_STR_MAX];
@@ -69,8 +85,11 @@ struct evo_agent {
     size_t n_assigned;
     uint64_t n_runs;
 
-    pthread_t t_ctl, t_data, t_hb;
-    bool started_ctl, started_data, started_hb;
+    agent_peer peers[AGENT_MAX_PEERS]; /* guarded by mu once the probe thread runs */
+    size_t n_peers;
+
+    pthread_t t_ctl, t_data, t_hb, t_probe;
+    bool started_ctl, started_data, started_hb, started_probe;
     volatile bool stop;
     volatile bool failed;
     evo_error fail_err;
@@ -312,6 +331,25 @@ static void agent_on_deploy(evo_agent *a, const evo_msg *m)
     agent_reply_ack(a, s->run.need_bytes);
 }
 
+/* A peer's link probe: only a node the coordinator named may probe (its
+ * ticket is an HMAC under this node's session key), so strangers cannot
+ * make the node take bulk transfers. */
+static void agent_on_probe(evo_agent *a, const evo_msg *m)
+{
+    cJSON *j = coord_msg_json(m);
+    char what[2 * EVO_WIRE_STR_MAX + 16];
+    snprintf(what, sizeof what, "probe:%s:%s", coord_json_str(j, "from", ""), a->name);
+    uint8_t want[COORD_MAC_SIZE], got[COORD_MAC_SIZE];
+    coord_hmac_str(a->session, sizeof a->session, what, want);
+    bool ok = coord_unhex(coord_json_str(j, "ticket", ""), got, sizeof got) &&
+              coord_equal(want, got, sizeof got);
+    cJSON_Delete(j);
+    if (ok)
+        agent_reply_ack(a, m->n_tensors);
+    else
+        agent_reply_error(a, EVO_ERR_MISMATCH, "the link probe is not authorized");
+}
+
 static void *agent_ctl_main(void *arg)
 {
     evo_agent *a = arg;
@@ -336,7 +374,7 @@ static void *agent_ctl_main(void *arg)
                 break;
             }
             if (strcmp(m.u.run.model, "probe") == 0) {
-                agent_reply_ack(a, m.n_tensors);
+                agent_on_probe(a, &m);
                 break;
             }
             /* fall through */
@@ -535,6 +573,19 @@ static void *agent_hb_main(void *arg)
         cJSON_AddNumberToObject(j, "stages", (double)n_st);
         cJSON_AddNumberToObject(j, "runs", (double)runs);
         cJSON_AddNumberToObject(j, "ts", (double)coord_wall_ns());
+        /* Measured peer links ride on every heartbeat (a lost one loses nothing). */
+        cJSON *links = cJSON_AddArrayToObject(j, "links");
+        pthread_mutex_lock(&a->mu);
+        for (size_t i = 0; i < a->n_peers; i++) {
+            if (!a->peers[i].measured)
+                continue;
+            cJSON *l = cJSON_CreateObject();
+            cJSON_AddStringToObject(l, "peer", a->peers[i].name);
+            cJSON_AddNumberToObject(l, "rtt_us", a->peers[i].rtt_us);
+            cJSON_AddNumberToObject(l, "mbps", a->peers[i].mbps);
+            cJSON_AddItemToArray(links, l);
+        }
+        pthread_mutex_unlock(&a->mu);
         char *text = cJSON_PrintUnformatted(j);
         cJSON_Delete(j);
         coord_env env;
@@ -564,6 +615,116 @@ static evo_status agent_call(evo_tp *tp, const evo_msg *m, evo_msg *reply, evo_e
         evo_msg_release(reply);
     }
     return rv;
+}
+
+/* One "probe" round trip carrying json (copied; may be NULL) and len bytes. */
+static evo_status agent_probe_once(evo_tp *tp, const char *json, const void *bytes, size_t len,
+                                   evo_error *err)
+{
+    coord_env env;
+    evo_msg reply;
+    evo_wire_tensor wt;
+    char *text = json != NULL ? strdup(json) : NULL;
+    if (json != NULL && text == NULL)
+        return evo_error_set(err, EVO_ERR_NOMEM, "cannot build a link probe");
+    evo_status rv = coord_env_init(&env, EVO_MSG_RUN, "probe", text, err);
+    if (rv == EVO_OK && len > 0 &&
+        (rv = coord_bytes_tensor(&wt, "probe", bytes, len, err)) == EVO_OK)
+        rv = coord_env_add(&env, &wt, err);
+    if (rv == EVO_OK && (rv = agent_call(tp, &env.m, &reply, err)) == EVO_OK)
+        evo_msg_release(&reply);
+    coord_env_clear(&env);
+    return rv;
+}
+
+/* Bandwidth of the link behind tp: up to AGENT_PROBE_CHUNKS back-to-back
+ * transfers of which only the second half is timed (the first half drains a
+ * token bucket's burst), minus one round trip each. No transfer starts after
+ * deadline_ns; on a slow link the second half of the transfers done by then
+ * is timed, and when fewer than two were done *mbps stays 0 (unmeasured). */
+static evo_status agent_probe_rate(evo_tp *tp, const char *json, double rtt_us,
+                                   uint64_t deadline_ns, double *mbps, evo_error *err)
+{
+    *mbps = 0;
+    unsigned char *junk = calloc(1, AGENT_PROBE_CHUNK);
+    if (junk == NULL)
+        return evo_error_set(err, EVO_ERR_NOMEM, "cannot allocate a link probe");
+    evo_status rv = EVO_OK;
+    uint64_t t[AGENT_PROBE_CHUNKS + 1]; /* t[i]: when transfer i started */
+    int done = 0;
+    t[0] = coord_mono_ns();
+    while (done < AGENT_PROBE_CHUNKS && t[done] <= deadline_ns) {
+        rv = agent_probe_once(tp, json, junk, AGENT_PROBE_CHUNK, err);
+        if (rv != EVO_OK)
+            break;
+        t[++done] = coord_mono_ns();
+    }
+    free(junk);
+    if (rv != EVO_OK || done < 2)
+        return rv;
+    const int first = done / 2, timed = done - first;
+    double s = (double)(t[done] - t[first]) / 1e9 - timed * rtt_us / 1e6;
+    if (s > 0)
+        *mbps = (double)timed * AGENT_PROBE_CHUNK * 8 / s / 1e6;
+    return EVO_OK;
+}
+
+/* Measure the link to one peer: three authorized pings (the best is the
+ * RTT) and the bandwidth transfer, all within AGENT_PROBE_BUDGET_MS. */
+static evo_status agent_probe_peer(evo_agent *a, agent_peer *p, evo_error *err)
+{
+    evo_tp_options o;
+    coord_tp_options(&o, &a->sec, AGENT_PROBE_BUDGET_MS);
+    evo_tp *tp = NULL;
+    evo_status rv = evo_tp_open(&tp, p->url, EVO_TP_REQ, EVO_TP_DIAL, &o, err);
+    if (rv != EVO_OK)
+        return rv;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "from", a->name);
+    cJSON_AddStringToObject(j, "ticket", p->ticket);
+    char *json = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    uint64_t deadline = coord_mono_ns() + (uint64_t)AGENT_PROBE_BUDGET_MS * 1000000u;
+    double rtt_us = 1e30, mbps = 0;
+    for (int i = 0; i < 3 && rv == EVO_OK && !a->stop; i++) {
+        uint64_t t0 = coord_mono_ns();
+        rv = json != NULL ? agent_probe_once(tp, json, NULL, 0, err)
+                          : evo_error_set(err, EVO_ERR_NOMEM, "cannot build a link probe");
+        double us = (double)(coord_mono_ns() - t0) / 1e3;
+        if (rv == EVO_OK && us < rtt_us)
+            rtt_us = us;
+    }
+    if (rv == EVO_OK && !a->stop)
+        rv = agent_probe_rate(tp, json, rtt_us, deadline, &mbps, err);
+    free(json);
+    evo_tp_close(tp);
+    if (rv == EVO_OK && mbps > 0) {
+        pthread_mutex_lock(&a->mu);
+        p->rtt_us = rtt_us;
+        p->mbps = mbps;
+        p->measured = true;
+        pthread_mutex_unlock(&a->mu);
+    }
+    return rv;
+}
+
+/* Probe every peer the coordinator named, one after the other, off the
+ * request path; the heartbeats report what was measured. */
+static void *agent_probe_main(void *arg)
+{
+    evo_agent *a = arg;
+    for (size_t i = 0; i < a->n_peers && !a->stop; i++) {
+        evo_error e;
+        if (agent_probe_peer(a, &a->peers[i], &e) != EVO_OK)
+            EVO_LOGW("node %s: link probe to %s skipped: %s", a->name, a->peers[i].name, e.msg);
+        else if (a->peers[i].measured)
+            EVO_LOGI("node %s: link to %s: rtt %.0f us, %.0f Mbit/s", a->name, a->peers[i].name,
+                     a->peers[i].rtt_us, a->peers[i].mbps);
+        else
+            EVO_LOGW("node %s: link probe to %s skipped: too slow to measure in its time budget",
+                     a->name, a->peers[i].name);
+    }
+    return NULL;
 }
 
 /* Challenge + signed register; measures RTT and bandwidth to the coordinator
@@ -599,24 +760,13 @@ static evo_status agent_register(evo_agent *a, evo_error *err)
         cJSON_Delete(j);
         evo_msg_release(&reply);
     }
-    /* Bandwidth: one 256 KiB probe. */
+    /* Bandwidth: the same bounded transfer as peer probes. */
     double mbps = 0;
     if (rv == EVO_OK) {
-        size_t n = 256 * 1024;
-        unsigned char *junk = calloc(1, n);
-        evo_wire_tensor wt;
-        if (junk != NULL && coord_env_init(&env, EVO_MSG_RUN, "probe", NULL, err) == EVO_OK &&
-            coord_bytes_tensor(&wt, "probe", junk, n, err) == EVO_OK &&
-            coord_env_add(&env, &wt, err) == EVO_OK) {
-            uint64_t t0 = coord_mono_ns();
-            if (agent_call(tp, &env.m, &reply, err) == EVO_OK) {
-                double s = (double)(coord_mono_ns() - t0) / 1e9 - rtt_us / 1e6;
-                mbps = s > 0 ? (double)n * 8 / s / 1e6 : 0;
-                evo_msg_release(&reply);
-            }
-        }
-        coord_env_clear(&env);
-        free(junk);
+        evo_error pe;
+        uint64_t deadline = coord_mono_ns() + (uint64_t)AGENT_PROBE_BUDGET_MS * 1000000u;
+        if (agent_probe_rate(tp, NULL, rtt_us, deadline, &mbps, &pe) != EVO_OK)
+            EVO_LOGW("node %s: bandwidth probe to the coordinator: %s", a->name, pe.msg);
     }
     if (rv == EVO_OK && strcmp(mode, "token") == 0 && a->token == NULL)
         rv = evo_error_set(err, EVO_ERR_INVALID_ARG,
@@ -676,6 +826,24 @@ static evo_status agent_register(evo_agent *a, evo_error *err)
                 coord_hmac_str((const uint8_t *)a->token, strlen(a->token), what, a->session);
             } else {
                 rv = evo_error_set(err, EVO_ERR_PARSE, "registration reply has no session key");
+            }
+            /* The peers to probe (node to node links). */
+            a->n_peers = 0;
+            const cJSON *pe;
+            cJSON_ArrayForEach(pe, cJSON_GetObjectItem(r, "peers"))
+            {
+                const char *pn = coord_json_str(pe, "name", "");
+                const char *pu = coord_json_str(pe, "url", "");
+                const char *pt = coord_json_str(pe, "ticket", "");
+                if (a->n_peers == AGENT_MAX_PEERS || pn[0] == '\0' || pu[0] == '\0' ||
+                    strlen(pn) >= EVO_WIRE_STR_MAX || strlen(pu) >= EVO_WIRE_STR_MAX ||
+                    strlen(pt) != 2 * COORD_MAC_SIZE)
+                    continue;
+                agent_peer *p = &a->peers[a->n_peers++];
+                memset(p, 0, sizeof *p);
+                snprintf(p->name, sizeof p->name, "%s", pn);
+                coord_url_reachable(pu, a->coord_url, p->url, sizeof p->url);
+                snprintf(p->ticket, sizeof p->ticket, "%s", pt);
             }
             if (a->session_id[0] == '\0' || a->coord_data[0] == '\0')
                 rv = evo_error_set(err, EVO_ERR_PARSE, "registration reply is incomplete");
@@ -789,6 +957,8 @@ evo_status evo_agent_start(const evo_agent_options *opt, evo_agent **out, evo_er
         a->started_data = true;
     if (pthread_create(&a->t_hb, NULL, agent_hb_main, a) == 0)
         a->started_hb = true;
+    if (a->n_peers > 0 && !a->coap && pthread_create(&a->t_probe, NULL, agent_probe_main, a) == 0)
+        a->started_probe = true;
     if (!a->started_ctl || !a->started_data || !a->started_hb) {
         rv = evo_error_set(err, EVO_ERR_NOMEM, "node %s: cannot start its threads", a->name);
         goto fail;
@@ -818,6 +988,8 @@ void evo_agent_stop(evo_agent *a)
         pthread_join(a->t_data, NULL);
     if (a->started_hb)
         pthread_join(a->t_hb, NULL);
+    if (a->started_probe)
+        pthread_join(a->t_probe, NULL);
     evo_tp_close(a->ctl);
     evo_tp_close(a->data);
     evo_tp_close(a->hb);

@@ -185,15 +185,23 @@ evo_status coord_import_onnx(const void *onnx, size_t len, const char *name, evo
 #define COORD_DEFAULT_MBPS 100.0
 #define COORD_DEFAULT_GFLOPS 1.0
 
+/* A node to node link a device measured (docs/coordinator.md "Link probes"). */
+typedef struct coord_peer_link {
+    const char *peer; /* the other device's name */
+    double rtt_ms, mbps;
+} coord_peer_link;
+
 /* A device the partitioner may use. */
 typedef struct coord_plan_dev {
     const char *name;
-    const char *device_class; /* "cloud" makes it a cloud device */
-    uint64_t free_bytes;      /* memory budget minus stages of other models */
-    double gflops;            /* calibrated dense throughput */
-    double mem_gbps;          /* calibrated memory bandwidth (0 = compute-bound roofline) */
-    double rtt_ms, mbps;      /* its link to the coordinator (0 = not measured) */
-    bool relayed;             /* reaches other nodes only through the coordinator (CoAP) */
+    const char *device_class;     /* "cloud" makes it a cloud device */
+    uint64_t free_bytes;          /* memory budget minus stages of other models */
+    double gflops;                /* calibrated dense throughput */
+    double mem_gbps;              /* calibrated memory bandwidth (0 = compute-bound roofline) */
+    double rtt_ms, mbps;          /* its link to the coordinator (0 = not measured) */
+    bool relayed;                 /* reaches other nodes only through the coordinator (CoAP) */
+    const coord_peer_link *peers; /* links it measured to other devices (may be NULL) */
+    size_t n_peers;
 } coord_plan_dev;
 
 /* A placement: the split plan of the partitioner's stages over the graph,
@@ -219,5 +227,14 @@ evo_status coord_place(const evo_graph *g, const coord_plan_dev *devs, size_t n,
                        const char *objective, coord_placement *out, coord_stage_blob **blobs,
                        evo_error *err);
 void coord_placement_free(coord_placement *pl);
+
+/* The partitioner's topology for devs (overhead[i]: bytes the device spends
+ * besides the stages): devs[0..n) then the coordinator at index n; each
+ * device's link to the coordinator, and node to node links (none for relayed
+ * devices) as measured when either end measured them, else estimated as the
+ * slower of the two coordinator links. Free with evo_pt_topology_free. */
+struct evo_pt_topology;
+evo_status coord_place_topology(const coord_plan_dev *devs, size_t n, const uint64_t *overhead,
+                                struct evo_pt_topology *t, evo_error *err);
 
 #endif /* EVO_COORD_INTERNAL_H */

@@ -59,9 +59,24 @@ static bool coord_place_mode(const char *mode, int *kind)
     return true;
 }
 
+/* The link between devs[i] and devs[j] either of them measured (the newest
+ * of the two registered after the other and probed it), or NULL. */
+static const coord_peer_link *coord_place_measured(const coord_plan_dev *devs, size_t i, size_t j)
+{
+    for (int side = 0; side < 2; side++) {
+        const coord_plan_dev *from = &devs[side ? j : i];
+        const char *to = devs[side ? i : j].name;
+        for (size_t k = 0; from->peers != NULL && k < from->n_peers; k++)
+            if (from->peers[k].peer != NULL && to != NULL && strcmp(from->peers[k].peer, to) == 0 &&
+                from->peers[k].mbps > 0 && from->peers[k].rtt_ms >= 0)
+                return &from->peers[k];
+    }
+    return NULL;
+}
+
 /* The topology: devs[0..n) then the coordinator (index n). */
-static evo_status coord_place_topology(const coord_plan_dev *devs, size_t n,
-                                       const uint64_t *overhead, evo_pt_topology *t, evo_error *err)
+evo_status coord_place_topology(const coord_plan_dev *devs, size_t n, const uint64_t *overhead,
+                                evo_pt_topology *t, evo_error *err)
 {
     memset(t, 0, sizeof *t);
     size_t nl = n + n * (n - 1) / 2;
@@ -99,10 +114,13 @@ static evo_status coord_place_topology(const coord_plan_dev *devs, size_t n,
                 continue; /* the route goes through the coordinator */
             double rj = devs[j].rtt_ms > 0 ? devs[j].rtt_ms : COORD_DEFAULT_RTT_MS;
             double mj = devs[j].mbps > 0 ? devs[j].mbps : COORD_DEFAULT_MBPS;
+            /* A measured node to node link wins; otherwise estimate it as
+             * the slower of the two nodes' links to the coordinator. */
+            const coord_peer_link *m = coord_place_measured(devs, i, j);
             t->links[k++] = (evo_pt_link){.a = (int32_t)i,
                                           .b = (int32_t)j,
-                                          .mbps = mbps < mj ? mbps : mj,
-                                          .rtt_ms = rtt > rj ? rtt : rj,
+                                          .mbps = m ? m->mbps : (mbps < mj ? mbps : mj),
+                                          .rtt_ms = m ? m->rtt_ms : (rtt > rj ? rtt : rj),
                                           .encoding = EVO_PT_ENC_RAW};
         }
     }

@@ -35,6 +35,13 @@
 #define COORD_POLL_MS 200
 #define COORD_MAX_PUSH 64
 #define COORD_MAX_ATTEMPTS 3
+#define COORD_MAX_PEERS 16 /* peers a node is asked to probe, and links kept per node */
+
+/* A node to node link the node measured and reported. */
+typedef struct coord_plink {
+    char peer[EVO_WIRE_STR_MAX];
+    double rtt_us, mbps;
+} coord_plink;
 
 typedef struct coord_dev {
     char name[EVO_WIRE_STR_MAX];
@@ -57,6 +64,8 @@ typedef struct coord_dev {
     size_t n_held;
     bool give_back; /* re-registered: its stages must be sent again */
     uint64_t registrations;
+    coord_plink plinks[COORD_MAX_PEERS]; /* links to peers it measured */
+    size_t n_plinks;
 } coord_dev;
 
 typedef struct coord_dstage {
@@ -418,6 +427,15 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
 {
     coord_plan_dev pd[COORD_MAX_DEVS];
     char names[COORD_MAX_DEVS][EVO_WIRE_STR_MAX], classes[COORD_MAX_DEVS][EVO_WIRE_STR_MAX];
+    /* Copies of the measured peer links (the registry may change once mu is
+     * released); their names point into plinks. */
+    coord_plink *plinks = calloc((size_t)COORD_MAX_DEVS * COORD_MAX_PEERS, sizeof *plinks);
+    coord_peer_link *peers = calloc((size_t)COORD_MAX_DEVS * COORD_MAX_PEERS, sizeof *peers);
+    if (plinks == NULL || peers == NULL) {
+        free(plinks);
+        free(peers);
+        return evo_error_set(err, EVO_ERR_NOMEM, "out of memory placing %s", m->name);
+    }
     size_t n = 0;
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < c->n_devs; i++) {
@@ -441,13 +459,23 @@ static evo_status coord_deploy(evo_coord *c, coord_model *m, const char *mode,
                                  .mem_gbps = d->mem_gbps,
                                  .rtt_ms = d->rtt_us / 1000.0,
                                  .mbps = d->mbps,
-                                 .relayed = d->coap};
+                                 .relayed = d->coap,
+                                 .peers = &peers[n * COORD_MAX_PEERS],
+                                 .n_peers = d->n_plinks};
+        for (size_t k = 0; k < d->n_plinks; k++) {
+            coord_plink *cp = &plinks[n * COORD_MAX_PEERS + k];
+            *cp = d->plinks[k];
+            peers[n * COORD_MAX_PEERS + k] = (coord_peer_link){
+                .peer = cp->peer, .rtt_ms = cp->rtt_us / 1000.0, .mbps = cp->mbps};
+        }
         n++;
     }
     pthread_mutex_unlock(&c->mu);
     coord_placement pl;
     coord_stage_blob *blobs = NULL;
     evo_status rv = coord_place(m->g, pd, n, mode, objective, &pl, &blobs, err);
+    free(peers);
+    free(plinks);
     if (rv != EVO_OK) {
         evo_error_prefix(err, "placing %s", m->name);
         return rv;
@@ -743,6 +771,37 @@ static void coord_on_register(evo_coord *c, coord_listener *l, const cJSON *j,
         coord_random(d->session, sizeof d->session, NULL);
         coord_hex(d->session, sizeof d->session, key_hex);
     }
+    /* Node to node links: this node measures its links to the live nng nodes
+     * registered before it (each pair is measured once, by the newer node),
+     * so links measured to or by its previous incarnation are dropped. Each
+     * peer takes the probe only with a ticket made with its session key. */
+    d->n_plinks = 0;
+    for (size_t i = 0; i < c->n_devs; i++) {
+        coord_dev *o = &c->devs[i];
+        for (size_t k = 0; k < o->n_plinks;)
+            if (strcmp(o->plinks[k].peer, d->name) == 0)
+                o->plinks[k] = o->plinks[--o->n_plinks];
+            else
+                k++;
+    }
+    cJSON *peers = cJSON_CreateArray();
+    for (size_t i = 0; i < c->n_devs && !d->coap && cJSON_GetArraySize(peers) < COORD_MAX_PEERS;
+         i++) {
+        coord_dev *o = &c->devs[i];
+        if (o == d || !o->alive || o->coap || o->control_url[0] == '\0')
+            continue;
+        char what[2 * EVO_WIRE_STR_MAX + 16];
+        snprintf(what, sizeof what, "probe:%s:%s", d->name, o->name);
+        uint8_t mac[COORD_MAC_SIZE];
+        coord_hmac_str(o->session, sizeof o->session, what, mac);
+        char mac_hex[2 * COORD_MAC_SIZE + 1];
+        coord_hex(mac, sizeof mac, mac_hex);
+        cJSON *pe = cJSON_CreateObject();
+        cJSON_AddStringToObject(pe, "name", o->name);
+        cJSON_AddStringToObject(pe, "url", o->control_url);
+        cJSON_AddStringToObject(pe, "ticket", mac_hex);
+        cJSON_AddItemToArray(peers, pe);
+    }
     char session_id[33];
     snprintf(session_id, sizeof session_id, "%s", d->session_id);
     bool coap = d->coap;
@@ -779,6 +838,7 @@ static void coord_on_register(evo_coord *c, coord_listener *l, const cJSON *j,
         cJSON_AddStringToObject(r, "session_key", key_hex);
     cJSON_AddStringToObject(r, "data_url", coap ? c->coap_data_url : c->data_url);
     cJSON_AddNumberToObject(r, "heartbeat_ms", c->opt.heartbeat_ms > 0 ? c->opt.heartbeat_ms : 500);
+    cJSON_AddItemToObject(r, "peers", peers);
     coord_reply_json(l, r, NULL, 0, NULL, 0);
     pthread_cond_broadcast(&c->cond);
 }
@@ -805,6 +865,14 @@ static cJSON *coord_devices_json(evo_coord *c)
             cJSON_AddNumberToObject(it, "rtt_us", d->rtt_us);
             cJSON_AddNumberToObject(it, "mbps", d->mbps);
             cJSON_AddStringToObject(it, "data_url", d->data_url);
+            cJSON *pl = cJSON_AddArrayToObject(it, "peer_links");
+            for (size_t k = 0; k < d->n_plinks; k++) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "peer", d->plinks[k].peer);
+                cJSON_AddNumberToObject(o, "rtt_us", d->plinks[k].rtt_us);
+                cJSON_AddNumberToObject(o, "mbps", d->plinks[k].mbps);
+                cJSON_AddItemToArray(pl, o);
+            }
         }
         cJSON_AddStringToObject(it, "state", state);
     }
@@ -1538,6 +1606,40 @@ static void *coord_control_main(void *arg)
 
 /* ---------------------------------------------------------------- data channel */
 
+/* Keep the peer links a node reported (under mu): only peers that are
+ * registered, with sane figures, and not measured since by the peer,
+ * replacing what it reported before. */
+static void coord_store_links(evo_coord *c, coord_dev *d, const cJSON *links)
+{
+    const cJSON *l;
+    cJSON_ArrayForEach(l, links)
+    {
+        const char *peer = coord_json_str(l, "peer", "");
+        double rtt = coord_json_num(l, "rtt_us", -1), mbps = coord_json_num(l, "mbps", 0);
+        coord_dev *o = coord_dev_find(c, peer);
+        if (o == NULL || o == d || !(rtt >= 0) || !(rtt < 1e9) || !(mbps > 0) || !(mbps < 1e9))
+            continue;
+        /* When the peer registered again it measured the pair afresh: the
+         * figure this node keeps reporting from before is stale. */
+        bool newer = false;
+        for (size_t k = 0; k < o->n_plinks; k++)
+            newer |= strcmp(o->plinks[k].peer, d->name) == 0;
+        if (newer)
+            continue;
+        size_t k = 0;
+        while (k < d->n_plinks && strcmp(d->plinks[k].peer, peer) != 0)
+            k++;
+        if (k == d->n_plinks) {
+            if (d->n_plinks == COORD_MAX_PEERS)
+                continue;
+            d->n_plinks++;
+            snprintf(d->plinks[k].peer, sizeof d->plinks[k].peer, "%s", peer);
+        }
+        d->plinks[k].rtt_us = rtt;
+        d->plinks[k].mbps = mbps;
+    }
+}
+
 static void coord_on_heartbeat(evo_coord *c, const evo_msg *m)
 {
     cJSON *j = coord_msg_json(m);
@@ -1561,6 +1663,7 @@ static void coord_on_heartbeat(evo_coord *c, const evo_msg *m)
         d->free_bytes = (uint64_t)coord_json_num(j, "free_bytes", 0);
         d->runs = (uint64_t)coord_json_num(j, "runs", 0);
         d->stages_held = (int32_t)coord_json_num(j, "stages", 0);
+        coord_store_links(c, d, cJSON_GetObjectItem(j, "links"));
         if (!d->alive) {
             EVO_LOGW("coordinator: node %s is back", d->name);
             d->alive = true;

@@ -20,6 +20,27 @@ coord_spawn c "$EVO" node --name c --memory 900K --no-calibrate --gflops 1 --cla
 coord_wait_alive 3
 evo devices --json > "$coord_tmp/devices.json"
 grep -q '"name":[[:space:]]*"c"' "$coord_tmp/devices.json" || fail "devices --json lacks node c"
+# Node to node links: each newer node probes the live nodes registered
+# before it, so every one of the 3 pairs is measured once (within seconds)
+# and reported with its heartbeats.
+pairs=0
+for i in $(seq 60); do
+  evo devices --json > "$coord_tmp/devices.json"
+  pairs=$(python3 -c '
+import json, sys
+devs = json.load(open(sys.argv[1]))
+pairs = set()
+for d in devs:
+    for l in d.get("peer_links", []):
+        assert l["peer"] != d["name"] and l["rtt_us"] > 0 and l["mbps"] > 0, l
+        pairs.add(frozenset((d["name"], l["peer"])))
+print(len(pairs))' "$coord_tmp/devices.json") || fail "bad peer_links: $(cat "$coord_tmp/devices.json")"
+  [ "$pairs" = 3 ] && break
+  sleep 0.1
+done
+[ "$pairs" = 3 ] || fail "expected 3 measured node to node links, got $pairs: $(cat "$coord_tmp/devices.json")"
+grep -qE "node [abc]: link to [abc]: rtt" "$coord_tmp"/*.log || fail "no peer probe logged"
+jq -c ".[] | {name, mbps, peer_links}" "$coord_tmp/devices.json"
 
 evo model add "$vww/model.onnx" | grep -q "added tiny_vww_mbv1" || fail "model add via the coordinator"
 evo deploy tiny_vww_mbv1 > "$coord_tmp/plan1.txt" || fail "deploy tiny_vww_mbv1"

@@ -25,6 +25,8 @@ typedef struct fake {
     uint8_t key[COORD_SESSION_SIZE];
     char agent_ctl[EVO_WIRE_STR_MAX], agent_data[EVO_WIRE_STR_MAX];
     int registrations;
+    char peer_url[EVO_WIRE_STR_MAX]; /* when set, the registration names peer "p" there */
+    char peer_ticket[2 * COORD_MAC_SIZE + 1];
 } fake;
 
 static void reply_json(evo_tp *tp, cJSON *j)
@@ -68,6 +70,13 @@ static void *fake_serve(void *arg)
             cJSON_AddStringToObject(j, "session_key", hex);
             cJSON_AddStringToObject(j, "data_url", f->data_url);
             cJSON_AddNumberToObject(j, "heartbeat_ms", 100);
+            if (f->peer_url[0]) {
+                cJSON *pe = cJSON_CreateObject();
+                cJSON_AddStringToObject(pe, "name", "p");
+                cJSON_AddStringToObject(pe, "url", f->peer_url);
+                cJSON_AddStringToObject(pe, "ticket", f->peer_ticket);
+                cJSON_AddItemToArray(cJSON_AddArrayToObject(j, "peers"), pe);
+            }
             reply_json(f->rep, j);
             f->registrations++;
             evo_msg_release(&m);
@@ -347,6 +356,131 @@ static void test_deploy_checks_and_run(void **state)
     evo_tp_close(f.pull);
 }
 
+/* A peer that acknowledges probes carrying the ticket for "n1" (counting
+ * the bytes of the ones with a payload). */
+typedef struct fake_peer {
+    evo_tp *rep;
+    uint8_t key[COORD_SESSION_SIZE];
+    int pings, chunks, refused;
+    size_t bytes;
+} fake_peer;
+
+static void *fake_peer_serve(void *arg)
+{
+    fake_peer *p = arg;
+    while (p->pings + p->chunks + p->refused < 19) {
+        evo_msg m;
+        if (evo_tp_recv(p->rep, &m, NULL) != EVO_OK)
+            break;
+        cJSON *j = coord_msg_json(&m);
+        uint8_t want[COORD_MAC_SIZE], got[COORD_MAC_SIZE];
+        coord_hmac_str(p->key, sizeof p->key, "probe:n1:p", want);
+        bool ok = strcmp(m.u.run.model, "probe") == 0 &&
+                  strcmp(coord_json_str(j, "from", ""), "n1") == 0 &&
+                  coord_unhex(coord_json_str(j, "ticket", ""), got, sizeof got) &&
+                  coord_equal(want, got, sizeof got);
+        cJSON_Delete(j);
+        const evo_wire_tensor *wt = coord_find_tensor(&m, "probe");
+        evo_msg r;
+        if (!ok) {
+            p->refused++;
+            evo_msg_init(&r, EVO_MSG_ERROR);
+        } else if (wt != NULL) {
+            p->chunks++;
+            const void *b;
+            size_t len = 0;
+            coord_tensor_bytes(wt, &b, &len, NULL);
+            p->bytes += len;
+            evo_msg_init(&r, EVO_MSG_ACK);
+        } else {
+            p->pings++;
+            evo_msg_init(&r, EVO_MSG_ACK);
+        }
+        evo_tp_send(p->rep, &r, NULL);
+        evo_msg_release(&m);
+    }
+    return NULL;
+}
+
+static evo_status probe_call(fake *f, cJSON *j)
+{
+    coord_env env;
+    assert_int_equal(
+        coord_env_init(&env, EVO_MSG_RUN, "probe", j ? cJSON_PrintUnformatted(j) : NULL, NULL),
+        EVO_OK);
+    evo_status st = ctl_call(f, &env.m, NULL);
+    coord_env_clear(&env);
+    return st;
+}
+
+/* The node probes the peer the coordinator names (3 pings, then 16 chunks
+ * of 128 KiB with its ticket), reports the link in its heartbeats, and
+ * takes probes itself only with a ticket made with its session key. */
+static void test_peer_probe(void **state)
+{
+    (void)state;
+    fake f;
+    fake_open(&f);
+    fake_peer p = {0};
+    memset(p.key, 0x5a, sizeof p.key);
+    evo_tp_options o;
+    coord_tp_options(&o, NULL, 5000);
+    assert_int_equal(evo_tp_open(&p.rep, "tcp://127.0.0.1:0", EVO_TP_REP, EVO_TP_LISTEN, &o, NULL),
+                     EVO_OK);
+    snprintf(f.peer_url, sizeof f.peer_url, "tcp://127.0.0.1:%d", evo_tp_port(p.rep));
+    uint8_t mac[COORD_MAC_SIZE];
+    coord_hmac_str(p.key, sizeof p.key, "probe:n1:p", mac);
+    coord_hex(mac, sizeof mac, f.peer_ticket);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fake_peer_serve, &p), 0);
+    evo_agent *a = agent_start(&f, 1 << 20);
+    pthread_join(t, NULL);
+    assert_int_equal(p.refused, 0);
+    assert_int_equal(p.pings, 3);
+    assert_int_equal(p.chunks, 16);
+    assert_int_equal(p.bytes, 16u * 128u * 1024u);
+    /* The heartbeats carry the measured link. */
+    bool seen = false;
+    for (int i = 0; i < 100 && !seen; i++) {
+        evo_msg m;
+        if (evo_tp_recv(f.pull, &m, NULL) != EVO_OK)
+            break;
+        assert_int_equal(coord_msg_verify(&m, f.key, sizeof f.key, NULL, 0, NULL), EVO_OK);
+        cJSON *j = coord_msg_json(&m);
+        const cJSON *l = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "links"), 0);
+        if (l != NULL) {
+            assert_string_equal(coord_json_str(l, "peer", ""), "p");
+            assert_true(coord_json_num(l, "rtt_us", 0) > 0);
+            assert_true(coord_json_num(l, "mbps", 0) > 0);
+            seen = true;
+        }
+        cJSON_Delete(j);
+        evo_msg_release(&m);
+    }
+    assert_true(seen);
+    /* Probing this node: the ticket is keyed with the node's session key
+     * and names the sender. */
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "from", "q");
+    coord_hmac_str(f.key, sizeof f.key, "probe:q:n1", mac);
+    char hex[2 * COORD_MAC_SIZE + 1];
+    coord_hex(mac, sizeof mac, hex);
+    cJSON_AddStringToObject(j, "ticket", hex);
+    assert_int_equal(probe_call(&f, j), EVO_OK);
+    /* The same ticket from another sender, a wrong one, and none are refused. */
+    cJSON_ReplaceItemInObject(j, "from", cJSON_CreateString("r"));
+    assert_int_equal(probe_call(&f, j), EVO_ERR_MISMATCH);
+    cJSON_ReplaceItemInObject(j, "from", cJSON_CreateString("q"));
+    cJSON_ReplaceItemInObject(j, "ticket", cJSON_CreateString("00"));
+    assert_int_equal(probe_call(&f, j), EVO_ERR_MISMATCH);
+    cJSON_Delete(j);
+    assert_int_equal(probe_call(&f, NULL), EVO_ERR_MISMATCH);
+    evo_agent_stop(a);
+    evo_tp_close(p.rep);
+    evo_tp_close(f.rep);
+    evo_tp_close(f.pull);
+}
+
 static void test_memory_budget(void **state)
 {
     (void)state;
@@ -376,6 +510,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deploy_checks_and_run),
         cmocka_unit_test(test_memory_budget),
+        cmocka_unit_test(test_peer_probe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -302,6 +302,55 @@ static void test_place_budgets(void **s)
     free(onnx);
 }
 
+static const evo_pt_link *find_link(const evo_pt_topology *t, int32_t a, int32_t b)
+{
+    for (int32_t k = 0; k < t->n_links; k++)
+        if ((t->links[k].a == a && t->links[k].b == b) ||
+            (t->links[k].a == b && t->links[k].b == a))
+            return &t->links[k];
+    return NULL;
+}
+
+/* Node to node links: a measured one is used whichever end measured it; an
+ * unmeasured or nonsensical one is the slower of the two coordinator links;
+ * relayed (CoAP) devices get none. */
+static void test_place_measured_links(void **s)
+{
+    (void)s;
+    coord_peer_link a_links[] = {{.peer = "b", .rtt_ms = 0.2, .mbps = 900},
+                                 {.peer = "c", .rtt_ms = 0.1, .mbps = 0}, /* not measured */
+                                 {.peer = "d", .rtt_ms = 0.3, .mbps = 800}};
+    coord_peer_link c_links[] = {{.peer = "b", .rtt_ms = 4, .mbps = 30}};
+    coord_plan_dev devs[4] = {
+        {.name = "a", .rtt_ms = 2, .mbps = 100, .peers = a_links, .n_peers = 3},
+        {.name = "b", .rtt_ms = 5, .mbps = 50},
+        {.name = "c", .rtt_ms = 1, .mbps = 400, .peers = c_links, .n_peers = 1},
+        {.name = "d", .rtt_ms = 1, .mbps = 400, .relayed = true},
+    };
+    uint64_t overhead[4] = {0};
+    evo_pt_topology t;
+    evo_error err;
+    assert_int_equal(coord_place_topology(devs, 4, overhead, &t, &err), EVO_OK);
+    assert_int_equal(t.n_devices, 5);
+    const evo_pt_link *l = find_link(&t, 0, 1); /* measured by a */
+    assert_non_null(l);
+    assert_true(l->mbps == 900 && l->rtt_ms == 0.2);
+    l = find_link(&t, 0, 2); /* a's figure is unusable: min(100, 400) Mbit/s, max(2, 1) ms */
+    assert_non_null(l);
+    assert_true(l->mbps == 100 && l->rtt_ms == 2);
+    l = find_link(&t, 1, 2); /* measured by c, the other end */
+    assert_non_null(l);
+    assert_true(l->mbps == 30 && l->rtt_ms == 4);
+    assert_null(find_link(&t, 0, 3)); /* relayed: through the coordinator only */
+    l = find_link(&t, 3, 4);
+    assert_non_null(l);
+    assert_true(l->mbps == 400 && l->rtt_ms == 1);
+    l = find_link(&t, 1, 4);
+    assert_non_null(l);
+    assert_true(l->mbps == 50 && l->rtt_ms == 5);
+    evo_pt_topology_free(&t);
+}
+
 static void test_helpers(void **s)
 {
     (void)s;
@@ -352,7 +401,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_mlp),       cmocka_unit_test(test_chain_vww),
         cmocka_unit_test(test_chain_mobilenet), cmocka_unit_test(test_bad_blobs),
-        cmocka_unit_test(test_place_budgets),   cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_place_budgets),   cmocka_unit_test(test_place_measured_links),
+        cmocka_unit_test(test_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
