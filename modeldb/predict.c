@@ -21,8 +21,8 @@
  * outputs twice (write-allocate). The shapes come from the op facts' shape
  * strings; ops without them fall back to the raw FLOPs and bytes.
  *
- * The class c is the op kind, except that a strided 1x1 Conv is fitted with
- * the spatial Convs: it runs their implicit-GEMM kernel, not the SGEMM.
+ * The class c is the op kind, except that the dense Convs (conv, conv1x1)
+ * share one class: the features tell their kernels apart (see pred_kind).
  *
  * Streamed bytes are a term of their own: on a shared machine memory (or
  * last-level cache) bandwidth is what the neighbours take away, and a class
@@ -62,6 +62,12 @@
 #define PRED_TILE_M 8
 #define PRED_TILE_N 16
 #define PRED_DW_VEC 16
+/* The KM-layout Conv kernel's register blocks: positions x output
+ * channels, and the narrower block it runs for a 32-channel remainder. */
+#define PRED_KM_P 4
+#define PRED_KM_M 64
+#define PRED_KM_P2 8
+#define PRED_KM_M2 32
 /* The implicit-GEMM Conv path needs the padded input of a group within this
  * many bytes (node/kernels/conv_fast.c), else it runs im2col + SGEMM. */
 #define PRED_IMPLICIT_BYTES ((int64_t)1 << 20)
@@ -145,6 +151,79 @@ static int64_t pred_stride(int64_t in, int64_t out, int64_t k)
     return s > 0 ? s : 1;
 }
 
+/* Adds the cost of np positions run in blocks of bp positions x nv 16-lane
+ * channel vectors, over mb channel blocks, to *steps (vector FMA steps per
+ * reduction step). A
+ * block issues np' x nv FMAs and nv + np' loads (weights, broadcasts) per
+ * reduction step; a short tail block is bound by its loads. */
+static void pred_km_blocks(int64_t np, int64_t nv, int64_t mb, int64_t bp, int64_t *steps)
+{
+    const int64_t whole = np / bp, tail = np % bp;
+    const int64_t fma = bp * nv, loads = nv + bp;
+    *steps += mb * whole * (fma > loads ? fma : loads);
+    if (tail > 0) {
+        const int64_t tfma = tail * nv, tloads = nv + tail;
+        *steps += mb * (tfma > tloads ? tfma : tloads);
+    }
+}
+
+/* FLOPs the KM-layout Conv kernel executes (W stored as [C*kh*kw, M] by
+ * the layout pass, docs/passes.md; node/kernels/x86/conv_km_avx512.c), 0
+ * when the shapes do not describe one. The kernel vectorizes over output
+ * channels: register blocks of PRED_KM_P positions x PRED_KM_M channels,
+ * or, for a 32-channel remainder, PRED_KM_P2 x PRED_KM_M2, whose partial
+ * blocks still cost whole 16-lane vectors and whole 4-position steps. A
+ * pointwise conv runs one call over the plane; any other runs one call
+ * per output row over a zero-padded copy of the input (written, then
+ * read: *extra_bytes). kh x kw is K / C, taken as square. */
+static double pred_conv_km_flops(const pred_shapes *in, const pred_shapes *out, double *extra_bytes)
+{
+    if (in->rank[0] != 4 || in->rank[1] != 2 || out->rank[0] != 4)
+        return 0;
+    const int64_t *x = in->dims[0], *y = out->dims[0];
+    const int64_t n = x[0], c = x[1], h = x[2], wd = x[3];
+    const int64_t k = in->dims[1][0], m = in->dims[1][1];
+    const int64_t oh = y[2], ow = y[3];
+    if (n < 1 || c < 1 || h < 1 || wd < 1 || k < 1 || m < 1 || oh < 1 || ow < 1 || y[1] != m ||
+        n > 65536 || c > (1 << 20) || m > (1 << 20) || h > (1 << 16) || wd > (1 << 16) ||
+        oh > (1 << 16) || ow > (1 << 16) || k % c != 0 || k / c > 4096 * 4096)
+        return 0;
+    const int64_t taps = k / c;
+    int64_t kh = 1;
+    while ((kh + 1) * (kh + 1) <= taps)
+        kh++;
+    if (kh * kh != taps)
+        return 0;
+    const int64_t sh = pred_stride(h, oh, kh), sw = pred_stride(wd, ow, kh);
+    if (sh > 64 || sw > 64)
+        return 0;
+    int64_t calls, np;
+    if (kh == 1 && sh == 1 && sw == 1 && oh == h && ow == wd) {
+        calls = 1;
+        np = oh * ow;
+        *extra_bytes = 0;
+    } else {
+        calls = oh;
+        np = ow;
+        int64_t ph = (oh - 1) * sh + kh, pw = (ow - 1) * sw + kh;
+        ph = ph > h ? ph : h;
+        pw = pw > wd ? pw : wd;
+        *extra_bytes = 2.0 * (double)(c * ph * pw) * (double)sizeof(float) * (double)n;
+    }
+    /* vector FMA steps per call and reduction step */
+    const int64_t full = m / PRED_KM_M, rest = m % PRED_KM_M;
+    int64_t steps = 0;
+    pred_km_blocks(np, PRED_KM_M / PRED_DW_VEC, full, PRED_KM_P, &steps);
+    if (rest == PRED_KM_M2) {
+        const int64_t wide = np / PRED_KM_P2;
+        pred_km_blocks(wide * PRED_KM_P2, PRED_KM_M2 / PRED_DW_VEC, 1, PRED_KM_P2, &steps);
+        pred_km_blocks(np - wide * PRED_KM_P2, PRED_KM_M2 / PRED_DW_VEC, 1, PRED_KM_P, &steps);
+    } else if (rest > 0) {
+        pred_km_blocks(np, pred_cdiv(rest, PRED_DW_VEC), 1, PRED_KM_P, &steps);
+    }
+    return 2.0 * (double)n * (double)calls * (double)(steps * PRED_DW_VEC) * (double)k;
+}
+
 /* FLOPs the kernels execute for a 2-D Conv (dense or depthwise), from the
  * facts' shapes; 0 when the shapes do not describe one. The geometry the
  * facts leave out (strides, padding) is recovered from the shapes: the
@@ -154,6 +233,8 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes)
     pred_shapes in, out;
     pred_parse_shapes(op->in_shapes, &in);
     pred_parse_shapes(op->out_shapes, &out);
+    if (in.rank[1] == 2 && op->kind != EVO_KIND_DWCONV)
+        return pred_conv_km_flops(&in, &out, extra_bytes);
     if (in.rank[0] != 4 || in.rank[1] != 4 || out.rank[0] != 4)
         return 0;
     const int64_t *x = in.dims[0], *w = in.dims[1], *y = out.dims[0];
@@ -239,22 +320,21 @@ static double pred_gemv_flops(const evo_db_op *op)
     return (double)n * (double)(pred_cdiv(k, 16) + PRED_GEMV_REDUCE) * 64.0;
 }
 
-/* The kind whose kernel runs the op: a strided 1x1 Conv runs the implicit
- * GEMM path of the spatial Convs (input copy, per-tile cost over a short
- * reduction), not the pointwise SGEMM, so it shares their coefficients. */
+/* The class an op is fitted in: its kind, except that every dense Conv
+ * (kind conv or conv1x1) shares one class. The features already tell the
+ * kernels apart (pointwise SGEMM with its packed input, implicit GEMM with
+ * its padded copy, the KM-layout kernel's channel blocks), and since the
+ * layout pass moved the small-map pointwise convs to the KM kernel, the
+ * pointwise SGEMM's own data is only big maps: fitted alone it
+ * over-predicted tiny_vww_mbv1's short-reduction 1x1s by 65-115% (leave
+ * one model out), pooled it does not. */
 static int pred_kind(const evo_db_op *op)
 {
     if ((unsigned)op->kind >= EVO_KIND_COUNT_)
         return EVO_KIND_ELEMENTWISE;
-    if (op->kind != EVO_KIND_CONV1X1)
-        return (int)op->kind;
-    pred_shapes in, out;
-    pred_parse_shapes(op->in_shapes, &in);
-    pred_parse_shapes(op->out_shapes, &out);
-    if (in.rank[0] == 4 && out.rank[0] == 4 &&
-        (in.dims[0][2] != out.dims[0][2] || in.dims[0][3] != out.dims[0][3]))
+    if (op->kind == EVO_KIND_CONV1X1)
         return EVO_KIND_CONV;
-    return EVO_KIND_CONV1X1;
+    return (int)op->kind;
 }
 
 /* The features of an op: x[0] max(compute, cached), x[1] cached,

@@ -354,9 +354,81 @@ static void test_roofline(void **state)
     assert_true(evo_predict_op_us(&p, &cal, &s2) == before);
     p.alpha[EVO_KIND_CONV] = 3;
     assert_true(evo_predict_op_us(&p, &cal, &s2) > before);
-    /* and the stride-1 one with conv1x1's (its shapes are unparsable by
-     * now: the raw FLOPs) */
-    assert_true(fabs(evo_predict_op_us(&p, &cal, &pw) - (5 * 11.79648 + 1)) < 1e-9);
+    /* and so is the stride-1 one (every dense Conv shares one class; its
+     * shapes are unparsable by now: the raw FLOPs, 11.79648 us, and
+     * 290816 bytes in cache, 5.81632 us): alpha 3, delta 2, beta 1 */
+    assert_true(fabs(evo_predict_op_us(&p, &cal, &pw) - (3 * 11.79648 + 2 * 5.81632 + 1)) < 1e-9);
+}
+
+/* Convs the layout pass stored as W [C*kh*kw, M] (EVO_CONV_W_KM) run the
+ * KM kernel: blocks of 4 positions x 64 channels (8 x 32 for a 32-channel
+ * remainder); a block issues positions x vectors FMAs and vectors +
+ * positions loads per reduction step, so a 1-position tail is load-bound. */
+static void test_roofline_conv_km(void **state)
+{
+    (void)state;
+    evo_calibration cal = {.dense_gflops = 100,
+                           .dw_gflops = 10,
+                           .elem_gflops = 2,
+                           .mem_gbps = 10,
+                           .cache_gbps = 50,
+                           .cache_bytes = 1000000};
+    /* pointwise 256 -> 256 on a 3x3 map, one call over 9 positions: per
+     * 64-channel block 2 full blocks (16 FMA steps each) and a tail of 1
+     * (max(4 FMAs, 5 loads) = 5): 4 x 37 = 148 steps x 16 lanes x K 256 x 2
+     * = 1212416 FLOPs at 100 GFLOP/s (the op needs 1179648) */
+    evo_db_op km = {.kind = EVO_KIND_CONV,
+                    .flops = 1179648,
+                    .in_bytes = 9216,
+                    .out_bytes = 9216,
+                    .param_bytes = 263168,
+                    .in_shapes = "[[1,256,3,3],[256,256],[256]]",
+                    .out_shapes = "[[1,256,3,3]]"};
+    assert_true(fabs(evo_roofline_us(&cal, &km) - 12.12416) < 1e-9);
+    /* 6x6: 9 full blocks per channel block, no waste: the op's FLOPs */
+    km.in_shapes = "[[1,128,6,6],[128,128],[128]]";
+    km.out_shapes = "[[1,128,6,6]]";
+    assert_true(fabs(evo_roofline_us(&cal, &km) - 11.79648) < 1e-9);
+    /* a 3x3 "same" conv, 16 -> 32 channels on 8x8 (K = 144): one call per
+     * output row of 8 positions, one 8 x 32 block each: 8 x 16 steps x 16
+     * lanes x 144 x 2 = 589824 FLOPs (the op's own) = 5.89824 us; its
+     * zero-padded 10x10 input copy is written and read: 2 x 16 x 100 x 4 =
+     * 12800 bytes of cache traffic beside 4096 in, 2 x 8192 out and 18560
+     * of W and bias: 51840 bytes at 50 GB/s */
+    evo_db_op k3 = {.kind = EVO_KIND_CONV,
+                    .flops = 589824,
+                    .in_bytes = 4096,
+                    .out_bytes = 8192,
+                    .param_bytes = 18560,
+                    .in_shapes = "[[1,16,8,8],[144,32],[32]]",
+                    .out_shapes = "[[1,32,8,8]]"};
+    assert_true(fabs(evo_roofline_us(&cal, &k3) - 5.89824) < 1e-9);
+    evo_predictor p = {0};
+    p.delta[EVO_KIND_CONV] = 1;
+    assert_true(fabs(evo_predict_op_us(&p, &cal, &k3) - 1.0368) < 1e-9);
+    /* a 1x1 on the same map has no copy: 38400 bytes */
+    k3.in_shapes = "[[1,16,8,8],[16,32],[32]]";
+    k3.flops = 65536;
+    k3.param_bytes = 2176;
+    assert_true(fabs(evo_predict_op_us(&p, &cal, &k3) - (4096 + 16384 + 2176) / 50e3) < 1e-9);
+    /* shapes that do not describe a KM conv (K not a multiple of C, non-square
+     * taps, M not Y's channels, overflowing extents) fall back to the facts:
+     * 1e7 FLOPs = 100 us */
+    static const char *const bad[][2] = {
+        {"[[1,16,8,8],[100,32],[32]]", "[[1,32,8,8]]"},
+        {"[[1,16,8,8],[32,32],[32]]", "[[1,32,8,8]]"},
+        {"[[1,16,8,8],[144,32],[32]]", "[[1,64,8,8]]"},
+        {"[[1,16,8,8],[144,0],[32]]", "[[1,0,8,8]]"},
+        {"[[1,16,99999999,8],[144,32]]", "[[1,32,8,8]]"},
+        {"[[1,16,8,8],[144,32]]", "[[1,32,8]]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        evo_db_op h = k3;
+        h.flops = 10000000;
+        h.in_shapes = (char *)bad[i][0];
+        h.out_shapes = (char *)bad[i][1];
+        assert_true(fabs(evo_roofline_us(&cal, &h) - 100.0) < 1e-9);
+    }
 }
 
 /* Profiles whose times are exactly alpha * roofline + beta per kind: the
@@ -486,6 +558,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_calibration_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profile_exec_and_store, setup, teardown),
         cmocka_unit_test(test_roofline),
+        cmocka_unit_test(test_roofline_conv_km),
         cmocka_unit_test_setup_teardown(test_predictor_fit_recovers_parameters, setup, teardown),
         cmocka_unit_test(test_calibrate_runs),
     };
