@@ -68,6 +68,12 @@ static evo_status d2s_check(const evo_kctx *c, const evo_op_def *op)
     if (x->shape.rank != 4)
         return evo_error_set(c->err, EVO_ERR_SHAPE, "%s: input must be 4-D NCHW, got rank %d",
                              op->name, (int)x->shape.rank);
+    /* parse checked these, but a compact model (.evm) stores params as bytes
+     * a hostile file controls */
+    const d2s_params *p = c->params;
+    if (p->blocksize < 1 || p->blocksize > 65536 || (p->crd & ~1) != 0)
+        return evo_error_set(c->err, EVO_ERR_INVALID_ARG, "%s: invalid blocksize or mode",
+                             op->name);
     return EVO_OK;
 }
 
