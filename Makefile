@@ -5,6 +5,7 @@
 #                 ASan+UBSan (clang) in build-asan/
 #   make demo     the main job (see README.md)
 #   make asan     only the sanitizer build and its tests
+#   make fuzz     a fuzzing campaign: fresh seeds, every target, FUZZ_SECONDS each
 #   make format   apply .clang-format
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
@@ -12,7 +13,9 @@ ASAN_BUILD ?= build-asan
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 
-.PHONY: all deps configure test asan demo format clean
+FUZZ_SECONDS ?= 600
+
+.PHONY: all deps configure test asan fuzz demo format clean
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -32,6 +35,9 @@ asan: deps
 	  -DCMAKE_BUILD_TYPE=Debug -DEVO_SANITIZE=ON -DEVO_FUZZ=ON $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz|asan' $(CTEST_FLAGS)
+
+fuzz: asan
+	bash scripts/fuzz-campaign.sh $(FUZZ_SECONDS)
 
 demo: all
 	@bash scripts/demo.sh $(BUILD)/evo

@@ -721,7 +721,10 @@ static evo_status evm_reinfer_node(const evm_ctx *c, uint32_t k)
                    .out = c->ptrs + n->n_in,
                    .n_out = n->n_out,
                    .err = c->err};
-    evo_status st = n->op->infer(&kc);
+    /* a file may mark a required input or output absent (-1) */
+    evo_status st = evo_op_check_arity(n->op, &kc);
+    if (st == EVO_OK)
+        st = n->op->infer(&kc);
     if (st != EVO_OK) {
         evo_error_prefix(c->err, ".evm: node %u '%s' (%s) does not infer", (unsigned)k, n->name,
                          n->op->name);

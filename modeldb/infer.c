@@ -133,7 +133,7 @@ static evo_status infer_fold(evo_graph *g, int32_t node, evo_error *err)
         }
     }
     c.err = NULL; /* eval contract */
-    rv = n->op->eval(&c);
+    rv = evo_op_eval(n->op, &c);
     if (rv != EVO_OK) {
         evo_error_set(err, rv, "%s: node '%s' (%s) failed while folding constants: %s",
                       infer_file(g), n->name, n->op_type, evo_strerror(rv));

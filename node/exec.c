@@ -233,7 +233,7 @@ static evo_status exec_node(const evo_exec *x, const evo_prog_node *n, evo_tenso
         .scratch_bytes = (size_t)n->scratch_bytes,
         .err = NULL,
     };
-    return n->op->eval(&c);
+    return evo_op_eval(n->op, &c);
 }
 
 evo_status evo_exec_run(evo_exec *x, int32_t *failed_node)

@@ -80,7 +80,19 @@ evo_status evo_op_check_arity(const evo_op_def *op, const evo_kctx *c)
         if (c->in[i] == NULL)
             return evo_error_set(c->err, EVO_ERR_GRAPH, "%s: required input %d is missing",
                                  op->name, (int)i);
+    for (int32_t i = 0; i < op->min_outputs && i < c->n_out; i++)
+        if (c->out[i] == NULL)
+            return evo_error_set(c->err, EVO_ERR_GRAPH, "%s: required output %d is missing",
+                                 op->name, (int)i);
     return EVO_OK;
+}
+
+evo_status evo_op_eval(const evo_op_def *op, const evo_kctx *c)
+{
+    bool any = c->n_out == 0;
+    for (int32_t i = 0; i < c->n_out && !any; i++)
+        any = c->out[i] != NULL && evo_shape_numel(&c->out[i]->shape) != 0;
+    return any ? op->eval(c) : EVO_OK;
 }
 
 evo_status evo_op_norm_axis(int64_t axis, int32_t rank, int32_t *out)

@@ -112,8 +112,15 @@ const evo_op_def *evo_op_at(size_t index);
 
 /* ---------------------------------------------------------------- helpers for op files */
 
-/* The common infer check of arity; fills c->err. */
+/* The common infer check of arity, and that required inputs and outputs are
+ * present; fills c->err. Every caller of infer runs it first, so an op's
+ * infer may rely on it. */
 evo_status evo_op_check_arity(const evo_op_def *op, const evo_kctx *c);
+/* Run op->eval, or nothing when every present output is empty (0 elements):
+ * there is nothing to write, and an op's loops may be bounded by param values
+ * (groups, block sizes) rather than by tensor sizes, so an empty tensor must
+ * not let a huge param spin them. Every caller of eval goes through here. */
+evo_status evo_op_eval(const evo_op_def *op, const evo_kctx *c);
 /* Normalize an axis in [-rank, rank) to [0, rank); EVO_ERR_SHAPE otherwise. */
 evo_status evo_op_norm_axis(int64_t axis, int32_t rank, int32_t *out);
 

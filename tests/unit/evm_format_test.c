@@ -577,6 +577,19 @@ static void test_node_indices(void **state)
     redigest(b, f->len);
     expect_reject(b, f->len, EVO_ERR_PARSE, "before any node writes it");
     free(b);
+    /* a required output marked absent (-1): refused before the op's infer
+     * could dereference it */
+    b = mutable_copy(f, &in);
+    put32(b + in.indices_off + 4 * (first + n_in), UINT32_MAX);
+    redigest(b, f->len);
+    expect_reject(b, f->len, EVO_ERR_GRAPH, "required output 0 is missing");
+    free(b);
+    /* a required input marked absent */
+    b = mutable_copy(f, &in);
+    put32(b + in.indices_off + 4 * first, UINT32_MAX);
+    redigest(b, f->len);
+    expect_reject(b, f->len, EVO_ERR_GRAPH, "required input 0 is missing");
+    free(b);
     /* an arity the op does not accept */
     b = mutable_copy(f, &in);
     put16(node_rec(b, &in, 0) + 16, 7);

@@ -134,6 +134,8 @@ static void d2s_move(unsigned char *space, unsigned char *depth, const int32_t *
 {
     int64_t n = sdims[0], ch = sdims[1], h = sdims[2] / b, w = sdims[3] / b;
     int64_t H = sdims[2], W = sdims[3];
+    if (n == 0 || ch == 0 || h == 0 || w == 0)
+        return; /* empty: do not spin through b*b empty blocks */
     for (int64_t in = 0; in < n; in++)
         for (int64_t c = 0; c < ch; c++)
             for (int64_t i = 0; i < b; i++)

@@ -119,6 +119,10 @@ static int32_t einsum_expand(const char *s, const char *e, int32_t n_ell, int32_
 
 static evo_status einsum_plan_build(const einsum_params *p, const evo_kctx *c, einsum_plan *pl)
 {
+    if (memchr(p->eq, '\0', sizeof p->eq) == NULL) /* params from a file */
+        return evo_error_set(c->err, EVO_ERR_PARSE,
+                             "Einsum: the equation in params is not a "
+                             "string");
     const char *eq = p->eq, *arrow = strstr(eq, "->");
     const char *lhs_end = arrow != NULL ? arrow : eq + strlen(eq);
     int32_t n_in = c->n_in;

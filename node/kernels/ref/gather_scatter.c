@@ -178,6 +178,9 @@ static evo_status gs_check_reduction(const evo_op_def *op, const evo_kctx *c, in
     evo_dtype dt = c->in[0]->dtype;
     if (reduction == GS_RED_NONE)
         return EVO_OK;
+    if (reduction < 0 || reduction > GS_RED_MIN) /* params from a file */
+        return evo_error_set(c->err, EVO_ERR_PARSE, "%s: reduction %d in params is unknown",
+                             op->name, (int)reduction);
     if ((unsigned)dt >= EVO_DT_COUNT_ || gs_combine_table[dt][reduction] == NULL)
         return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
                              "%s: a reduction over data of type %s is not supported (float32, "

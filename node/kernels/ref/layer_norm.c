@@ -173,6 +173,9 @@ static evo_status ln_infer_group(const evo_kctx *c)
                              "GroupNormalization: X must have rank >= 2 (N, C, ...), got %d",
                              (int)x->shape.rank);
     int32_t ch = x->shape.dims[1];
+    if (p->num_groups < 1) /* params from a file */
+        return evo_error_set(c->err, EVO_ERR_PARSE, "GroupNormalization: num_groups %d is not >= 1",
+                             (int)p->num_groups);
     if (ch % p->num_groups != 0)
         return evo_error_set(c->err, EVO_ERR_SHAPE,
                              "GroupNormalization: %d channels do not split into %d groups", (int)ch,
@@ -273,6 +276,8 @@ static evo_status ln_eval_group(const evo_kctx *c)
     int64_t n = x->shape.dims[0], ch = x->shape.dims[1], g = p->num_groups;
     int64_t spatial = kpool_prod(&x->shape, 2, x->shape.rank), cpg = ch / g;
     float *y = c->out[0]->data;
+    if (n * ch * spatial == 0)
+        return EVO_OK; /* empty: do not walk num_groups empty rows */
     ln_normalize(x->data, y, n * g, cpg * spatial, p->epsilon, false, NULL, NULL);
     for (int64_t b = 0; b < n; b++) {
         for (int64_t k = 0; k < ch; k++) {

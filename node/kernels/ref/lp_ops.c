@@ -53,7 +53,27 @@ static evo_status lp_parse_p(const evo_node *node, lp_params *p, bool only_1_2, 
     return EVO_OK;
 }
 
-/* X is float32 of rank >= min_rank. */
+/* A compact model (.evm) stores params as bytes a hostile file controls:
+ * every field parse would have checked is checked again before use. */
+static evo_status lp_check_params(const evo_op_def *op, const evo_kctx *c)
+{
+    const lp_params *p = c->params;
+    bool bad = p->n_axes < 0 || p->n_axes > EVO_MAX_RANK;
+    if (op != &evo_op_MeanVarianceNormalization)
+        bad = bad || p->p < 1 || p->p > 64;
+    if (op == &evo_op_LpPool) {
+        bad = bad || p->n_sp < 1 || p->n_sp > LP_MAX_SP || p->auto_pad < LP_PAD_NOTSET ||
+              p->auto_pad > LP_PAD_VALID || (p->ceil_mode & ~1) != 0;
+        for (int32_t j = 0; !bad && j < p->n_sp; j++)
+            bad = p->kernel[j] < 1 || p->stride[j] < 1 || p->dilation[j] < 1 ||
+                  p->pad_begin[j] < 0 || p->pad_end[j] < 0;
+    }
+    if (bad)
+        return evo_error_set(c->err, EVO_ERR_PARSE, "%s: params hold invalid values", op->name);
+    return EVO_OK;
+}
+
+/* X is float32 of rank >= min_rank; params are sane. */
 static evo_status lp_check_x(const evo_op_def *op, const evo_kctx *c, int32_t min_rank)
 {
     evo_status rv = evo_op_check_arity(op, c);
@@ -69,7 +89,7 @@ static evo_status lp_check_x(const evo_op_def *op, const evo_kctx *c, int32_t mi
     if (x->shape.rank < min_rank)
         return evo_error_set(c->err, EVO_ERR_SHAPE, "%s: input must have rank >= %d, got %d",
                              op->name, (int)min_rank, (int)x->shape.rank);
-    return EVO_OK;
+    return lp_check_params(op, c);
 }
 
 static void lp_cost(const evo_kctx *c, evo_op_cost *cost)
@@ -248,6 +268,8 @@ static evo_status lp_eval_mvn(const evo_kctx *c)
     if (lp_mvn_mask(&q, mask) != EVO_OK)
         return EVO_ERR_INTERNAL;
     int64_t groups = lp_mvn_groups(s, mask), n = evo_shape_numel(s);
+    if (groups == 0 || n == 0)
+        return EVO_OK; /* nothing to normalize (and no scratch was planned) */
     if (c->scratch_bytes < (size_t)groups * 2 * sizeof(double))
         return EVO_ERR_INTERNAL;
     int64_t count = groups > 0 ? n / groups : 0;

@@ -240,6 +240,10 @@ static evo_status norm_lrn_infer_impl(const evo_kctx *c, const evo_op_def *def)
         return rv;
     if ((rv = norm_check_x(c, def->name, 2)) != EVO_OK)
         return rv;
+    const norm_params *p = c->params;
+    if (p->size < 1) /* params from a file */
+        return evo_error_set(c->err, EVO_ERR_PARSE, "%s: size %d in params is not >= 1", def->name,
+                             (int)p->size);
     return kpool_set_out(c, def->name, c->out[0], EVO_DT_FLOAT32, &c->in[0]->shape);
 }
 

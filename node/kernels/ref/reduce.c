@@ -132,6 +132,9 @@ static evo_status reduce_axes(const evo_kctx *c, const char *op, bool mask[EVO_M
                                  op);
         vals = ax->data;
     } else {
+        if (p->n_attr_axes < 0 || p->n_attr_axes > EVO_MAX_RANK) /* params from a file */
+            return evo_error_set(c->err, EVO_ERR_PARSE, "%s: %d axes in params, at most %d", op,
+                                 (int)p->n_attr_axes, EVO_MAX_RANK);
         n = p->n_attr_axes;
         for (int64_t i = 0; i < n; i++)
             attr_vals[i] = p->attr_axes[i];

@@ -115,6 +115,9 @@ static evo_status rx_axes(const evo_kctx *c, const char *op, bool mask[EVO_MAX_R
         for (int64_t i = 0; i < n; i++)
             vals[i] = ((const int64_t *)ax->data)[i];
     } else {
+        if (p->n_attr_axes < 0 || p->n_attr_axes > EVO_MAX_RANK) /* params from a file */
+            return evo_error_set(c->err, EVO_ERR_PARSE, "%s: %d axes in params, at most %d", op,
+                                 (int)p->n_attr_axes, EVO_MAX_RANK);
         n = p->n_attr_axes;
         for (int64_t i = 0; i < n; i++)
             vals[i] = p->attr_axes[i];

@@ -217,6 +217,15 @@ static evo_status constant_infer(const evo_kctx *c)
         return rv;
     if (evo_dtype_size((evo_dtype)p->dtype) == 0)
         return evo_error_set(c->err, EVO_ERR_TYPE, "Constant: value has no type (not parsed?)");
+    /* params may come from a file: the stored size must match the shape */
+    size_t nbytes;
+    if (!evo_dtype_is_supported((evo_dtype)p->dtype) ||
+        evo_shape_nbytes(&p->shape, (evo_dtype)p->dtype, &nbytes) != EVO_OK ||
+        nbytes != p->nbytes || nbytes > CONSTANT_INLINE_MAX)
+        return evo_error_set(c->err, EVO_ERR_PARSE,
+                             "Constant: params hold %u bytes, not a valid value of that type and "
+                             "shape",
+                             (unsigned)p->nbytes);
     c->out[0]->dtype = (evo_dtype)p->dtype;
     c->out[0]->shape = p->shape;
     return EVO_OK;
@@ -305,6 +314,11 @@ static evo_status cos_infer(const evo_kctx *c)
                                  "ConstantOfShape: dim %d = %lld is invalid", (int)i, (long long)v);
         os.dims[i] = (int32_t)v;
     }
+    /* params may come from a file: the value's type must be one parse allows */
+    size_t es = evo_dtype_size((evo_dtype)p->dtype);
+    if (!evo_dtype_is_supported((evo_dtype)p->dtype) || es == 0 || es > sizeof p->value)
+        return evo_error_set(c->err, EVO_ERR_PARSE, "ConstantOfShape: value type %d is invalid",
+                             (int)p->dtype);
     size_t nbytes;
     if (evo_shape_nbytes(&os, (evo_dtype)p->dtype, &nbytes) != EVO_OK)
         return evo_error_set(c->err, EVO_ERR_LIMIT, "ConstantOfShape: output is too large");
