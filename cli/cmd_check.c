@@ -24,7 +24,8 @@
 #include "model.h"
 
 static const char check_usage[] =
-    "usage: evo check DIR... [--rtol R] [--atol A] [--timeout SEC] [--json] [--no-optimize]\n"
+    "usage: evo check DIR... [--rtol R] [--atol A] [--timeout SEC] [--threads N] [--json]\n"
+    "                 [--no-optimize]\n"
     "\n"
     "Run ONNX test directories (DIR/model.onnx and DIR/test_data_set_N/\n"
     "{input,output}_K.pb) and compare evo's outputs with the expected ones.\n"
@@ -40,6 +41,7 @@ static const char check_usage[] =
     "                 0 = no limit)\n"
     "  --json         one JSON object per line per DIR, then a summary object\n"
     "  --no-optimize  skip the default graph passes (fusion, folding...)\n"
+    "  --threads N    split big Convs over N threads (default 1)\n"
     "  -q, --quiet    no log messages;  -v, --verbose  info log messages\n"
     "\n"
     "Exit status 0 if nothing failed, 1 otherwise, 2 for a usage error.\n";
@@ -61,6 +63,7 @@ typedef struct check_result {
 typedef struct check_options {
     double rtol, atol, timeout_s;
     bool no_optimize;
+    int64_t threads;
 } check_options;
 
 static check_kind check_kind_of(evo_status rv)
@@ -263,7 +266,8 @@ static void check_dir(const char *dir, const check_options *o, check_result *res
             cli_model_options mopt = {.inputs = s.in,
                                       .n_inputs = s.n_in,
                                       .input_paths = (const char *const *)s.in_paths,
-                                      .no_optimize = o->no_optimize};
+                                      .no_optimize = o->no_optimize,
+                                      .threads = (int32_t)o->threads};
             rv = cli_model_load(model_path, &mopt, &m, &err);
         }
         for (size_t i = 0; rv == EVO_OK && i < s.n_in; i++)
@@ -419,7 +423,7 @@ static int check_main(int argc, char **argv)
 {
     cli_args a;
     cli_args_init(&a, &cli_cmd_check, argc, argv);
-    check_options o = {.rtol = 1e-3, .atol = 1e-4, .timeout_s = 60};
+    check_options o = {.rtol = 1e-3, .atol = 1e-4, .timeout_s = 60, .threads = 1};
     const char **dirs = calloc((size_t)argc, sizeof *dirs);
     size_t n_dirs = 0;
     bool json = false;
@@ -433,6 +437,9 @@ static int check_main(int argc, char **argv)
                 rc = CLI_EXIT_USAGE;
         } else if (cli_args_value(&a, "--atol", &val)) {
             if (!cli_parse_double(a.cmd, "--atol", val, 0, &o.atol))
+                rc = CLI_EXIT_USAGE;
+        } else if (cli_args_value(&a, "--threads", &val)) {
+            if (!cli_parse_i64(a.cmd, "--threads", val, 1, EVO_THREADS_MAX, &o.threads))
                 rc = CLI_EXIT_USAGE;
         } else if (cli_args_value(&a, "--timeout", &val)) {
             if (!cli_parse_double(a.cmd, "--timeout", val, 0, &o.timeout_s))

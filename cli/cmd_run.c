@@ -15,7 +15,7 @@
 
 static const char run_usage[] =
     "usage: evo run MODEL [--input FILE]... [--dim NAME=VALUE]... [--output-dir DIR]\n"
-    "               [--repeat N] [--seed N] [--json] [--no-optimize]\n"
+    "               [--repeat N] [--seed N] [--threads N] [--json] [--no-optimize]\n"
     "\n"
     "Run a model (ONNX) on the CPU with one exactly sized arena.\n"
     "\n"
@@ -27,6 +27,7 @@ static const char run_usage[] =
     "  --output-dir DIR  write output_K.pb (onnx.TensorProto) for each output\n"
     "  --repeat N        run N times and report min/median/mean time (default 1)\n"
     "  --seed N          seed for random inputs (default 1)\n"
+    "  --threads N       split big Convs over N threads (default 1)\n"
     "  --no-optimize     skip the graph passes (BatchNorm folding, activation\n"
     "                    fusion, Identity removal, dead code) that run by default\n"
     "  --json            print one JSON line instead of text\n"
@@ -188,7 +189,7 @@ static int run_main(int argc, char **argv)
     const char *path = NULL, *outdir = NULL;
     const char **inputs = calloc((size_t)argc, sizeof *inputs); /* at most one per argument */
     size_t n_inputs = 0;
-    int64_t repeat = 1, seed = 1;
+    int64_t repeat = 1, seed = 1, threads = 1;
     bool json = false, no_optimize = false;
     int rc = inputs ? -1 : CLI_EXIT_FAIL;
     for (const char *arg; rc < 0 && (arg = cli_args_next(&a)) != NULL;) {
@@ -204,6 +205,9 @@ static int run_main(int argc, char **argv)
             outdir = val;
         } else if (cli_args_value(&a, "--repeat", &val)) {
             if (!cli_parse_i64(a.cmd, "--repeat", val, 1, RUN_MAX_REPEAT, &repeat))
+                rc = CLI_EXIT_USAGE;
+        } else if (cli_args_value(&a, "--threads", &val)) {
+            if (!cli_parse_i64(a.cmd, "--threads", val, 1, EVO_THREADS_MAX, &threads))
                 rc = CLI_EXIT_USAGE;
         } else if (cli_args_value(&a, "--seed", &val)) {
             if (!cli_parse_i64(a.cmd, "--seed", val, 0, INT64_MAX, &seed))
@@ -241,6 +245,7 @@ static int run_main(int argc, char **argv)
         if (cli_tensor_read(inputs[i], &tensors[i], &err) != EVO_OK)
             goto fail;
     cli_model_options mopt = {.no_optimize = no_optimize,
+                              .threads = (int32_t)threads,
                               .dims = dims.items,
                               .n_dims = dims.n,
                               .inputs = tensors,

@@ -340,6 +340,9 @@ evo_status cli_model_load(const char *path, const cli_model_options *opt, cli_mo
                              m->arena_bytes);
     if ((rv = evo_exec_init(&m->exec, m->prog, m->arena, m->arena_bytes)) != EVO_OK)
         return evo_error_set(err, rv, "%s: executor setup failed: %s", path, evo_strerror(rv));
+    if (opt->threads > 1 && ((rv = evo_threads_create(opt->threads, &m->threads, err)) != EVO_OK ||
+                             (rv = evo_exec_set_threads(&m->exec, m->threads, err)) != EVO_OK))
+        return rv;
     EVO_LOGI("%s: %d nodes, %d tensors, arena %zu bytes (activations %llu, lower bound %llu)", path,
              (int)m->prog->n_nodes, (int)m->prog->n_tensors, m->arena_bytes,
              (unsigned long long)m->prog->activation_bytes,
@@ -351,6 +354,7 @@ void cli_model_free(cli_model *m)
 {
     if (m == NULL)
         return;
+    evo_threads_destroy(m->threads);
     if (m->evm != NULL) {
         cli_evm_close(m->evm); /* m->prog points into it */
         free(m->evm);

@@ -28,6 +28,8 @@ typedef struct cli_model_options {
     /* Skip the graph passes (BatchNorm folding, activation fusion, Identity
      * removal, dead code) that run by default, as ONNX Runtime's do. */
     bool no_optimize;
+    /* Intra-op threads (--threads N); 0 or 1 = one thread. */
+    int32_t threads;
 } cli_model_options;
 
 /* A .evm file read into memory and verified: the program points into blob
@@ -56,6 +58,7 @@ typedef struct cli_model {
     void *arena;
     size_t arena_bytes; /* exactly evo_program_arena_size(prog) */
     evo_exec exec;
+    evo_threads *threads; /* owned; NULL for one thread */
     /* Given input k (graph-input order) -> program input index, or -1 when
      * the input was specialized: its value decides a shape (a Reshape's
      * target, a Slice's starts...), so it was bound as a constant. */

@@ -233,6 +233,9 @@ static evo_status exec_node(const evo_exec *x, const evo_prog_node *n, evo_tenso
         .scratch_bytes = (size_t)n->scratch_bytes,
         .err = NULL,
     };
+    evo_status st;
+    if (x->threads != NULL && x->threads_run(x->threads, n->op, &c, &st))
+        return st;
     return evo_op_eval(n->op, &c);
 }
 

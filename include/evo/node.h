@@ -68,6 +68,22 @@ typedef struct evo_program {
     void *owner_;                    /* private: the builder's allocations */
 } evo_program;
 
+/* ---------------------------------------------------------------- threads (hosted) */
+
+/* A pool of intra-op threads (node/threads.c, pthreads): big Convs are split
+ * by output channels across the caller and n-1 workers. Single-threaded
+ * execution stays the default. Workers spin briefly between ops during a
+ * run, then sleep. One pool serves one running executor at a time. */
+#define EVO_THREADS_MAX 64
+typedef struct evo_threads evo_threads;
+/* n threads including the caller (1..EVO_THREADS_MAX); EVO_ERR_INVALID_ARG,
+ * EVO_ERR_NOMEM or EVO_ERR_IO (a thread did not start). */
+evo_status evo_threads_create(int32_t n, evo_threads **out, evo_error *err);
+void evo_threads_destroy(evo_threads *t); /* NULL is fine */
+int32_t evo_threads_count(const evo_threads *t);
+/* How many ops ran split over the threads so far (for tests and logs). */
+int64_t evo_threads_split_ops(const evo_threads *t);
+
 /* ---------------------------------------------------------------- building (hosted) */
 
 typedef struct evo_program_options {
@@ -88,16 +104,30 @@ void evo_program_free(evo_program *p);
  * scratch, including alignment padding. */
 size_t evo_program_arena_size(const evo_program *p);
 
+struct evo_kctx;
+struct evo_op_def;
+
 typedef struct evo_exec {
     const evo_program *prog;
     evo_tensor *tensors;        /* views, in the arena */
     evo_tensor **ptrs;          /* per-node in/out pointer tables, in the arena */
     unsigned char *activations; /* the activation area, in the arena */
+    /* Intra-op threads (hosted builds, evo_exec_set_threads); NULL = one
+     * thread. Called per node; returns false when it did not run the node.
+     * A hook rather than a call so the portable executor needs no threads. */
+    evo_threads *threads;
+    bool (*threads_run)(evo_threads *t, const struct evo_op_def *op, const struct evo_kctx *c,
+                        evo_status *status);
 } evo_exec;
 
 /* Lay the executor out in `arena` (at least evo_program_arena_size bytes,
  * any alignment: it is aligned internally). EVO_ERR_NOMEM if too small. */
 evo_status evo_exec_init(evo_exec *x, const evo_program *p, void *arena, size_t arena_bytes);
+
+/* Hosted: run x's big Convs on t's threads (t NULL or of 1 thread: one
+ * thread). Sizes the workers' scratch for this program now (EVO_ERR_NOMEM),
+ * so runs allocate nothing. t must outlive its use by x. */
+evo_status evo_exec_set_threads(evo_exec *x, evo_threads *t, evo_error *err);
 
 /* Input/output views: write input data through evo_exec_input(x,i)->data
  * (nbytes of the program tensor) before evo_exec_run; read outputs after. */
