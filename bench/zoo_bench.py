@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Time evo and ONNX Runtime on the same models in the same run.
 
-  bench/zoo_bench.py [--evo build/evo] [--runs 20] [--models DIR ...] [--markdown]
+  bench/zoo_bench.py [--evo build/evo] [--runs 20] [--threads N] [--models DIR ...] [--markdown]
 
 For each model directory (default: every model in ../shared/models) it feeds
 the same input (test_data_set_0/input_*.pb) to ORT (single thread, through
 ../shared/tools/ort_run.js) and to `evo run --json`, and prints median/min ms
-and the evo/ORT ratio, plus evo's arena beside its lower bound.
+and the evo/ORT ratio, plus evo's arena beside its lower bound. --threads N
+(default 1) gives ORT N intra-op threads and evo `--threads N`.
 Run bench/setup.sh once first (it installs onnxruntime-node into bench/).
 """
 import argparse, glob, json, os, subprocess, sys, tempfile
@@ -21,7 +22,7 @@ NP2ORT = {np.float32: "float32", np.int64: "int64", np.int32: "int32", np.uint8:
           np.int8: "int8", np.bool_: "bool"}
 
 
-def ort_time(model_dir, inputs, runs, tmp):
+def ort_time(model_dir, inputs, runs, tmp, threads=1):
     m = onnx.load(os.path.join(model_dir, "model.onnx"), load_external_data=False)
     inits = {t.name for t in m.graph.initializer}
     names = [i.name for i in m.graph.input if i.name not in inits]
@@ -33,7 +34,7 @@ def ort_time(model_dir, inputs, runs, tmp):
         raw = os.path.join(tmp, f"in{k}.bin")
         np.ascontiguousarray(x).tofile(raw)
         feeds.append(dict(name=name, type=NP2ORT[x.dtype.type], dims=list(x.shape), file=raw))
-    man = dict(model=os.path.abspath(os.path.join(model_dir, "model.onnx")), threads=1, warmup=3,
+    man = dict(model=os.path.abspath(os.path.join(model_dir, "model.onnx")), threads=threads, warmup=3,
                runs=runs, inputs=feeds, outdir=tmp)
     mf = os.path.join(tmp, "m.json")
     json.dump(man, open(mf, "w"))
@@ -45,8 +46,9 @@ def ort_time(model_dir, inputs, runs, tmp):
     return r["ms_median"], r["ms_min"]
 
 
-def evo_time(evo, model_dir, inputs, runs):
-    cmd = [evo, "run", os.path.join(model_dir, "model.onnx"), "--repeat", str(runs), "--json"]
+def evo_time(evo, model_dir, inputs, runs, threads=1):
+    cmd = [evo, "run", os.path.join(model_dir, "model.onnx"), "--repeat", str(runs), "--json",
+           "--threads", str(threads)]
     for f in inputs:
         cmd += ["--input", f]
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -61,6 +63,7 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--models", nargs="*")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     dirs = a.models or sorted(glob.glob(os.path.join(SHARED, "models", "*")))
     if not dirs:
@@ -69,8 +72,8 @@ def main():
     for d in dirs:
         inputs = sorted(glob.glob(os.path.join(d, "test_data_set_0", "input_*.pb")))
         with tempfile.TemporaryDirectory() as tmp:
-            ort_med, ort_min = ort_time(d, inputs, a.runs, tmp)
-        ev, err = evo_time(a.evo, d, inputs, a.runs)
+            ort_med, ort_min = ort_time(d, inputs, a.runs, tmp, a.threads)
+        ev, err = evo_time(a.evo, d, inputs, a.runs, a.threads)
         name = os.path.basename(d.rstrip("/"))
         if ev is None:
             rows.append((name, ort_med, None, None, None, None, err))
