@@ -15,7 +15,7 @@ static const char node_usage[] =
     "usage: evo node --coordinator URL --name NAME [--memory SIZE] [--listen URL]\n"
     "                [--transport nng|coap] [--class NAME] [--token TOKEN]\n"
     "                [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--no-calibrate]\n"
-    "                [--gflops G]\n"
+    "                [--gflops G] [--threads N]\n"
     "\n"
     "Register with the coordinator (memory budget, calibration, link to the\n"
     "coordinator), then hold the stages it assigns (.evm) and run requests. A stage\n"
@@ -31,6 +31,7 @@ static const char node_usage[] =
     "  --transport T      nng (default) or coap (tensors are relayed by the coordinator)\n"
     "  --class NAME       device class: edge (default), cloud, mcu, ...\n"
     "  --no-calibrate     skip the ~1 s calibration; claim --gflops (default 1)\n"
+    "  --threads N        split each stage's big Convs over N threads (default 1)\n"
     "  --token, --tls-cert, --tls-key, --tls-ca, --tls-server-name: as for clients\n";
 
 static int node_main(int argc, char **argv)
@@ -63,6 +64,11 @@ static int node_main(int argc, char **argv)
         } else if (cli_args_value(&a, "--gflops", &val)) {
             if (!cli_parse_double(a.cmd, "--gflops", val, 0.001, &opt.gflops))
                 rc = CLI_EXIT_USAGE;
+        } else if (cli_args_value(&a, "--threads", &val)) {
+            int64_t n = 1;
+            if (!cli_parse_i64(a.cmd, "--threads", val, 1, EVO_THREADS_MAX, &n))
+                rc = CLI_EXIT_USAGE;
+            opt.threads = (int32_t)n;
         } else if (cli_args_flag(&a, "--no-calibrate")) {
             opt.no_calibrate = true;
         } else if (a.failed) {

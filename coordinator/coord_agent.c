@@ -67,6 +67,11 @@ struct evo_agent {
     char *token, *cert, *key, *ca, *server_name;
     evo_calibration cal;
     double gflops;
+    /* Intra-op threads (NULL: one). Stages load on the control thread and
+     * run on the data thread; run_mu keeps a stage load from resizing the
+     * pool's scratch while a run uses it. */
+    evo_threads *pool;
+    pthread_mutex_t run_mu;
     uint64_t start_ns;
 
     evo_tp *ctl, *data, *hb;
@@ -316,6 +321,14 @@ static void agent_on_deploy(evo_agent *a, const evo_msg *m)
         agent_reply_error(a, EVO_ERR_NOMEM, "node cannot lay out the stage's arena");
         return;
     }
+    pthread_mutex_lock(&a->run_mu);
+    rv = evo_exec_set_threads(&s->run.exec, a->pool, &e);
+    pthread_mutex_unlock(&a->run_mu);
+    if (rv != EVO_OK) {
+        agent_stage_free(s);
+        agent_reply_error(a, rv, e.msg);
+        return;
+    }
     pthread_mutex_lock(&a->mu);
     if (a->n_stages == AGENT_MAX_STAGES) {
         pthread_mutex_unlock(&a->mu);
@@ -455,7 +468,13 @@ static evo_status agent_run(evo_agent *a, const evo_msg *m, uint64_t t_recv_wall
     }
     uint64_t t1 = coord_mono_ns();
     int32_t failed = -1;
-    if (rv == EVO_OK && (rv = evo_exec_run(x, &failed)) != EVO_OK)
+    bool ran = rv == EVO_OK;
+    if (ran) {
+        pthread_mutex_lock(&a->run_mu);
+        rv = evo_exec_run(x, &failed);
+        pthread_mutex_unlock(&a->run_mu);
+    }
+    if (ran && rv != EVO_OK)
         evo_error_set(e, rv, "node %s: stage %u failed at node %d: %s", a->name, s->stage,
                       (int)failed, evo_strerror(rv));
     uint64_t t2 = coord_mono_ns();
@@ -870,6 +889,7 @@ evo_status evo_agent_start(const evo_agent_options *opt, evo_agent **out, evo_er
     if (a == NULL)
         return evo_error_set(err, EVO_ERR_NOMEM, "out of memory starting a node");
     pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->run_mu, NULL);
     a->start_ns = coord_mono_ns();
     snprintf(a->name, sizeof a->name, "%s", opt->name);
     snprintf(a->klass, sizeof a->klass, "%s", opt->device_class ? opt->device_class : "edge");
@@ -908,6 +928,13 @@ evo_status evo_agent_start(const evo_agent_options *opt, evo_agent **out, evo_er
         return rv;
     }
     a->gflops = a->cal.dense_gflops;
+    /* Calibration measures one thread, so the speed the node claims stays
+     * the single-thread figure; threads only make it finish sooner. */
+    if (opt->threads > 1 && (rv = evo_threads_create(opt->threads, &a->pool, err)) != EVO_OK) {
+        evo_error_prefix(err, "node %s", a->name);
+        evo_agent_stop(a);
+        return rv;
+    }
 
     /* Listeners: control (REP) and data (PULL), the data one on the same
      * host with an ephemeral port. */
@@ -997,6 +1024,8 @@ void evo_agent_stop(evo_agent *a)
         evo_tp_close(a->push[i].tp);
     for (size_t i = 0; i < a->n_stages; i++)
         agent_stage_free(a->stages[i]);
+    evo_threads_destroy(a->pool);
+    pthread_mutex_destroy(&a->run_mu);
     pthread_mutex_destroy(&a->mu);
     free(a->token);
     free(a->cert);

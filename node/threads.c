@@ -298,14 +298,18 @@ evo_status evo_exec_set_threads(evo_exec *x, evo_threads *t, evo_error *err)
         return EVO_OK;
     const evo_program *p = x->prog;
     size_t need = 0;
+    int32_t splittable = 0, convs = 0;
+    extern const evo_op_def evo_op_Conv;
     evo_tensor **pt = x->ptrs;
     for (int32_t k = 0; k < p->n_nodes; pt += p->nodes[k].n_in + p->nodes[k].n_out, k++) {
         const evo_prog_node *n = &p->nodes[k];
         evo_kctx c = {
             .params = n->params, .in = pt, .n_in = n->n_in, .out = pt + n->n_in, .n_out = n->n_out};
         threads_job j = {.op = n->op, .ctx = &c};
+        convs += n->op == &evo_op_Conv;
         if (!threads_conv_plan(n->op, &c, t->n, &j.depthwise, &j.m_per_part, &j.parts))
             continue;
+        splittable++;
         for (int32_t part = 1; part < j.parts; part++) {
             size_t s = threads_part_scratch(&j, part);
             if (s > need)
@@ -327,6 +331,8 @@ evo_status evo_exec_set_threads(evo_exec *x, evo_threads *t, evo_error *err)
     }
     x->threads = t;
     x->threads_run = threads_try_run;
+    EVO_LOGI("threads: %d of %d Convs split over %d threads (worker scratch %zu bytes)",
+             (int)splittable, (int)convs, (int)t->n, t->scratch_bytes);
     return EVO_OK;
 }
 

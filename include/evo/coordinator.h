@@ -90,6 +90,7 @@ typedef struct evo_agent_options {
     uint64_t memory_bytes;    /* budget for stages (.evm + loader tables + arena); 0: 1 GiB */
     bool no_calibrate;        /* skip the ~1 s calibration (tests): figures from gflops */
     double gflops;            /* with no_calibrate: claimed dense GFLOP/s (0: 1) */
+    int32_t threads;          /* intra-op threads for stage runs (0 or 1: one) */
     evo_coord_security sec;
 } evo_agent_options;
 

@@ -89,7 +89,8 @@ evo infer tiny_vww_mbv1 "${ref[@]}" | grep -q "OK" || fail "infer after re-plann
 evo status | grep -q "tiny_vww_mbv1: deployed" || fail "status"
 
 # mobilenet_v2 (about 20 MiB as one stage) on two more nodes that cannot hold it alone.
-coord_spawn d "$EVO" node --name d --memory 16M --no-calibrate --gflops 8 --class cloud
+# d splits its stage's big Convs over 2 threads (checked in its log below)
+coord_spawn d "$EVO" node --name d --memory 16M --no-calibrate --gflops 8 --class cloud --threads 2
 coord_spawn e "$EVO" node --name e --memory 8M --no-calibrate --gflops 6
 coord_wait_alive 4
 evo model add "$mnv2/model.onnx" > /dev/null || fail "model add mobilenet_v2"
@@ -99,6 +100,11 @@ cat "$coord_tmp/plan3.txt"
 evo infer mobilenet_v2 --input "$mnv2/test_data_set_0/input_0.pb" \
   --expect "$mnv2/test_data_set_0/output_0.pb" --repeat 3 > "$coord_tmp/infer3.txt" || fail "infer mobilenet_v2"
 cat "$coord_tmp/infer3.txt"
+grep -E "holds|threads:" "$coord_tmp/d.log"
+if grep -q "holds mobilenet_v2" "$coord_tmp/d.log"; then
+  grep -qE "threads: [1-9][0-9]* of [0-9]+ Convs split over 2 threads" "$coord_tmp/d.log" ||
+    fail "node d (--threads 2) split none of its Convs: $(grep threads "$coord_tmp/d.log")"
+fi
 # A standalone placement is refused with a clear sentence when nothing holds it.
 evo deploy mobilenet_v2 --mode standalone 2> "$coord_tmp/err.txt" && fail "standalone should not fit"
 grep -q "no device can hold the whole model" "$coord_tmp/err.txt" || fail "unclear refusal: $(cat "$coord_tmp/err.txt")"
