@@ -26,6 +26,7 @@
 #define AGENT_MAX_PEERS 16
 #define AGENT_PROBE_CHUNK (128 * 1024)
 #define AGENT_PROBE_CHUNKS 16
+/* Default time budget of one link probe (evo_agent_options.probe_budget_ms). */
 #define AGENT_PROBE_BUDGET_MS 1000
 #define AGENT_POLL_MS 200
 
@@ -72,6 +73,7 @@ struct evo_agent {
      * pool's scratch while a run uses it. */
     evo_threads *pool;
     pthread_mutex_t run_mu;
+    int32_t probe_budget_ms;
     uint64_t start_ns;
 
     evo_tp *ctl, *data, *hb;
@@ -689,11 +691,11 @@ static evo_status agent_probe_rate(evo_tp *tp, const char *json, double rtt_us,
 }
 
 /* Measure the link to one peer: three authorized pings (the best is the
- * RTT) and the bandwidth transfer, all within AGENT_PROBE_BUDGET_MS. */
+ * RTT) and the bandwidth transfer, all within the probe budget. */
 static evo_status agent_probe_peer(evo_agent *a, agent_peer *p, evo_error *err)
 {
     evo_tp_options o;
-    coord_tp_options(&o, &a->sec, AGENT_PROBE_BUDGET_MS);
+    coord_tp_options(&o, &a->sec, a->probe_budget_ms);
     evo_tp *tp = NULL;
     evo_status rv = evo_tp_open(&tp, p->url, EVO_TP_REQ, EVO_TP_DIAL, &o, err);
     if (rv != EVO_OK)
@@ -703,7 +705,7 @@ static evo_status agent_probe_peer(evo_agent *a, agent_peer *p, evo_error *err)
     cJSON_AddStringToObject(j, "ticket", p->ticket);
     char *json = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
-    uint64_t deadline = coord_mono_ns() + (uint64_t)AGENT_PROBE_BUDGET_MS * 1000000u;
+    uint64_t deadline = coord_mono_ns() + (uint64_t)a->probe_budget_ms * 1000000u;
     double rtt_us = 1e30, mbps = 0;
     for (int i = 0; i < 3 && rv == EVO_OK && !a->stop; i++) {
         uint64_t t0 = coord_mono_ns();
@@ -783,7 +785,7 @@ static evo_status agent_register(evo_agent *a, evo_error *err)
     double mbps = 0;
     if (rv == EVO_OK) {
         evo_error pe;
-        uint64_t deadline = coord_mono_ns() + (uint64_t)AGENT_PROBE_BUDGET_MS * 1000000u;
+        uint64_t deadline = coord_mono_ns() + (uint64_t)a->probe_budget_ms * 1000000u;
         if (agent_probe_rate(tp, NULL, rtt_us, deadline, &mbps, &pe) != EVO_OK)
             EVO_LOGW("node %s: bandwidth probe to the coordinator: %s", a->name, pe.msg);
     }
@@ -904,6 +906,7 @@ evo_status evo_agent_start(const evo_agent_options *opt, evo_agent **out, evo_er
         coord = a->coap ? "coap://127.0.0.1:5683" : evo_client_default_url(NULL);
     snprintf(a->coord_url, sizeof a->coord_url, "%s", coord);
     a->memory = opt->memory_bytes ? opt->memory_bytes : (uint64_t)1 << 30;
+    a->probe_budget_ms = opt->probe_budget_ms > 0 ? opt->probe_budget_ms : AGENT_PROBE_BUDGET_MS;
     a->token = agent_strdup(opt->sec.token);
     a->cert = agent_strdup(opt->sec.tls_cert);
     a->key = agent_strdup(opt->sec.tls_key);

@@ -91,6 +91,8 @@ typedef struct evo_agent_options {
     bool no_calibrate;        /* skip the ~1 s calibration (tests): figures from gflops */
     double gflops;            /* with no_calibrate: claimed dense GFLOP/s (0: 1) */
     int32_t threads;          /* intra-op threads for stage runs (0 or 1: one) */
+    int32_t probe_budget_ms;  /* time budget of one link probe (0: 1000); a probe that
+                                 does not finish in it measures nothing */
     evo_coord_security sec;
 } evo_agent_options;
 

@@ -180,6 +180,14 @@ void evo_conv_km_avx512(int64_t kk, const float *b, int64_t ldb, const int32_t *
 void evo_conv_km_avx2(int64_t kk, const float *b, int64_t ldb, int64_t np, const float *wt,
                       int64_t mm, const float *bias, const evo_act *act, float *y, int64_t ldy);
 /* even[i] = src[2 i], odd[i] = src[2 i + 1] for i < n. */
+/* Depthwise 2-D conv of small planes on AVX-512F, 16 channels per vector
+ * (x86/dwconv_cv_avx512.c): g depthwise with c % 16 == 0, dilation 1; the
+ * whole output, bias and Relu/Clip included (other activations are the
+ * caller's). scratch: evo_dwconv_cv_scratch_floats(g) floats, 64-byte
+ * aligned. */
+size_t evo_dwconv_cv_scratch_floats(const evo_conv_geom *g);
+void evo_dwconv_cv_avx512(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
+                          const evo_act *act, float *y, float *scratch);
 void evo_deinterleave_avx512(const float *src, int64_t n, float *even, float *odd);
 #endif
 

@@ -278,6 +278,23 @@ static bool conv_dw_masked_ok(const evo_conv_geom *g)
     return s == 2 && g->out[2] == (g->in[2] + 1) / 2;
 }
 
+/* Depthwise convs on small planes with whole blocks of 16 channels run
+ * vectorized over channels (x86/dwconv_cv_avx512.c): the masked path pays
+ * its setup and partial vectors per channel, which dominates when a plane
+ * holds a few dozen outputs. Measured on tiny_vww_mbv1 (per-op medians). */
+#if defined(EVO_HAVE_X86)
+#ifndef CONV_DW_CV_MAX_OUT
+#define CONV_DW_CV_MAX_OUT 64
+#endif
+
+static bool conv_dw_cv_ok(const evo_conv_geom *g)
+{
+    return conv_is_depthwise(g) && g->nsp == 2 && g->c % 16 == 0 && g->dil[1] == 1 &&
+           g->dil[2] == 1 && g->out_size <= CONV_DW_CV_MAX_OUT && g->k_size <= 49 &&
+           (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]) <= 4096;
+}
+#endif
+
 /* Scratch of the masked path: the masks, the tap offsets, then (stride 2)
  * the four phase planes of one channel. */
 static int64_t conv_dw_masked_bytes(const evo_conv_geom *g, int64_t *off_at, int64_t *ph_at)
@@ -765,6 +782,12 @@ size_t evo_conv_fast_scratch(const evo_conv_geom *g)
             const size_t mb = (size_t)conv_dw_masked_bytes(g, &off_at, &ph_at) + 64;
             bytes = mb > bytes ? mb : bytes;
         }
+#if defined(EVO_HAVE_X86)
+        if (conv_dw_cv_ok(g)) { /* or the channel-vectorized path */
+            const size_t cb = evo_dwconv_cv_scratch_floats(g) * sizeof(float) + 64;
+            bytes = cb > bytes ? cb : bytes;
+        }
+#endif
         return bytes;
     }
     if (conv_is_pointwise(g))
@@ -797,6 +820,12 @@ void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const
     }
     if (conv_is_depthwise(g)) {
 #if defined(EVO_HAVE_X86)
+        if (evo_cpu_use_avx512() && conv_dw_cv_ok(g)) {
+            evo_dwconv_cv_avx512(g, x, w, bias, act, y, conv_align64(scratch));
+            if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
+                evo_act_apply(act, y, (size_t)(g->n * g->m * g->out_size));
+            return;
+        }
         if (evo_cpu_use_avx512() && conv_dw_masked_ok(g)) {
             conv_dw_masked(g, x, w, bias, act, y, (unsigned char *)conv_align64(scratch));
             return;

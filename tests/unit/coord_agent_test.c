@@ -106,8 +106,13 @@ static evo_agent *agent_start(fake *f, uint64_t memory)
     snprintf(url, sizeof url, "tcp://127.0.0.1:%d", evo_tp_port(f->rep));
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, fake_serve, f), 0);
-    evo_agent_options ao = {
-        .coordinator = url, .name = "n1", .memory_bytes = memory, .no_calibrate = true};
+    evo_agent_options ao = {.coordinator = url,
+                            .name = "n1",
+                            .memory_bytes = memory,
+                            .no_calibrate = true,
+                            /* generous: a probe that overruns measures nothing, and a loaded
+                             * test machine must not turn that into a failure */
+                            .probe_budget_ms = 10000};
     evo_agent *a = NULL;
     evo_error err;
     evo_status rv = evo_agent_start(&ao, &a, &err);

@@ -404,8 +404,8 @@ static void test_conv_random_fast_vs_ref(void **state)
  * 32+ outputs at strides 1 and 2, a wide 1x1, the AVX-512 implicit GEMM of
  * stride-1 convs (tiles spanning padded rows, groups, partial channel
  * blocks) and the size limit that sends a conv back to im2col. */
-static void conv_big_case(int64_t c, int64_t m, int64_t group, int32_t h, int32_t w, int64_t k,
-                          int64_t stride, int64_t pad)
+static void conv_big_case_act(int64_t c, int64_t m, int64_t group, int32_t h, int32_t w, int64_t k,
+                              int64_t stride, int64_t pad, const evo_act *act)
 {
     const int32_t xd[4] = {1, (int32_t)c, h, w};
     const int32_t wd[4] = {(int32_t)m, (int32_t)(c / group), (int32_t)k, (int32_t)k};
@@ -419,6 +419,8 @@ static void conv_big_case(int64_t c, int64_t m, int64_t group, int32_t h, int32_
     unsigned char params[EVO_PARAMS_MAX];
     evo_error err;
     assert_int_equal(kc_parse(&evo_op_Conv, &node, params, &err), EVO_OK);
+    if (act != NULL)
+        assert_int_equal(evo_kconv_fuse_activation(&evo_op_Conv, params, act), EVO_OK);
     evo_tensor tx, tw, tb, ty;
     kc_tensor(&tx, EVO_DT_FLOAT32, NULL, 4, xd);
     kc_tensor(&tw, EVO_DT_FLOAT32, NULL, 4, wd);
@@ -453,6 +455,31 @@ static void conv_big_case(int64_t c, int64_t m, int64_t group, int32_t h, int32_
     free(b);
     free(want);
     free(got);
+}
+
+static void conv_big_case(int64_t c, int64_t m, int64_t group, int32_t h, int32_t w, int64_t k,
+                          int64_t stride, int64_t pad)
+{
+    conv_big_case_act(c, m, group, h, w, k, stride, pad, NULL);
+}
+
+/* The AVX-512 channel-vectorized depthwise path (whole blocks of 16
+ * channels, small planes): strides, odd sizes, no padding, 5x5, the fused
+ * activations it applies itself and one it leaves to the caller. */
+static void test_conv_depthwise_channel_vectors(void **state)
+{
+    (void)state;
+    conv_big_case(64, 64, 64, 6, 6, 3, 1, 1);
+    conv_big_case(128, 128, 128, 3, 3, 3, 1, 1);
+    conv_big_case(64, 64, 64, 12, 12, 3, 2, 1);
+    conv_big_case(32, 32, 32, 7, 5, 3, 2, 1);
+    conv_big_case(48, 48, 48, 4, 4, 3, 1, 0);
+    conv_big_case(16, 16, 16, 8, 8, 5, 1, 2);
+    const evo_act relu = {EVO_ACT_RELU, 0, 0}, clip = {EVO_ACT_CLIP, -0.25f, 0.5f};
+    const evo_act sigmoid = {EVO_ACT_SIGMOID, 0, 0};
+    conv_big_case_act(64, 64, 64, 6, 6, 3, 1, 1, &relu);
+    conv_big_case_act(32, 32, 32, 6, 6, 3, 2, 1, &clip);
+    conv_big_case_act(16, 16, 16, 5, 5, 3, 1, 1, &sigmoid);
 }
 
 static void test_conv_block_boundaries(void **state)
@@ -630,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_conv_dilations),
         cmocka_unit_test(test_conv_group_bias),
         cmocka_unit_test(test_conv_depthwise),
+        cmocka_unit_test(test_conv_depthwise_channel_vectors),
         cmocka_unit_test(test_conv_3d),
         cmocka_unit_test(test_conv_fused_activation),
         cmocka_unit_test(test_conv_random_fast_vs_ref),
