@@ -3,6 +3,8 @@
 #ifndef EVO_CLI_COORD_H
 #define EVO_CLI_COORD_H
 
+#include <signal.h>
+
 #include <cjson/cJSON.h>
 
 #include "cli.h"
@@ -36,6 +38,13 @@ double cli_coord_get(const cJSON *o, const char *key);
 const char *cli_coord_str(const cJSON *o, const char *key);
 /* The plan table of `evo deploy` and `evo status`. */
 void cli_coord_print_plan(const cJSON *plan);
+
+/* The long-running commands (`evo coordinator`, `evo node`): before any
+ * thread starts, block SIGINT/SIGTERM (so cli_daemon_wait receives them),
+ * ignore SIGPIPE and log at least at info level. */
+void cli_daemon_begin(sigset_t *stop_signals);
+/* Wait for one of the signals blocked by cli_daemon_begin; returns it. */
+int cli_daemon_wait(const sigset_t *stop_signals);
 
 /* Help text of the client flags, for usage strings. */
 #define CLI_COORD_FLAGS_HELP                                                                       \

@@ -4,6 +4,8 @@
  * EVO_TLS_KEY, EVO_TLS_CA as defaults), one authenticated call, and the
  * number formats of their tables.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,4 +158,22 @@ int cli_coord_query(const cli_command *cmd, int argc, char **argv, const char *v
         return CLI_EXIT_FAIL;
     }
     return -1;
+}
+
+void cli_daemon_begin(sigset_t *stop_signals)
+{
+    sigemptyset(stop_signals);
+    sigaddset(stop_signals, SIGINT);
+    sigaddset(stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (evo_log_get_level() < EVO_LOG_INFO)
+        evo_log_set_level(EVO_LOG_INFO);
+}
+
+int cli_daemon_wait(const sigset_t *stop_signals)
+{
+    int sig = 0;
+    sigwait(stop_signals, &sig);
+    return sig;
 }

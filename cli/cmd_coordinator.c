@@ -1,7 +1,6 @@
 /*
  * `evo coordinator`: run the coordinator until SIGINT or SIGTERM.
  */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,15 +97,8 @@ static int coordinator_main(int argc, char **argv)
     if (opt.sec.token != NULL && opt.sec.token[0] == '\0')
         opt.sec.token = NULL;
 
-    /* Block the stop signals before any thread starts, then wait for one. */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    if (evo_log_get_level() < EVO_LOG_INFO)
-        evo_log_set_level(EVO_LOG_INFO);
+    cli_daemon_begin(&set);
     evo_error err = {0};
     evo_coord *c = NULL;
     if (evo_coord_start(&opt, &c, &err) != EVO_OK) {
@@ -135,8 +127,7 @@ static int coordinator_main(int argc, char **argv)
             return CLI_EXIT_FAIL;
         }
     }
-    int sig = 0;
-    sigwait(&set, &sig);
+    int sig = cli_daemon_wait(&set);
     EVO_LOGI("coordinator: %s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     evo_coord_stop(c);
     printf("evo coordinator: stopped\n");

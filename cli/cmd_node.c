@@ -1,7 +1,6 @@
 /*
  * `evo node`: run a node agent until SIGINT or SIGTERM.
  */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,13 +88,7 @@ static int node_main(int argc, char **argv)
         opt.sec.token = NULL;
 
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    if (evo_log_get_level() < EVO_LOG_INFO)
-        evo_log_set_level(EVO_LOG_INFO);
+    cli_daemon_begin(&set);
     evo_error err = {0};
     evo_agent *ag = NULL;
     if (evo_agent_start(&opt, &ag, &err) != EVO_OK) {
@@ -105,8 +98,7 @@ static int node_main(int argc, char **argv)
     printf("evo node %s: registered with %s\n", opt.name,
            evo_client_default_url(coap ? opt.coap_coordinator : opt.coordinator));
     fflush(stdout);
-    int sig = 0;
-    sigwait(&set, &sig);
+    cli_daemon_wait(&set);
     evo_agent_stop(ag);
     printf("evo node %s: stopped\n", opt.name);
     return CLI_EXIT_OK;

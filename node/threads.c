@@ -46,6 +46,8 @@
 /* Spin iterations (about 40 ns each) before a worker sleeps. */
 #define THREADS_SPIN 20000
 
+extern const evo_op_def evo_op_Conv;
+
 typedef struct threads_job {
     const evo_op_def *op;
     const evo_kctx *ctx; /* the whole Conv */
@@ -55,9 +57,15 @@ typedef struct threads_job {
     atomic_int failed;
 } threads_job;
 
+typedef struct threads_worker_arg {
+    struct evo_threads *t;
+    int32_t index;
+} threads_worker_arg;
+
 struct evo_threads {
     int32_t n; /* threads including the caller */
     pthread_t *tid;
+    threads_worker_arg *args; /* [w] for worker w (1..n-1) */
     int32_t n_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -71,23 +79,12 @@ struct evo_threads {
     size_t scratch_bytes;
 };
 
-typedef struct threads_worker_arg {
-    evo_threads *t;
-    int32_t index;
-} threads_worker_arg;
-
-static threads_worker_arg *threads_args(evo_threads *t)
-{
-    return (threads_worker_arg *)(void *)(t->tid + t->n);
-}
-
 /* ---------------------------------------------------------------- splitting */
 
 /* Whether node n (Conv) can be split, and into what. */
 static bool threads_conv_plan(const evo_op_def *op, const evo_kctx *c, int32_t n_threads,
                               bool *depthwise, int32_t *m_per_part, int32_t *parts)
 {
-    extern const evo_op_def evo_op_Conv;
     if (op != &evo_op_Conv || n_threads < 2 || c->n_in < 2 || c->n_out < 1 || c->out[0] == NULL)
         return false;
     const evo_conv_params *p = c->params;
@@ -227,9 +224,10 @@ evo_status evo_threads_create(int32_t n, evo_threads **out, evo_error *err)
     if (t == NULL)
         return evo_error_set(err, EVO_ERR_NOMEM, "threads: out of memory");
     t->n = n;
-    t->tid = calloc((size_t)n, sizeof(pthread_t) + sizeof(threads_worker_arg));
+    t->tid = calloc((size_t)n, sizeof *t->tid);
+    t->args = calloc((size_t)n, sizeof *t->args);
     t->scratch = calloc((size_t)n, sizeof *t->scratch);
-    if (t->tid == NULL || t->scratch == NULL) {
+    if (t->tid == NULL || t->args == NULL || t->scratch == NULL) {
         evo_threads_destroy(t);
         return evo_error_set(err, EVO_ERR_NOMEM, "threads: out of memory");
     }
@@ -239,7 +237,7 @@ evo_status evo_threads_create(int32_t n, evo_threads **out, evo_error *err)
     atomic_init(&t->pending, 0);
     atomic_init(&t->quit, false);
     for (int32_t w = 1; w < n; w++) {
-        threads_worker_arg *a = &threads_args(t)[w];
+        threads_worker_arg *a = &t->args[w];
         a->t = t;
         a->index = w;
         if (pthread_create(&t->tid[w], NULL, threads_worker, a) != 0) {
@@ -271,6 +269,7 @@ void evo_threads_destroy(evo_threads *t)
         for (int32_t w = 0; w < t->n; w++)
             free(t->scratch[w]);
     free(t->scratch);
+    free(t->args);
     free(t->tid);
     free(t);
 }
@@ -299,7 +298,6 @@ evo_status evo_exec_set_threads(evo_exec *x, evo_threads *t, evo_error *err)
     const evo_program *p = x->prog;
     size_t need = 0;
     int32_t splittable = 0, convs = 0;
-    extern const evo_op_def evo_op_Conv;
     evo_tensor **pt = x->ptrs;
     for (int32_t k = 0; k < p->n_nodes; pt += p->nodes[k].n_in + p->nodes[k].n_out, k++) {
         const evo_prog_node *n = &p->nodes[k];
@@ -316,16 +314,22 @@ evo_status evo_exec_set_threads(evo_exec *x, evo_threads *t, evo_error *err)
                 need = s;
         }
     }
+    /* Worker scratch only grows, and is replaced only once every new buffer
+     * exists: executors attached before keep parts that fit, which is why
+     * threads_try_run need not re-check the workers' parts. */
     if (need > t->scratch_bytes) {
-        for (int32_t w = 1; w < t->n; w++) {
-            free(t->scratch[w]);
-            t->scratch[w] = aligned_alloc(EVO_ARENA_ALIGN, (need + EVO_ARENA_ALIGN - 1) /
-                                                               EVO_ARENA_ALIGN * EVO_ARENA_ALIGN);
-            if (t->scratch[w] == NULL) {
-                t->scratch_bytes = 0;
+        const size_t bytes = (need + EVO_ARENA_ALIGN - 1) / EVO_ARENA_ALIGN * EVO_ARENA_ALIGN;
+        void *fresh[EVO_THREADS_MAX] = {NULL};
+        for (int32_t w = 1; w < t->n; w++)
+            if ((fresh[w] = aligned_alloc(EVO_ARENA_ALIGN, bytes)) == NULL) {
+                for (int32_t v = 1; v < w; v++)
+                    free(fresh[v]);
                 return evo_error_set(err, EVO_ERR_NOMEM,
                                      "threads: no memory for %zu bytes of worker scratch", need);
             }
+        for (int32_t w = 1; w < t->n; w++) {
+            free(t->scratch[w]);
+            t->scratch[w] = fresh[w];
         }
         t->scratch_bytes = need;
     }
@@ -342,12 +346,10 @@ static bool threads_try_run(evo_threads *t, const evo_op_def *op, const evo_kctx
     threads_job j = {.op = op, .ctx = c};
     if (t == NULL || !threads_conv_plan(op, c, t->n, &j.depthwise, &j.m_per_part, &j.parts))
         return false;
-    /* Part 0 uses the node's scratch, the others the workers'; all must fit. */
+    /* Part 0 runs in the node's planned scratch, which was sized for the
+     * whole Conv; the workers' parts fit by evo_exec_set_threads. */
     if (threads_part_scratch(&j, 0) > c->scratch_bytes)
         return false;
-    for (int32_t part = 1; part < j.parts; part++)
-        if (threads_part_scratch(&j, part) > t->scratch_bytes)
-            return false;
     atomic_init(&j.failed, 0);
     t->job = &j;
     atomic_store_explicit(&t->pending, t->n - 1, memory_order_relaxed);

@@ -179,69 +179,20 @@ char *evo_pt_plan_to_json(const evo_pt_problem *p, const evo_pt_plan *plan,
 
 /* ---------------------------------------------------------------- text helpers */
 
-typedef struct obuf {
-    char *s;
-    size_t n, cap;
-    bool failed;
-} obuf;
-
-static void ob_printf(obuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void ob_printf(obuf *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int w = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (w < 0) {
-            b->failed = true;
-            return;
-        }
-        if (b->s && b->n + (size_t)w < b->cap) {
-            b->n += (size_t)w;
-            return;
-        }
-        size_t nc = (b->cap ? b->cap * 2 : 4096) + (size_t)w;
-        char *ns = realloc(b->s, nc);
-        if (ns == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
-}
-
-static char *ob_take(obuf *b)
-{
-    if (b->failed) {
-        free(b->s);
-        return NULL;
-    }
-    return b->s;
-}
-
 /* Text safe inside a double-quoted DOT string or XML text. */
-static void ob_escaped(obuf *b, const char *s, bool xml)
+static void ob_escaped(pt_buf *b, const char *s, bool xml)
 {
     for (; *s; s++) {
         if (xml && *s == '<')
-            ob_printf(b, "&lt;");
+            pt_buf_printf(b, "&lt;");
         else if (xml && *s == '>')
-            ob_printf(b, "&gt;");
+            pt_buf_printf(b, "&gt;");
         else if (xml && *s == '&')
-            ob_printf(b, "&amp;");
+            pt_buf_printf(b, "&amp;");
         else if (!xml && (*s == '"' || *s == '\\'))
-            ob_printf(b, "\\%c", *s);
+            pt_buf_printf(b, "\\%c", *s);
         else if ((unsigned char)*s >= 32)
-            ob_printf(b, "%c", *s);
+            pt_buf_printf(b, "%c", *s);
     }
 }
 
@@ -252,7 +203,7 @@ static const char *const out_palette[] = {"#8dd3c7", "#ffffb3", "#bebada", "#fb8
 
 char *evo_pt_plan_to_dot(const evo_pt_problem *p, const evo_pt_plan *plan)
 {
-    obuf b = {0};
+    pt_buf b = {0};
     char buf[64], b1[32];
     int32_t *stage_of = malloc((size_t)(p->n_nodes ? p->n_nodes : 1) * sizeof *stage_of);
     if (stage_of == NULL)
@@ -263,29 +214,29 @@ char *evo_pt_plan_to_dot(const evo_pt_problem *p, const evo_pt_plan *plan)
         for (int32_t i = 0; i < plan->stages[s].n_nodes; i++)
             stage_of[plan->stages[s].nodes[i]] = s;
     const evo_pt_topology *topo = p->topo;
-    ob_printf(&b, "digraph plan {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", "
-                  "fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", "
-                  "fontsize=9, color=\"#777777\"];\n  label=\"");
+    pt_buf_printf(&b, "digraph plan {\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", "
+                      "fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", "
+                      "fontsize=9, color=\"#777777\"];\n  label=\"");
     ob_escaped(&b, p->model_name ? p->model_name : "model", false);
-    ob_printf(&b, ": %s plan, latency %.3f ms\";\n", evo_pt_kind_name(plan->kind),
-              plan->latency_ms);
-    ob_printf(&b, "  src [label=\"input\\n%s\", shape=ellipse, fillcolor=white];\n",
-              topo->devices[topo->source].name);
-    ob_printf(&b, "  snk [label=\"result\\n%s\", shape=ellipse, fillcolor=white];\n",
-              topo->devices[topo->sink].name);
+    pt_buf_printf(&b, ": %s plan, latency %.3f ms\";\n", evo_pt_kind_name(plan->kind),
+                  plan->latency_ms);
+    pt_buf_printf(&b, "  src [label=\"input\\n%s\", shape=ellipse, fillcolor=white];\n",
+                  topo->devices[topo->source].name);
+    pt_buf_printf(&b, "  snk [label=\"result\\n%s\", shape=ellipse, fillcolor=white];\n",
+                  topo->devices[topo->sink].name);
     for (int32_t s = 0; s < plan->n_stages; s++) {
         const evo_pt_stage *st = &plan->stages[s];
         const char *col = out_palette[(size_t)st->device % OUT_N_PALETTE];
-        ob_printf(&b, "  subgraph cluster_%d {\n    label=\"stage %d: ", (int)s, (int)s);
+        pt_buf_printf(&b, "  subgraph cluster_%d {\n    label=\"stage %d: ", (int)s, (int)s);
         ob_escaped(&b, topo->devices[st->device].name, false);
-        ob_printf(&b, " (%.3f ms)\";\n    style=dashed;\n", st->compute_ms);
+        pt_buf_printf(&b, " (%.3f ms)\";\n    style=dashed;\n", st->compute_ms);
         for (int32_t i = 0; i < st->n_nodes; i++) {
             int32_t k = st->nodes[i];
-            ob_printf(&b, "    n%d [fillcolor=\"%s\", label=\"", (int)k, col);
+            pt_buf_printf(&b, "    n%d [fillcolor=\"%s\", label=\"", (int)k, col);
             ob_escaped(&b, out_node_name(p, k, buf, sizeof buf), false);
-            ob_printf(&b, "\\n%s\"];\n", p->nodes[k].op ? p->nodes[k].op : "");
+            pt_buf_printf(&b, "\\n%s\"];\n", p->nodes[k].op ? p->nodes[k].op : "");
         }
-        ob_printf(&b, "  }\n");
+        pt_buf_printf(&b, "  }\n");
     }
     for (int32_t t = 0; t < p->n_tensors; t++) {
         const evo_pt_tensor *x = &p->tensors[t];
@@ -308,21 +259,21 @@ char *evo_pt_plan_to_dot(const evo_pt_problem *p, const evo_pt_plan *plan)
             else
                 snprintf(to, sizeof to, "n%d", (int)c);
             if (cdev != pdev)
-                ob_printf(&b, "  %s -> %s [color=\"#d62728\", penwidth=2, label=\"%s\"];\n", from,
-                          to, pt_fmt_bytes(x->bytes, b1, sizeof b1));
+                pt_buf_printf(&b, "  %s -> %s [color=\"#d62728\", penwidth=2, label=\"%s\"];\n",
+                              from, to, pt_fmt_bytes(x->bytes, b1, sizeof b1));
             else
-                ob_printf(&b, "  %s -> %s;\n", from, to);
+                pt_buf_printf(&b, "  %s -> %s;\n", from, to);
         }
     }
-    ob_printf(&b, "}\n");
+    pt_buf_printf(&b, "}\n");
     free(stage_of);
-    return ob_take(&b);
+    return pt_buf_take(&b);
 }
 
 char *evo_pt_plan_timeline_svg(const evo_pt_problem *p, const evo_pt_plan *plan)
 {
     const evo_pt_topology *topo = p->topo;
-    obuf b = {0};
+    pt_buf b = {0};
     /* rows: devices with a stage, then each link direction used */
     int32_t row_dev[EVO_PT_MAX_DEVICES], n_dev_rows = 0;
     int32_t row_link[2 * EVO_PT_MAX_DEVICES * EVO_PT_MAX_DEVICES][2], n_link_rows = 0;
@@ -345,29 +296,29 @@ char *evo_pt_plan_timeline_svg(const evo_pt_problem *p, const evo_pt_plan *plan)
     const double left = 170, width = 760, rowh = 34, top = 40;
     double total = plan->latency_ms > 0 ? plan->latency_ms : 1;
     double H = top + rowh * rows + 40;
-    ob_printf(&b,
-              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-              "font-family=\"Helvetica\" font-size=\"11\">\n",
-              left + width + 20, H);
-    ob_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    ob_printf(&b, "<text x=\"10\" y=\"20\" font-size=\"13\">");
+    pt_buf_printf(&b,
+                  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+                  "font-family=\"Helvetica\" font-size=\"11\">\n",
+                  left + width + 20, H);
+    pt_buf_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    pt_buf_printf(&b, "<text x=\"10\" y=\"20\" font-size=\"13\">");
     ob_escaped(&b, p->model_name ? p->model_name : "model", true);
-    ob_printf(&b, ": predicted timeline of one request, %s plan, %.3f ms</text>\n",
-              evo_pt_kind_name(plan->kind), plan->latency_ms);
+    pt_buf_printf(&b, ": predicted timeline of one request, %s plan, %.3f ms</text>\n",
+                  evo_pt_kind_name(plan->kind), plan->latency_ms);
     for (int32_t r = 0; r < rows; r++) {
         double y = top + r * rowh;
-        ob_printf(&b, "<text x=\"10\" y=\"%.1f\">", y + rowh / 2 + 4);
+        pt_buf_printf(&b, "<text x=\"10\" y=\"%.1f\">", y + rowh / 2 + 4);
         if (r < n_dev_rows) {
             ob_escaped(&b, topo->devices[row_dev[r]].name, true);
         } else {
             ob_escaped(&b, topo->devices[row_link[r - n_dev_rows][0]].name, true);
-            ob_printf(&b, " &#8594; ");
+            pt_buf_printf(&b, " &#8594; ");
             ob_escaped(&b, topo->devices[row_link[r - n_dev_rows][1]].name, true);
         }
-        ob_printf(&b,
-                  "</text>\n<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" "
-                  "stroke=\"#eeeeee\"/>\n",
-                  left, y + rowh, left + width, y + rowh);
+        pt_buf_printf(&b,
+                      "</text>\n<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" "
+                      "stroke=\"#eeeeee\"/>\n",
+                      left, y + rowh, left + width, y + rowh);
     }
     for (int32_t s = 0; s < plan->n_stages; s++) {
         const evo_pt_stage *st = &plan->stages[s];
@@ -375,14 +326,14 @@ char *evo_pt_plan_timeline_svg(const evo_pt_problem *p, const evo_pt_plan *plan)
         while (r < n_dev_rows && row_dev[r] != st->device)
             r++;
         double x0 = left + width * st->start_ms / total, w = width * st->compute_ms / total;
-        ob_printf(&b,
-                  "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" "
-                  "stroke=\"#333333\"><title>stage %d: %.3f ms</title></rect>\n",
-                  x0, top + r * rowh + 5, w > 0.5 ? w : 0.5, rowh - 10,
-                  out_palette[(size_t)st->device % OUT_N_PALETTE], (int)s, st->compute_ms);
+        pt_buf_printf(&b,
+                      "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" "
+                      "stroke=\"#333333\"><title>stage %d: %.3f ms</title></rect>\n",
+                      x0, top + r * rowh + 5, w > 0.5 ? w : 0.5, rowh - 10,
+                      out_palette[(size_t)st->device % OUT_N_PALETTE], (int)s, st->compute_ms);
         if (w > 40)
-            ob_printf(&b, "<text x=\"%.2f\" y=\"%.1f\">stage %d %.2f ms</text>\n", x0 + 3,
-                      top + r * rowh + rowh / 2 + 4, (int)s, st->compute_ms);
+            pt_buf_printf(&b, "<text x=\"%.2f\" y=\"%.1f\">stage %d %.2f ms</text>\n", x0 + 3,
+                          top + r * rowh + rowh / 2 + 4, (int)s, st->compute_ms);
     }
     for (int32_t x = 0; x < plan->n_transfers; x++) {
         const evo_pt_transfer *t = &plan->transfers[x];
@@ -395,16 +346,16 @@ char *evo_pt_plan_timeline_svg(const evo_pt_problem *p, const evo_pt_plan *plan)
             double y = top + (n_dev_rows + r) * rowh;
             double x0 = left + width * at / total, w = width * hp->ms / total;
             char b1[32];
-            ob_printf(&b,
-                      "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
-                      "fill=\"#d62728\" fill-opacity=\"0.6\"><title>%s %s, %.3f ms</title>"
-                      "</rect>\n",
-                      x0, y + 8, w > 0.5 ? w : 0.5, rowh - 16,
-                      pt_fmt_bytes(hp->wire_bytes, b1, sizeof b1),
-                      evo_pt_encoding_name(hp->encoding), hp->ms);
+            pt_buf_printf(&b,
+                          "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
+                          "fill=\"#d62728\" fill-opacity=\"0.6\"><title>%s %s, %.3f ms</title>"
+                          "</rect>\n",
+                          x0, y + 8, w > 0.5 ? w : 0.5, rowh - 16,
+                          pt_fmt_bytes(hp->wire_bytes, b1, sizeof b1),
+                          evo_pt_encoding_name(hp->encoding), hp->ms);
             if (w > 60)
-                ob_printf(&b, "<text x=\"%.2f\" y=\"%.1f\">%s %.2f ms</text>\n", x0 + 3,
-                          y + rowh / 2 + 4, b1, hp->ms);
+                pt_buf_printf(&b, "<text x=\"%.2f\" y=\"%.1f\">%s %.2f ms</text>\n", x0 + 3,
+                              y + rowh / 2 + 4, b1, hp->ms);
             at += hp->ms;
         }
     }
@@ -412,11 +363,12 @@ char *evo_pt_plan_timeline_svg(const evo_pt_problem *p, const evo_pt_plan *plan)
     double ya = top + rows * rowh + 15;
     for (int i = 0; i <= 4; i++) {
         double x = left + width * i / 4.0;
-        ob_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.2f ms</text>\n", x,
-                  ya + 12, total * i / 4.0);
-        ob_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\"/>\n",
-                  x, top, x, ya);
+        pt_buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.2f ms</text>\n", x,
+                      ya + 12, total * i / 4.0);
+        pt_buf_printf(&b,
+                      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\"/>\n",
+                      x, top, x, ya);
     }
-    ob_printf(&b, "</svg>\n");
-    return ob_take(&b);
+    pt_buf_printf(&b, "</svg>\n");
+    return pt_buf_take(&b);
 }

@@ -53,4 +53,20 @@ void pt_plan_move(evo_pt_plan *dst, evo_pt_plan *src);
 
 double pt_now_ms(void);
 
+/* A growing text buffer (text_buf.c). Start zeroed; pt_buf_printf appends
+ * (after an allocation failure it does nothing and sets failed); pt_buf_take
+ * hands over the text (caller frees), or frees it and returns NULL if any
+ * append failed. */
+typedef struct pt_buf {
+    char *s;
+    size_t n, cap;
+    bool failed;
+} pt_buf;
+void pt_buf_printf(pt_buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+char *pt_buf_take(pt_buf *b);
+
 #endif /* EVO_PT_INTERNAL_H */

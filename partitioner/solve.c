@@ -62,47 +62,6 @@ void evo_pt_result_free(evo_pt_result *r)
     r->best = -1;
 }
 
-/* A growing string. */
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    bool failed;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int w = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (w < 0) {
-            b->failed = true;
-            return;
-        }
-        if (b->s && b->n + (size_t)w < b->cap) {
-            b->n += (size_t)w;
-            return;
-        }
-        size_t nc = (b->cap ? b->cap * 2 : 1024) + (size_t)w;
-        char *ns = realloc(b->s, nc);
-        if (ns == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
-}
-
 static double solve_transfer_ms(const evo_pt_plan *pl)
 {
     double t = 0;
@@ -111,7 +70,7 @@ static double solve_transfer_ms(const evo_pt_plan *pl)
     return t;
 }
 
-static void solve_devices(sbuf *b, const evo_pt_problem *p, const evo_pt_plan *pl)
+static void solve_devices(pt_buf *b, const evo_pt_problem *p, const evo_pt_plan *pl)
 {
     char b1[32], b2[32];
     bool first = true;
@@ -119,11 +78,11 @@ static void solve_devices(sbuf *b, const evo_pt_problem *p, const evo_pt_plan *p
         const evo_pt_device_use *u = &pl->use[d];
         if (!u->used)
             continue;
-        sb_printf(b, "%s%s %s/%s", first ? "" : ", ", p->topo->devices[d].name,
-                  pt_fmt_bytes(u->ram_bytes, b1, sizeof b1),
-                  pt_fmt_bytes(p->topo->devices[d].memory_bytes, b2, sizeof b2));
+        pt_buf_printf(b, "%s%s %s/%s", first ? "" : ", ", p->topo->devices[d].name,
+                      pt_fmt_bytes(u->ram_bytes, b1, sizeof b1),
+                      pt_fmt_bytes(p->topo->devices[d].memory_bytes, b2, sizeof b2));
         if (u->flash_bytes > 0)
-            sb_printf(b, " (+%s flash)", pt_fmt_bytes(u->flash_bytes, b1, sizeof b1));
+            pt_buf_printf(b, " (+%s flash)", pt_fmt_bytes(u->flash_bytes, b1, sizeof b1));
         first = false;
     }
 }
@@ -146,39 +105,39 @@ evo_status evo_pt_plan_auto(const evo_pt_problem *p, const evo_pt_options *opt, 
             (out->best < 0 || pt_plan_better(&out->plans[k], &out->plans[out->best], obj)))
             out->best = k;
 
-    sbuf b = {0};
+    pt_buf b = {0};
     const char *unit = obj == EVO_PT_THROUGHPUT ? "period" : "latency";
-    sb_printf(&b, "%-11s %-16s %11s %10s %9s  %s\n", "kind", "method", "latency ms", "period ms",
-              "req/s", "memory used / capacity per device");
+    pt_buf_printf(&b, "%-11s %-16s %11s %10s %9s  %s\n", "kind", "method", "latency ms",
+                  "period ms", "req/s", "memory used / capacity per device");
     for (int k = 0; k < EVO_PT_KIND_COUNT_; k++) {
         const evo_pt_plan *pl = &out->plans[k];
         char meth[40];
         snprintf(meth, sizeof meth, "%s%s", pl->method, pl->exact ? "" : "*");
         if (pl->feasible) {
-            sb_printf(&b, "%-11s %-16s %11.3f %10.3f %9.1f  ", evo_pt_kind_name((evo_pt_kind)k),
-                      meth, pl->latency_ms, pl->period_ms,
-                      pl->period_ms > 0 ? 1000.0 / pl->period_ms : 0.0);
+            pt_buf_printf(&b, "%-11s %-16s %11.3f %10.3f %9.1f  ", evo_pt_kind_name((evo_pt_kind)k),
+                          meth, pl->latency_ms, pl->period_ms,
+                          pl->period_ms > 0 ? 1000.0 / pl->period_ms : 0.0);
             solve_devices(&b, p, pl);
-            sb_printf(&b, "%s\n", k == out->best ? "   <- chosen" : "");
+            pt_buf_printf(&b, "%s\n", k == out->best ? "   <- chosen" : "");
         } else {
-            sb_printf(&b, "%-11s %-16s %11s %10s %9s  infeasible: %s\n",
-                      evo_pt_kind_name((evo_pt_kind)k), meth, "-", "-", "-", pl->reason);
+            pt_buf_printf(&b, "%-11s %-16s %11s %10s %9s  infeasible: %s\n",
+                          evo_pt_kind_name((evo_pt_kind)k), meth, "-", "-", "-", pl->reason);
         }
     }
-    sb_printf(&b, "(* = heuristic: not proven optimal for its kind)\n");
+    pt_buf_printf(&b, "(* = heuristic: not proven optimal for its kind)\n");
     if (out->best < 0) {
-        sb_printf(&b, "No plan fits. ");
+        pt_buf_printf(&b, "No plan fits. ");
         const evo_pt_plan *sa = &out->plans[EVO_PT_STANDALONE];
-        sb_printf(&b, "%s. Cluster: %s.\n", sa->reason, out->plans[EVO_PT_CLUSTER].reason);
+        pt_buf_printf(&b, "%s. Cluster: %s.\n", sa->reason, out->plans[EVO_PT_CLUSTER].reason);
     } else {
         const evo_pt_plan *w = &out->plans[out->best];
         double v = evo_pt_plan_value(w, obj);
         double tr = solve_transfer_ms(w);
-        sb_printf(&b,
-                  "Chosen: %s, %s %.3f ms over %d stage%s (%.3f ms compute, %.3f ms "
-                  "transfers).",
-                  evo_pt_kind_name((evo_pt_kind)out->best), unit, v, (int)w->n_stages,
-                  w->n_stages == 1 ? "" : "s", w->latency_ms - tr, tr);
+        pt_buf_printf(&b,
+                      "Chosen: %s, %s %.3f ms over %d stage%s (%.3f ms compute, %.3f ms "
+                      "transfers).",
+                      evo_pt_kind_name((evo_pt_kind)out->best), unit, v, (int)w->n_stages,
+                      w->n_stages == 1 ? "" : "s", w->latency_ms - tr, tr);
         int runner = -1;
         for (int k = 0; k < EVO_PT_KIND_COUNT_; k++)
             if (k != out->best && out->plans[k].feasible &&
@@ -187,32 +146,30 @@ evo_status evo_pt_plan_auto(const evo_pt_problem *p, const evo_pt_options *opt, 
         if (runner >= 0) {
             double rv = evo_pt_plan_value(&out->plans[runner], obj);
             if (rv > v * (1 + 1e-9))
-                sb_printf(&b, " It beats %s (%.3f ms) by %.1f%%", evo_pt_kind_name(runner), rv,
-                          100.0 * (rv - v) / rv);
+                pt_buf_printf(&b, " It beats %s (%.3f ms) by %.1f%%", evo_pt_kind_name(runner), rv,
+                              100.0 * (rv - v) / rv);
             else
-                sb_printf(&b, " It ties with %s (%.3f ms) and wins on the %s or on fewer stages",
-                          evo_pt_kind_name(runner), rv,
-                          obj == EVO_PT_THROUGHPUT ? "latency" : "period");
+                pt_buf_printf(
+                    &b, " It ties with %s (%.3f ms) and wins on the %s or on fewer stages",
+                    evo_pt_kind_name(runner), rv, obj == EVO_PT_THROUGHPUT ? "latency" : "period");
             double rtr = solve_transfer_ms(&out->plans[runner]);
             double rcomp = out->plans[runner].latency_ms - rtr;
             if (obj == EVO_PT_LATENCY && rv > v * (1 + 1e-9))
-                sb_printf(&b, ": %s",
-                          (w->latency_ms - tr) < rcomp - 1e-9
-                              ? "its devices compute faster"
-                              : "it moves less data or over faster links");
-            sb_printf(&b, ".");
+                pt_buf_printf(&b, ": %s",
+                              (w->latency_ms - tr) < rcomp - 1e-9
+                                  ? "its devices compute faster"
+                                  : "it moves less data or over faster links");
+            pt_buf_printf(&b, ".");
         }
         for (int k = 0; k < EVO_PT_KIND_COUNT_; k++)
             if (!out->plans[k].feasible)
-                sb_printf(&b, " %s is out: %s.", evo_pt_kind_name((evo_pt_kind)k),
-                          out->plans[k].reason);
-        sb_printf(&b, "\n");
+                pt_buf_printf(&b, " %s is out: %s.", evo_pt_kind_name((evo_pt_kind)k),
+                              out->plans[k].reason);
+        pt_buf_printf(&b, "\n");
     }
-    if (b.failed) {
-        free(b.s);
+    if ((out->explanation = pt_buf_take(&b)) == NULL) {
         evo_pt_result_free(out);
         return evo_error_set(err, EVO_ERR_NOMEM, "auto planning: out of memory");
     }
-    out->explanation = b.s;
     return EVO_OK;
 }

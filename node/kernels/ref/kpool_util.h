@@ -1,7 +1,7 @@
 /*
  * Small shape helpers shared by the pooling, normalization, softmax,
  * reduction and arg-max kernels (pool.c, norm.c, softmax.c, reduce.c,
- * argmax.c). Private to those files: everything is static inline.
+ * reduce_extra.c, argmax.c). Private to those files: everything is static inline.
  */
 #ifndef EVO_KPOOL_UTIL_H
 #define EVO_KPOOL_UTIL_H
@@ -61,6 +61,66 @@ static inline evo_status kpool_set_out(const evo_kctx *c, const char *op, evo_te
         char buf[96];
         evo_shape_format(shape, buf, sizeof buf);
         return evo_error_set(c->err, EVO_ERR_LIMIT, "%s: output shape %s is too large", op, buf);
+    }
+    return EVO_OK;
+}
+
+/* The reduced axes of a Reduce* op (reduce.c, reduce_extra.c): from the
+ * optional int64 input 1 (opset 18), which must be constant, or else from
+ * the attribute axes kept in params (older opsets; params may come from a
+ * file, so their count is checked). mask[d] is set for each reduced dim;
+ * *noop when the op is the identity (no axes and noop_with_empty_axes).
+ * err may be NULL. */
+static inline evo_status kpool_reduce_axes(const evo_kctx *c, const char *op, int32_t n_attr_axes,
+                                           const int32_t *attr_axes, bool noop_with_empty_axes,
+                                           bool mask[EVO_MAX_RANK], bool *noop)
+{
+    int32_t rank = c->in[0]->shape.rank;
+    const evo_tensor *ax = c->n_in > 1 ? c->in[1] : NULL;
+    int64_t n, vals[EVO_MAX_RANK];
+    if (ax != NULL) {
+        if (n_attr_axes > 0)
+            return evo_error_set(c->err, EVO_ERR_GRAPH,
+                                 "%s: axes given both as attribute and as input", op);
+        if (ax->dtype != EVO_DT_INT64)
+            return evo_error_set(c->err, EVO_ERR_TYPE, "%s: input axes has type %s, not int64", op,
+                                 evo_dtype_name(ax->dtype));
+        if (ax->shape.rank > 1)
+            return evo_error_set(c->err, EVO_ERR_SHAPE, "%s: input axes must be 1-D, got rank %d",
+                                 op, (int)ax->shape.rank);
+        n = evo_shape_numel(&ax->shape);
+        if (n < 0 || n > EVO_MAX_RANK)
+            return evo_error_set(c->err, EVO_ERR_SHAPE,
+                                 "%s: input axes has %lld entries, at most %d allowed", op,
+                                 (long long)n, EVO_MAX_RANK);
+        if (n > 0 && ax->data == NULL)
+            return evo_error_set(c->err, EVO_ERR_SHAPE,
+                                 "%s: input axes must be a constant (its value fixes the output "
+                                 "shape)",
+                                 op);
+        for (int64_t i = 0; i < n; i++)
+            vals[i] = ((const int64_t *)ax->data)[i];
+    } else {
+        if (n_attr_axes < 0 || n_attr_axes > EVO_MAX_RANK)
+            return evo_error_set(c->err, EVO_ERR_PARSE, "%s: %d axes in params, at most %d", op,
+                                 (int)n_attr_axes, EVO_MAX_RANK);
+        n = n_attr_axes;
+        for (int64_t i = 0; i < n; i++)
+            vals[i] = attr_axes[i];
+    }
+    *noop = n == 0 && noop_with_empty_axes;
+    for (int32_t i = 0; i < EVO_MAX_RANK; i++)
+        mask[i] = n == 0 && !*noop;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t a;
+        if (evo_op_norm_axis(vals[i], rank, &a) != EVO_OK)
+            return evo_error_set(c->err, EVO_ERR_SHAPE,
+                                 "%s: axis %lld is out of range for an input of rank %d", op,
+                                 (long long)vals[i], (int)rank);
+        if (mask[a])
+            return evo_error_set(c->err, EVO_ERR_SHAPE, "%s: axis %lld is given twice", op,
+                                 (long long)vals[i]);
+        mask[a] = true;
     }
     return EVO_OK;
 }

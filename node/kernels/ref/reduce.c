@@ -98,70 +98,13 @@ REDUCE_PARSE_FN(reduce_parse_l2, REDUCE_L2)
 
 /* ---------------------------------------------------------------- axes and plan */
 
-/* Fill mask[rank] with the reduced axes; *noop is set when the op is the
- * identity (empty axes with noop_with_empty_axes=1). err may be NULL. */
+/* The reduced axes (kpool_reduce_axes); err may be NULL. */
 static evo_status reduce_axes(const evo_kctx *c, const char *op, bool mask[EVO_MAX_RANK],
                               bool *noop)
 {
     const reduce_params *p = c->params;
-    int32_t rank = c->in[0]->shape.rank;
-    const evo_tensor *ax = c->n_in > 1 ? c->in[1] : NULL;
-    int64_t n = 0;
-    const int64_t *vals = NULL;
-    int64_t attr_vals[EVO_MAX_RANK];
-    if (ax != NULL) {
-        if (p->n_attr_axes > 0)
-            return evo_error_set(c->err, EVO_ERR_GRAPH,
-                                 "%s: axes given both as attribute and as input", op);
-        if (ax->dtype != EVO_DT_INT64)
-            return evo_error_set(c->err, EVO_ERR_TYPE,
-                                 "%s: input axes has dtype %s, expected int64", op,
-                                 evo_dtype_name(ax->dtype));
-        if (ax->shape.rank > 1)
-            return evo_error_set(c->err, EVO_ERR_SHAPE, "%s: input axes must be 1-D, got rank %d",
-                                 op, (int)ax->shape.rank);
-        n = evo_shape_numel(&ax->shape);
-        if (n < 0 || n > EVO_MAX_RANK)
-            return evo_error_set(c->err, EVO_ERR_SHAPE,
-                                 "%s: input axes has %lld entries, at most %d allowed", op,
-                                 (long long)n, EVO_MAX_RANK);
-        if (n > 0 && ax->data == NULL)
-            return evo_error_set(c->err, EVO_ERR_SHAPE,
-                                 "%s: input axes must be a constant (its value fixes the output "
-                                 "shape)",
-                                 op);
-        vals = ax->data;
-    } else {
-        if (p->n_attr_axes < 0 || p->n_attr_axes > EVO_MAX_RANK) /* params from a file */
-            return evo_error_set(c->err, EVO_ERR_PARSE, "%s: %d axes in params, at most %d", op,
-                                 (int)p->n_attr_axes, EVO_MAX_RANK);
-        n = p->n_attr_axes;
-        for (int64_t i = 0; i < n; i++)
-            attr_vals[i] = p->attr_axes[i];
-        vals = attr_vals;
-    }
-    *noop = false;
-    for (int32_t i = 0; i < EVO_MAX_RANK; i++)
-        mask[i] = n == 0;
-    if (n == 0) {
-        *noop = p->noop_with_empty_axes != 0;
-        if (*noop)
-            for (int32_t i = 0; i < EVO_MAX_RANK; i++)
-                mask[i] = false;
-        return EVO_OK;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        int32_t a;
-        if (evo_op_norm_axis(vals[i], rank, &a) != EVO_OK)
-            return evo_error_set(c->err, EVO_ERR_SHAPE,
-                                 "%s: axis %lld is out of range for an input of rank %d", op,
-                                 (long long)vals[i], (int)rank);
-        if (mask[a])
-            return evo_error_set(c->err, EVO_ERR_SHAPE, "%s: axis %lld is given twice", op,
-                                 (long long)vals[i]);
-        mask[a] = true;
-    }
-    return EVO_OK;
+    return kpool_reduce_axes(c, op, p->n_attr_axes, p->attr_axes, p->noop_with_empty_axes != 0,
+                             mask, noop);
 }
 
 static void reduce_make_plan(const evo_shape *xs, const bool mask[EVO_MAX_RANK], reduce_plan *pl)

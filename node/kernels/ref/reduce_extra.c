@@ -84,59 +84,12 @@ RX_PARSE_FN(rx_parse_log_sum_exp, RX_LOG_SUM_EXP)
 
 /* ---------------------------------------------------------------- axes */
 
-/* mask[d] is set for each reduced dim; *noop when the op is the identity.
- * err may be NULL. */
+/* The reduced axes (kpool_reduce_axes); err may be NULL. */
 static evo_status rx_axes(const evo_kctx *c, const char *op, bool mask[EVO_MAX_RANK], bool *noop)
 {
     const rx_params *p = c->params;
-    int32_t rank = c->in[0]->shape.rank;
-    const evo_tensor *ax = c->n_in > 1 ? c->in[1] : NULL;
-    int64_t n, vals[EVO_MAX_RANK];
-    if (ax != NULL) {
-        if (p->n_attr_axes > 0)
-            return evo_error_set(c->err, EVO_ERR_GRAPH,
-                                 "%s: axes given both as attribute and as input", op);
-        if (ax->dtype != EVO_DT_INT64)
-            return evo_error_set(c->err, EVO_ERR_TYPE, "%s: input axes has type %s, not int64", op,
-                                 evo_dtype_name(ax->dtype));
-        if (ax->shape.rank > 1)
-            return evo_error_set(c->err, EVO_ERR_SHAPE, "%s: input axes must be 1-D, got rank %d",
-                                 op, (int)ax->shape.rank);
-        n = evo_shape_numel(&ax->shape);
-        if (n < 0 || n > EVO_MAX_RANK)
-            return evo_error_set(c->err, EVO_ERR_SHAPE,
-                                 "%s: input axes has %lld entries, at most %d allowed", op,
-                                 (long long)n, EVO_MAX_RANK);
-        if (n > 0 && ax->data == NULL)
-            return evo_error_set(c->err, EVO_ERR_SHAPE,
-                                 "%s: input axes must be a constant (its value fixes the output "
-                                 "shape)",
-                                 op);
-        for (int64_t i = 0; i < n; i++)
-            vals[i] = ((const int64_t *)ax->data)[i];
-    } else {
-        if (p->n_attr_axes < 0 || p->n_attr_axes > EVO_MAX_RANK) /* params from a file */
-            return evo_error_set(c->err, EVO_ERR_PARSE, "%s: %d axes in params, at most %d", op,
-                                 (int)p->n_attr_axes, EVO_MAX_RANK);
-        n = p->n_attr_axes;
-        for (int64_t i = 0; i < n; i++)
-            vals[i] = p->attr_axes[i];
-    }
-    *noop = n == 0 && p->noop_with_empty_axes;
-    for (int32_t i = 0; i < EVO_MAX_RANK; i++)
-        mask[i] = n == 0 && !*noop;
-    for (int64_t i = 0; i < n; i++) {
-        int32_t a;
-        if (evo_op_norm_axis(vals[i], rank, &a) != EVO_OK)
-            return evo_error_set(c->err, EVO_ERR_SHAPE,
-                                 "%s: axis %lld is out of range for an input of rank %d", op,
-                                 (long long)vals[i], (int)rank);
-        if (mask[a])
-            return evo_error_set(c->err, EVO_ERR_SHAPE, "%s: axis %lld is given twice", op,
-                                 (long long)vals[i]);
-        mask[a] = true;
-    }
-    return EVO_OK;
+    return kpool_reduce_axes(c, op, p->n_attr_axes, p->attr_axes, p->noop_with_empty_axes != 0,
+                             mask, noop);
 }
 
 /* ---------------------------------------------------------------- infer */
