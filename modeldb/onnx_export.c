@@ -396,8 +396,10 @@ static char *export_scalar_init(export_ctx *c, const char *base, const char *suf
 }
 
 /* A Conv whose W the layout pass stored as [C * kernel, M]
- * (EVO_CONV_W_KM): ONNX wants [M, C, kernel...], so W is written back
- * transposed as a new initializer; *name is its name. */
+ * (EVO_CONV_W_KM) or as Winograd weights [36, C, M] (EVO_CONV_W_WINO43):
+ * ONNX wants [M, C, kernel...], so W is written back transposed (or
+ * transformed back, exact up to float rounding) as a new initializer;
+ * *name is its name. */
 static evo_status export_km_weight(export_ctx *c, const evo_node *n, const char **name)
 {
     const evo_graph *g = c->g;
@@ -409,7 +411,7 @@ static evo_status export_km_weight(export_ctx *c, const evo_node *n, const char 
         g->values[wi].t.data == NULL || g->values[wi].t.dtype != EVO_DT_FLOAT32 ||
         evo_conv_resolve(p, &g->values[xi].t.shape, &g->values[wi].t.shape, &geo, NULL) != EVO_OK)
         return evo_error_set(c->err, EVO_ERR_UNSUPPORTED,
-                             "%s: node '%s' (Conv) has weights in evo's KM layout that are not a "
+                             "%s: node '%s' (Conv) has weights in an evo layout that are not a "
                              "valid float32 constant; cannot write it as ONNX",
                              c->file, n->name);
     const int64_t mm = geo.m, rows = geo.cg * geo.k_size;
@@ -418,9 +420,19 @@ static evo_status export_km_weight(export_ctx *c, const evo_node *n, const char 
     if (d == NULL || nm == NULL)
         return export_nomem(c);
     const float *km = g->values[wi].t.data;
-    for (int64_t m = 0; m < mm; m++)
-        for (int64_t r = 0; r < rows; r++)
-            d[m * rows + r] = km[r * mm + m];
+    if (geo.w_wino) { /* rows = C * 9 */
+        for (int64_t m = 0; m < mm; m++)
+            for (int64_t ch = 0; ch < geo.c; ch++) {
+                float ut[EVO_WINO43_XI];
+                for (int q = 0; q < EVO_WINO43_XI; q++)
+                    ut[q] = km[(q * geo.c + ch) * mm + m];
+                evo_wino43_weight_inverse(ut, d + (m * geo.c + ch) * 9);
+            }
+    } else {
+        for (int64_t m = 0; m < mm; m++)
+            for (int64_t r = 0; r < rows; r++)
+                d[m * rows + r] = km[r * mm + m];
+    }
     evo_tensor t = {.dtype = EVO_DT_FLOAT32, .data = d};
     t.shape.rank = g->values[xi].t.shape.rank;
     t.shape.dims[0] = (int32_t)mm;

@@ -40,6 +40,11 @@
  * as slow in the KM layout. */
 #define LAYOUT_MAX_W_BYTES ((int64_t)512 * 1024)
 
+/* Winograd: W of at most this many bytes after the transform, and output
+ * planes at least this wide and high (measured, see wino_wants). */
+#define WINO_MAX_W_BYTES ((int64_t)1024 * 1024)
+#define WINO_MIN_SIDE 4
+
 extern const evo_op_def evo_op_Conv;
 
 /* Whether node i qualifies; *x, *w and *y are its X, W and Y. */
@@ -74,6 +79,85 @@ static bool layout_wants(const evo_graph *g, const evo_node *n, const evo_value 
     return positions >= 1 && positions <= LAYOUT_MAX_POSITIONS;
 }
 
+/* Whether node n (a float32 Conv with ONNX-layout constant W) should run
+ * as Winograd F(4x4, 3x3): 2-D 3x3, stride 1, dilation 1, group 1, channel
+ * counts the AVX-512 kernel vectorizes (C and M multiples of 16), and an
+ * output plane where the 2.25x fewer multiply-adds outweigh the transforms.
+ * W grows 4x (36 values per 3x3 kernel), so it must stay cache-sized. */
+static bool wino_wants(const evo_graph *g, const evo_node *n, const evo_value **x,
+                       const evo_value **w, evo_conv_geom *geo)
+{
+    if (n->op != &evo_op_Conv || n->n_inputs < 2 || n->n_outputs < 1 || n->inputs[0] < 0 ||
+        n->inputs[1] < 0 || n->outputs[0] < 0)
+        return false;
+    const evo_conv_params *p = (const evo_conv_params *)(const void *)n->params;
+    if (p->w_layout != EVO_CONV_W_ONNX || p->group != 1)
+        return false;
+    *x = &g->values[n->inputs[0]];
+    *w = &g->values[n->inputs[1]];
+    const evo_tensor *wt = &(*w)->t;
+    if (!((*w)->flags & EVO_VALUE_CONST) || wt->data == NULL || wt->dtype != EVO_DT_FLOAT32 ||
+        wt->shape.rank != 4 || (*x)->t.shape.rank != 4 || (*x)->t.dtype != EVO_DT_FLOAT32)
+        return false;
+    if (evo_conv_resolve(p, &(*x)->t.shape, &wt->shape, geo, NULL) != EVO_OK)
+        return false;
+    if (geo->k[1] != 3 || geo->k[2] != 3 || geo->stride[1] != 1 || geo->stride[2] != 1 ||
+        geo->dil[1] != 1 || geo->dil[2] != 1 || geo->c % 16 != 0 || geo->m % 16 != 0)
+        return false;
+    if (36 * geo->c * geo->m * (int64_t)sizeof(float) > WINO_MAX_W_BYTES)
+        return false;
+    return geo->out[1] >= WINO_MIN_SIDE && geo->out[2] >= WINO_MIN_SIDE;
+}
+
+/* Replace node i's W by its Winograd transform U[36][C][M]. */
+static evo_status wino_relayout(evo_pass_ctx *c, int32_t i, const evo_value *wv,
+                                const evo_conv_geom *geo, int32_t *count)
+{
+    evo_graph *g = c->g;
+    const int64_t cc = geo->c, mm = geo->m;
+    const size_t bytes = (size_t)(36 * cc * mm) * sizeof(float);
+    float *u = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (u == NULL)
+        return evo_error_set(c->err, EVO_ERR_NOMEM, "%s: out of memory optimizing the graph",
+                             evo_pass_file(g));
+    const float *src = wv->t.data;
+    for (int64_t m = 0; m < mm; m++)
+        for (int64_t ch = 0; ch < cc; ch++) {
+            float ut[EVO_WINO43_XI];
+            evo_wino43_weight(src + (m * cc + ch) * 9, ut);
+            for (int xi = 0; xi < EVO_WINO43_XI; xi++)
+                u[(xi * cc + ch) * mm + m] = ut[xi];
+        }
+    evo_shape shape;
+    memset(&shape, 0, sizeof shape);
+    shape.rank = 3;
+    shape.dims[0] = EVO_WINO43_XI;
+    shape.dims[1] = (int32_t)cc;
+    shape.dims[2] = (int32_t)mm;
+    evo_conv_params p;
+    memcpy(&p, g->nodes[i].params, sizeof p);
+    p.n_kernel = 2;
+    p.kernel[0] = p.kernel[1] = 3;
+    p.w_layout = EVO_CONV_W_WINO43;
+    char *base = malloc(strlen(wv->name) + 1); /* wv may move with g->values */
+    if (base == NULL) {
+        free(u);
+        return evo_error_set(c->err, EVO_ERR_NOMEM, "%s: out of memory optimizing the graph",
+                             evo_pass_file(g));
+    }
+    strcpy(base, wv->name);
+    int32_t nv;
+    evo_status rv = evo_pass_new_const(c, base, "_wino", EVO_DT_FLOAT32, &shape, u, &nv);
+    free(base);
+    if (rv != EVO_OK)
+        return rv;
+    evo_node *n = &g->nodes[i];
+    n->inputs[1] = nv;
+    memcpy(n->params, &p, sizeof p);
+    (*count)++;
+    return EVO_OK;
+}
+
 evo_status evo_pass_layout_conv(evo_pass_ctx *c, int32_t *count)
 {
     evo_graph *g = c->g;
@@ -82,6 +166,13 @@ evo_status evo_pass_layout_conv(evo_pass_ctx *c, int32_t *count)
             continue;
         evo_node *n = &g->nodes[i];
         const evo_value *xv, *wv, *yv;
+        evo_conv_geom wgeo;
+        if (wino_wants(g, n, &xv, &wv, &wgeo)) {
+            evo_status wrv = wino_relayout(c, i, wv, &wgeo, count);
+            if (wrv != EVO_OK)
+                return wrv;
+            continue;
+        }
         if (!layout_wants(g, n, &xv, &wv, &yv))
             continue;
         evo_conv_params p;

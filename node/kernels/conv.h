@@ -59,6 +59,12 @@ typedef enum evo_conv_w_layout {
      * only: output channels innermost, so a kernel can vectorize over M
      * (small output planes leave too few positions to fill vector lanes). */
     EVO_CONV_W_KM = 1,
+    /* [36, C, M]: Winograd F(4x4, 3x3) weights U[xi][c][m] = (G W[m][c] G^T)
+     * at xi = 6 i + j (conv_wino.c has G), for 2-D 3x3 convs with stride 1,
+     * dilation 1 and group 1. kernel_shape must be {3, 3}. The transform
+     * is done once (modeldb/pass_layout.c), so a node runs the 36 small
+     * GEMMs of Winograd's algorithm without re-packing at load. */
+    EVO_CONV_W_WINO43 = 2,
 } evo_conv_w_layout;
 _Static_assert(sizeof(evo_conv_params) <= EVO_PARAMS_MAX, "conv params exceed EVO_PARAMS_MAX");
 
@@ -98,6 +104,7 @@ typedef struct evo_conv_geom {
     int64_t in[3], out[3], k[3], stride[3], dil[3], pad_b[3], pad_e[3];
     int64_t in_size, out_size, k_size; /* products over the 3 dims */
     int32_t w_km;                      /* W is in the EVO_CONV_W_KM layout */
+    int32_t w_wino;                    /* W is in the EVO_CONV_W_WINO43 layout */
 } evo_conv_geom;
 
 /* Resolve Conv / ConvTranspose geometry from params and X/W shapes,
@@ -116,6 +123,35 @@ size_t evo_conv_transpose_fast_scratch(const evo_conv_geom *g);
 void evo_conv_transpose_fast(const evo_conv_geom *g, const float *x, const float *w,
                              const float *bias, const evo_act *act, float *y, void *scratch,
                              size_t scratch_bytes);
+
+/* Winograd F(4x4, 3x3) (conv_wino.c). The transforms of one 3x3 kernel:
+ * u[36] = G g G^T and back (exact up to rounding: G has full column
+ * rank), used by the layout pass, ONNX export and the reference kernel. */
+#define EVO_WINO43_TILE 6 /* input tile side; 4 x 4 outputs per tile */
+#define EVO_WINO43_XI 36  /* transformed positions per tile */
+void evo_wino43_weight(const float g[9], float u[EVO_WINO43_XI]);
+void evo_wino43_weight_inverse(const float u[EVO_WINO43_XI], float g[9]);
+/* Conv with W in the EVO_CONV_W_WINO43 layout: the whole output, bias and
+ * activation included. Picks the AVX-512 kernel when the CPU has it and
+ * C and M are multiples of 16, the portable one otherwise. scratch holds
+ * evo_conv_wino_scratch(g) bytes (any alignment). */
+size_t evo_conv_wino_scratch(const evo_conv_geom *g);
+void evo_conv_wino(const evo_conv_geom *g, const float *x, const float *u, const float *bias,
+                   const evo_act *act, float *y, void *scratch);
+#if defined(EVO_HAVE_X86)
+/* The AVX-512 kernel (x86/conv_wino_avx512.c): c % 16 == 0, m % 16 == 0.
+ * Scratch layout and block size in evo_wino_plan (conv_wino.c). */
+typedef struct evo_wino_plan {
+    int64_t tiles_h, tiles_w, tiles; /* 4 x 4 output tiles per image */
+    int64_t ph, pw;                  /* padded input plane: 4 tiles + 2 */
+    int64_t block;                   /* tiles transformed per GEMM pass */
+    int64_t xp_floats, v_floats, m_floats; /* scratch: xp, V, M in order */
+} evo_wino_plan;
+void evo_wino_plan_make(const evo_conv_geom *g, evo_wino_plan *p);
+void evo_conv_wino_avx512(const evo_conv_geom *g, const evo_wino_plan *p, const float *x,
+                          const float *u, const float *bias, const evo_act *act, float *y,
+                          float *scratch);
+#endif
 
 /* Depthwise row kernel (x86/dwconv_avx2.c): for t in [0, n),
  *   out[t] = act(bias + sum_{r < rows, q < kw} w[r * kw + q] * in[r * in_row + t * stride + q *

@@ -695,6 +695,19 @@ static void conv_km_implicit(const evo_conv_geom *g, const float *x, const float
     int64_t ph = 0, pw = 0;
     (void)conv_km_implicit_dims(g, &ph, &pw);
     const int64_t k = g->c * g->k_size, plane = ph * pw;
+    if (g->k_size == 1 && ph == g->in[1] && pw == g->in[2]) {
+        /* A strided 1x1 conv without padding (residual shortcuts) reads X
+         * where it lies: copying the whole input would move 4x the data
+         * the conv reads (measured 6.4 -> ~2.5 us on resnet8's). */
+        for (int64_t n = 0; n < g->n; n++)
+            for (int64_t r = 0; r < g->out[1]; r++)
+                evo_conv_km_avx512(k, x + n * g->c * g->in_size + r * g->stride[1] * g->in[2],
+                                   g->in_size, NULL, g->stride[2], g->out[2], w, g->m, bias, act,
+                                   y + n * g->m * g->out_size + r * g->out[2], g->out_size);
+        if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
+            evo_act_apply(act, y, (size_t)(g->n * g->m * g->out_size));
+        return;
+    }
     int32_t *tab = (int32_t *)(void *)(xpad + g->c * plane);
     for (int64_t c = 0, t = 0; c < g->c; c++)
         for (int64_t a = 0; a < g->k[1]; a++)
@@ -762,6 +775,8 @@ static void conv_km(const evo_conv_geom *g, const float *x, const float *w, cons
 
 size_t evo_conv_fast_scratch(const evo_conv_geom *g)
 {
+    if (g->w_wino)
+        return evo_conv_wino_scratch(g);
     if (g->w_km) {
         if (conv_is_pointwise(g))
             return 0;
@@ -808,6 +823,10 @@ size_t evo_conv_fast_scratch(const evo_conv_geom *g)
 void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
                    const evo_act *act, float *y, void *scratch, size_t scratch_bytes)
 {
+    if (g->w_wino) {
+        evo_conv_wino(g, x, w, bias, act, y, scratch);
+        return;
+    }
     if (g->w_km) {
 #if defined(EVO_HAVE_X86)
         if (evo_cpu_use_avx512() && conv_km_implicit_bytes(g) != 0) {

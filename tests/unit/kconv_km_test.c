@@ -159,7 +159,8 @@ static void test_km_fast_vs_ref(void **state)
     /* M = 32: 8 positions x 32 channels blocks */
     km_case(1, 16, 32, 16, 16, 3, 1, 1, EVO_ACT_RELU); /* resnet8's 16x16 */
     km_case(1, 16, 32, 16, 16, 3, 2, 1, EVO_ACT_CLIP); /* stride 2: rows of 8 */
-    km_case(1, 16, 32, 16, 16, 1, 2, 0, EVO_ACT_NONE); /* 1x1 stride 2 */
+    km_case(1, 16, 32, 16, 16, 1, 2, 0, EVO_ACT_NONE); /* 1x1 stride 2: X read in place */
+    km_case(2, 16, 64, 9, 7, 1, 2, 0, EVO_ACT_SIGMOID); /* the same, batch, odd sides */
     km_case(1, 24, 96, 4, 5, 1, 1, 0, EVO_ACT_RELU);   /* pointwise 64 + 32, 16 + 4 positions */
 }
 

@@ -729,18 +729,74 @@ static evo_graph *pg_layout_heavy(void)
     return g;
 }
 
-/* x[1,16,8,8] -> Conv(w[32,16,3,3], pads 1) -> y: M = 32 with rows of 8. */
+/* x[1,8,8,8] -> Conv(w[32,8,3,3], pads 1) -> y: M = 32 with rows of 8
+ * (C = 8 is no Winograd case). */
 static evo_graph *pg_layout_half(void)
 {
     evo_graph *g = pb_new(13);
-    pb_input(g, "x", 4, (int32_t[]){1, 16, 8, 8});
-    pb_const(g, "w", 4, (int32_t[]){32, 16, 3, 3}, NULL);
+    pb_input(g, "x", 4, (int32_t[]){1, 8, 8, 8});
+    pb_const(g, "w", 4, (int32_t[]){32, 8, 3, 3}, NULL);
     int32_t conv =
         pb_node(g, "Conv", "conv", (const char *[]){"x", "w"}, 2, (const char *[]){"y"}, 1);
     pb_attr_ints(g, conv, "pads", (int64_t[]){1, 1, 1, 1}, 4);
     pb_output(g, "y");
     pb_finish(g);
     return g;
+}
+
+/* x[1,16,12,10] -> Conv(w[32,16,3,3], b, pads 1) -> Relu -> Conv(w2
+ * [16,32,3,3], strides 2) -> y: the first is a Winograd case, the second
+ * (stride 2) is not. */
+static evo_graph *pg_layout_wino(void)
+{
+    evo_graph *g = pb_new(13);
+    pb_input(g, "x", 4, (int32_t[]){1, 16, 12, 10});
+    pb_const(g, "w", 4, (int32_t[]){32, 16, 3, 3}, NULL);
+    pb_const(g, "b", 1, (int32_t[]){32}, NULL);
+    pb_const(g, "w2", 4, (int32_t[]){16, 32, 3, 3}, NULL);
+    int32_t conv =
+        pb_node(g, "Conv", "conv", (const char *[]){"x", "w", "b"}, 3, (const char *[]){"c"}, 1);
+    pb_attr_ints(g, conv, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    pb_node(g, "Relu", "relu", (const char *[]){"c"}, 1, (const char *[]){"c1"}, 1);
+    int32_t conv2 =
+        pb_node(g, "Conv", "conv2", (const char *[]){"c1", "w2"}, 2, (const char *[]){"y"}, 1);
+    pb_attr_ints(g, conv2, "strides", (int64_t[]){2, 2}, 2);
+    pb_output(g, "y");
+    pb_finish(g);
+    return g;
+}
+
+static void test_layout_wino(void **state)
+{
+    (void)state;
+    evo_optimize_report rep;
+    evo_graph *g = pg_check(pg_layout_wino, NULL, &rep); /* same outputs as unoptimized */
+    assert_int_equal(g->n_nodes, 2);
+    const evo_conv_params *p1 = (const evo_conv_params *)(const void *)g->nodes[0].params;
+    const evo_conv_params *p2 = (const evo_conv_params *)(const void *)g->nodes[1].params;
+    assert_int_equal(p1->w_layout, EVO_CONV_W_WINO43);
+    assert_int_equal(p1->n_kernel, 2);
+    assert_int_equal(p1->kernel[0], 3);
+    assert_int_equal(p1->act.kind, EVO_ACT_RELU);
+    assert_int_not_equal(p2->w_layout, EVO_CONV_W_WINO43);
+    /* U[xi][c][m] = (G W[m][c] G^T)[xi], W filled by pb_const's rule */
+    const evo_value *w = &g->values[g->nodes[0].inputs[1]];
+    assert_int_equal(w->t.shape.rank, 3);
+    assert_int_equal(w->t.shape.dims[0], 36);
+    assert_int_equal(w->t.shape.dims[1], 16);
+    assert_int_equal(w->t.shape.dims[2], 32);
+    const float *u = w->t.data;
+    for (int m = 0; m < 32; m++)
+        for (int c = 0; c < 16; c++) {
+            float k[9], want[36];
+            for (int t = 0; t < 9; t++)
+                k[t] = 0.1f * (float)((m * 144 + c * 9 + t) % 7) - 0.3f;
+            evo_wino43_weight(k, want);
+            for (int xi = 0; xi < 36; xi++)
+                assert_float_equal(u[(xi * 16 + c) * 32 + m], want[xi], 1e-7f);
+        }
+    assert_int_equal(evo_graph_find_value(g, "w"), -1); /* the old layout is gone */
+    evo_graph_free(g);
 }
 
 static void test_layout_conv(void **state)
@@ -782,7 +838,7 @@ static void test_layout_conv(void **state)
     evo_graph_free(g);
     g = pg_check(pg_layout_half, NULL, &rep);
     assert_int_equal(pg_conv(g, "Conv")->w_layout, EVO_CONV_W_KM);
-    assert_int_equal(g->values[g->nodes[0].inputs[1]].t.shape.dims[0], 144);
+    assert_int_equal(g->values[g->nodes[0].inputs[1]].t.shape.dims[0], 72);
     evo_graph_free(g);
 }
 
@@ -819,6 +875,7 @@ int main(void)
         cmocka_unit_test(test_identity_must_not_fire),
         cmocka_unit_test(test_dead_code),
         cmocka_unit_test(test_layout_conv),
+        cmocka_unit_test(test_layout_wino),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -236,11 +236,47 @@ static evo_status conv_km_logical(const evo_conv_params *p, const evo_shape *x, 
     return EVO_OK;
 }
 
+/* The same for the EVO_CONV_W_WINO43 layout: X is 4-D, W is [36, C, M],
+ * group 1 and kernel_shape {3, 3}; stride and dilation 1 are checked once
+ * the geometry is resolved. */
+static evo_status conv_wino_logical(const evo_conv_params *p, const evo_shape *x,
+                                    const evo_shape *w, evo_shape *logical, evo_error *err)
+{
+    if (x->rank != 4)
+        return evo_error_set(err, EVO_ERR_SHAPE,
+                             "Conv: the Winograd weight layout needs a 4-D X, got rank %d",
+                             (int)x->rank);
+    if (w->rank != 3 || w->dims[0] != EVO_WINO43_XI || w->dims[1] != x->dims[1] ||
+        w->dims[2] < 1)
+        return evo_error_set(err, EVO_ERR_SHAPE,
+                             "Conv: W in the Winograd layout must be [36, C = %d, M], got rank %d "
+                             "[%d, %d, ...]",
+                             (int)x->dims[1], (int)w->rank, (int)w->dims[0], (int)w->dims[1]);
+    if (p->group != 1 || p->n_kernel != 2 || p->kernel[0] != 3 || p->kernel[1] != 3)
+        return evo_error_set(err, EVO_ERR_SHAPE,
+                             "Conv: the Winograd weight layout needs group 1 and kernel_shape "
+                             "{3, 3}");
+    memset(logical, 0, sizeof *logical);
+    logical->rank = 4;
+    logical->dims[0] = w->dims[2];
+    logical->dims[1] = w->dims[1];
+    logical->dims[2] = 3;
+    logical->dims[3] = 3;
+    return EVO_OK;
+}
+
 evo_status evo_conv_resolve(const evo_conv_params *p, const evo_shape *x, const evo_shape *w,
                             evo_conv_geom *g, evo_error *err)
 {
     evo_shape logical;
-    if (p->w_layout == EVO_CONV_W_KM) {
+    if (p->w_layout == EVO_CONV_W_WINO43) {
+        evo_status lrv = conv_wino_logical(p, x, w, &logical, err);
+        if (lrv != EVO_OK) {
+            memset(g, 0, sizeof *g);
+            return lrv;
+        }
+        w = &logical;
+    } else if (p->w_layout == EVO_CONV_W_KM) {
         evo_status lrv = conv_km_logical(p, x, w, &logical, err);
         if (lrv != EVO_OK) {
             memset(g, 0, sizeof *g);
@@ -254,8 +290,12 @@ evo_status evo_conv_resolve(const evo_conv_params *p, const evo_shape *x, const 
     }
     evo_status rv = conv_resolve_common("Conv", p, x, w, g, err);
     g->w_km = p->w_layout == EVO_CONV_W_KM;
+    g->w_wino = p->w_layout == EVO_CONV_W_WINO43;
     if (rv != EVO_OK)
         return rv;
+    if (g->w_wino && (g->stride[1] != 1 || g->stride[2] != 1 || g->dil[1] != 1 || g->dil[2] != 1))
+        return evo_error_set(err, EVO_ERR_SHAPE,
+                             "Conv: the Winograd weight layout needs strides and dilations 1");
     g->m = w->dims[0];
     if (g->c % g->group != 0)
         return evo_error_set(err, EVO_ERR_SHAPE, "Conv: group %lld does not divide C = %lld",
@@ -469,10 +509,50 @@ static void conv_cost(const evo_kctx *c, evo_op_cost *cost)
                   (uint64_t)g.k_size;
 }
 
+/* The reference for W in the Winograd layout: each (m, c) kernel is
+ * transformed back to its 3 x 3 taps, then applied directly, so the result
+ * does not depend on the fast path's algorithm. */
+static void conv_ref_wino(const evo_conv_geom *g, const float *x, const float *u,
+                          const float *bias, const evo_act *act, float *y)
+{
+    const int64_t oh = g->out[1], ow = g->out[2], ih = g->in[1], iw = g->in[2];
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t m = 0; m < g->m; m++) {
+            float *yo = y + (n * g->m + m) * g->out_size;
+            for (int64_t o = 0; o < g->out_size; o++)
+                yo[o] = bias != NULL ? bias[m] : 0.0f;
+            for (int64_t c = 0; c < g->c; c++) {
+                float ut[EVO_WINO43_XI], taps[9];
+                for (int xi = 0; xi < EVO_WINO43_XI; xi++)
+                    ut[xi] = u[(xi * g->c + c) * g->m + m];
+                evo_wino43_weight_inverse(ut, taps);
+                const float *xc = x + (n * g->c + c) * g->in_size;
+                for (int64_t r = 0; r < oh; r++)
+                    for (int64_t q = 0; q < ow; q++) {
+                        float sum = 0.0f;
+                        for (int64_t a = 0; a < 3; a++) {
+                            const int64_t i = r - g->pad_b[1] + a;
+                            for (int64_t b = 0; b < 3 && i >= 0 && i < ih; b++) {
+                                const int64_t j = q - g->pad_b[2] + b;
+                                if (j >= 0 && j < iw)
+                                    sum += xc[i * iw + j] * taps[a * 3 + b];
+                            }
+                        }
+                        yo[r * ow + q] += sum;
+                    }
+            }
+            evo_act_apply(act, yo, (size_t)g->out_size);
+        }
+}
+
 /* The reference: one output at a time, every tap bounds-checked. */
 static void conv_ref(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
                      const evo_act *act, float *y)
 {
+    if (g->w_wino) {
+        conv_ref_wino(g, x, w, bias, act, y);
+        return;
+    }
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t m = 0; m < g->m; m++) {
             const int64_t grp = m / g->mg;
