@@ -16,7 +16,7 @@
  * Input layout (short inputs are padded with zeros):
  *   u16 op index, u8 input count, u8 output count,
  *   per input: u8 flags (bit0 absent, bit1 constant), u8 dtype, u8 rank,
- *              rank x u8 dims,
+ *              rank x u8 dims (0xF0 and up: 36),
  *   (after the params) u8 mask of absent outputs,
  *   EVO_PARAMS_MAX bytes of params, then data for constant inputs and for
  *   the runtime inputs (cycled).
@@ -112,8 +112,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t flags = kf_byte(&r);
         ins[i].dtype = kf_dtypes[kf_byte(&r) % (sizeof kf_dtypes / sizeof kf_dtypes[0])];
         ins[i].shape.rank = kf_byte(&r) % (KF_MAX_RANK + 1);
-        for (int32_t d = 0; d < ins[i].shape.rank; d++)
-            ins[i].shape.dims[d] = kf_byte(&r) % (KF_MAX_DIM + 1);
+        for (int32_t d = 0; d < ins[i].shape.rank; d++) {
+            /* A byte from 0xF0 up is 36: a Conv W in the Winograd layout is
+             * [36, C, M], so the layout's checks and kernels are reachable. */
+            const uint8_t b = kf_byte(&r);
+            ins[i].shape.dims[d] = b >= 0xF0 ? 36 : b % (KF_MAX_DIM + 1);
+        }
         /* Any input may be absent; evo_op_check_arity refuses missing
          * required ones, as every caller of infer does. */
         in_ptrs[i] = (flags & 1u) ? NULL : &ins[i];
