@@ -400,7 +400,7 @@ static char *export_scalar_init(export_ctx *c, const char *base, const char *suf
  * ONNX wants [M, C, kernel...], so W is written back transposed (or
  * transformed back, exact up to float rounding) as a new initializer;
  * *name is its name. */
-static evo_status export_km_weight(export_ctx *c, const evo_node *n, const char **name)
+static evo_status export_onnx_weight(export_ctx *c, const evo_node *n, const char **name)
 {
     const evo_graph *g = c->g;
     const evo_conv_params *p = (const evo_conv_params *)(const void *)n->params;
@@ -614,21 +614,21 @@ static evo_status export_node(export_ctx *c, int32_t i)
     if (np == NULL)
         return export_nomem(c);
     np->domain = n->domain[0] ? n->domain : NULL;
-    /* W in the KM layout is written transposed back below, not as it is. */
-    const bool km_w =
+    /* W in an evo layout (KM, Winograd) is written back below in ONNX's layout. */
+    const bool relaid_w =
         n->op != NULL && n->op->id == 1 && strcmp(n->op->name, "Conv") == 0 &&
         ((const evo_conv_params *)(const void *)n->params)->w_layout != EVO_CONV_W_ONNX;
     for (int32_t k = 0; k < n_in; k++) {
         int32_t v = n->inputs[k];
         np->input[k] = v >= 0 ? g->values[v].name : "";
-        if (v >= 0 && !(km_w && k == 1))
+        if (v >= 0 && !(relaid_w && k == 1))
             c->used[v] = true;
     }
     np->n_input = (size_t)n_in;
     evo_status rv;
-    if (km_w) {
+    if (relaid_w) {
         const char *wname = NULL;
-        if ((rv = export_km_weight(c, n, &wname)) != EVO_OK)
+        if ((rv = export_onnx_weight(c, n, &wname)) != EVO_OK)
             return rv;
         np->input[1] = (char *)wname;
     }

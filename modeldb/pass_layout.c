@@ -1,18 +1,23 @@
 /*
- * Pass: store the weights of Convs with small output planes with the output
- * channels innermost (EVO_CONV_W_KM, see node/kernels/conv.h).
+ * Pass: store Conv weights in the layout their fastest kernel reads, once,
+ * so that a compiled .evm keeps it (constants and params are stored as they
+ * are) and no node re-packs at load. Two layouts (node/kernels/conv.h):
+ *
+ * - Winograd F(4x4, 3x3), EVO_CONV_W_WINO43 (checked first, wino_wants):
+ *   U[36][C][M] = G W G^T for 3x3 stride-1 convs, run as 36 GEMMs with
+ *   2.25x fewer multiply-adds (node/kernels/conv_wino.c).
+ * - Output channels innermost, EVO_CONV_W_KM, for small output planes:
  *
  *   W_km[(c * k_size + t) * M + m] = W[m][c][t],   shape [C * k_size, M]
  *
- * A 6x6 or 3x3 output plane has too few positions to fill the vector lanes
- * of kernels that vectorize over positions; with M innermost the Conv
- * kernel vectorizes over output channels instead. The relayout is done once
- * here, not per run, and a compiled .evm keeps it (constants and params are
- * stored as they are). The Conv's params get w_layout = EVO_CONV_W_KM and
- * kernel_shape filled in, since W's 2-D shape no longer carries the kernel
- * dims; ONNX export transposes back.
+ *   A 6x6 or 3x3 output plane has too few positions to fill the vector
+ *   lanes of kernels that vectorize over positions; with M innermost the
+ *   Conv kernel vectorizes over output channels instead.
  *
- * Fires for float32 Convs with group 1, a constant W of at most
+ * The Conv's params get the layout and kernel_shape (W's shape no longer
+ * carries the kernel dims); ONNX export writes W back in ONNX's layout.
+ *
+ * The KM layout fires for float32 Convs with group 1, a constant W of at most
  * LAYOUT_MAX_W_BYTES, M fitting the kernel's blocks and at most
  * LAYOUT_MAX_POSITIONS output positions per image. The transposed
  * weights are a new constant read only by this node (the old one may be
@@ -41,13 +46,13 @@
 #define LAYOUT_MAX_W_BYTES ((int64_t)512 * 1024)
 
 /* Winograd: W of at most this many bytes after the transform, and output
- * planes at least this wide and high. Measured single-conv medians (`evo
- * run --repeat`, 3x3 pad 1 + Relu, direct -> Winograd): 16, 32, 64
- * channels on 32x32, 16x16, 8x8 maps 43 -> 29, 53 -> 14, 47 -> 12 us; 64
- * on 56x56 1.88 -> 0.66 ms; 128 on 28x28 (W 2.3 MiB transformed) 1.80 ->
- * 0.91 ms; but 256 on 14x14
- * (9 MiB) 1.68 -> 1.74 ms and 512 on 7x7 2.0 -> 4.0 ms: U no longer stays
- * in cache while few tiles share it. */
+ * planes at least this wide and high. Measured with bench/conv_bench.py
+ * (3x3 pad 1 + Relu, evo before -> with this layout): 16, 32, 64 channels
+ * on 32x32, 16x16, 8x8 maps 43 -> 29, 33 -> 14, 34 -> 12 us; 64 on 56x56
+ * 1.74 -> 0.60 ms; 128 on 28x28 (W 2.3 MiB transformed) 1.73 -> 0.86 ms.
+ * With the cap raised, 256 on 14x14 (9 MiB) went 1.68 -> 1.74 ms and 512
+ * on 7x7 2.0 -> 4.0 ms: U no longer stays in cache while few tiles share
+ * it. */
 #define WINO_MAX_W_BYTES ((int64_t)4 * 1024 * 1024)
 #define WINO_MIN_SIDE 4
 
@@ -115,17 +120,63 @@ static bool wino_wants(const evo_graph *g, const evo_node *n, const evo_value **
     return geo->out[1] >= WINO_MIN_SIDE && geo->out[2] >= WINO_MIN_SIDE;
 }
 
-/* Replace node i's W by its Winograd transform U[36][C][M]. */
-static evo_status wino_relayout(evo_pass_ctx *c, int32_t i, const evo_value *wv,
-                                const evo_conv_geom *geo, int32_t *count)
+/* Give node i the weights `data` (shape, in the layout params p names) in
+ * place of its W, after checking that they describe the same convolution
+ * as geo. Takes data (freed when refused or on error). *installed says
+ * whether the node changed. */
+static evo_status layout_install(evo_pass_ctx *c, int32_t i, const evo_conv_geom *geo,
+                                 const evo_conv_params *p, const evo_shape *shape, float *data,
+                                 const char *suffix, bool *installed)
 {
     evo_graph *g = c->g;
-    const int64_t cc = geo->c, mm = geo->m;
-    const size_t bytes = (size_t)(36 * cc * mm) * sizeof(float);
-    float *u = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (u == NULL)
+    evo_node *n = &g->nodes[i];
+    const evo_value *xv = &g->values[n->inputs[0]], *wv = &g->values[n->inputs[1]];
+    *installed = false;
+    evo_conv_geom check;
+    if (evo_conv_resolve(p, &xv->t.shape, shape, &check, NULL) != EVO_OK || check.m != geo->m ||
+        check.c != geo->c || check.k_size != geo->k_size || check.out_size != geo->out_size) {
+        free(data);
+        return EVO_OK;
+    }
+    /* A copy: adding a value may move g->values and wv's name with it. */
+    char *base = malloc(strlen(wv->name) + 1);
+    if (base == NULL) {
+        free(data);
         return evo_error_set(c->err, EVO_ERR_NOMEM, "%s: out of memory optimizing the graph",
                              evo_pass_file(g));
+    }
+    strcpy(base, wv->name);
+    int32_t nv;
+    evo_status rv = evo_pass_new_const(c, base, suffix, EVO_DT_FLOAT32, shape, data, &nv);
+    free(base);
+    if (rv != EVO_OK)
+        return rv;
+    n = &g->nodes[i]; /* g->values may have moved; nodes did not */
+    n->inputs[1] = nv;
+    memcpy(n->params, p, sizeof *p);
+    *installed = true;
+    return EVO_OK;
+}
+
+/* 64-byte aligned weights (free() releases them): the kernels load whole
+ * 64-byte rows, which cost twice as much across cache lines. */
+static float *layout_alloc(evo_pass_ctx *c, size_t bytes)
+{
+    float *d = aligned_alloc(64, (bytes + 63) / 64 * 64 + (bytes == 0 ? 64 : 0));
+    if (d == NULL)
+        evo_error_set(c->err, EVO_ERR_NOMEM, "%s: out of memory optimizing the graph",
+                      evo_pass_file(c->g));
+    return d;
+}
+
+/* Node i's W as its Winograd transform U[36][C][M]. */
+static evo_status wino_relayout(evo_pass_ctx *c, int32_t i, const evo_value *wv,
+                                const evo_conv_geom *geo, bool *installed)
+{
+    const int64_t cc = geo->c, mm = geo->m;
+    float *u = layout_alloc(c, (size_t)(EVO_WINO43_XI * cc * mm) * sizeof(float));
+    if (u == NULL)
+        return EVO_ERR_NOMEM;
     const float *src = wv->t.data;
     for (int64_t m = 0; m < mm; m++)
         for (int64_t ch = 0; ch < cc; ch++) {
@@ -141,27 +192,46 @@ static evo_status wino_relayout(evo_pass_ctx *c, int32_t i, const evo_value *wv,
     shape.dims[1] = (int32_t)cc;
     shape.dims[2] = (int32_t)mm;
     evo_conv_params p;
-    memcpy(&p, g->nodes[i].params, sizeof p);
+    memcpy(&p, c->g->nodes[i].params, sizeof p);
     p.n_kernel = 2;
     p.kernel[0] = p.kernel[1] = 3;
     p.w_layout = EVO_CONV_W_WINO43;
-    char *base = malloc(strlen(wv->name) + 1); /* wv may move with g->values */
-    if (base == NULL) {
-        free(u);
-        return evo_error_set(c->err, EVO_ERR_NOMEM, "%s: out of memory optimizing the graph",
-                             evo_pass_file(g));
-    }
-    strcpy(base, wv->name);
-    int32_t nv;
-    evo_status rv = evo_pass_new_const(c, base, "_wino", EVO_DT_FLOAT32, &shape, u, &nv);
-    free(base);
-    if (rv != EVO_OK)
-        return rv;
-    evo_node *n = &g->nodes[i];
-    n->inputs[1] = nv;
-    memcpy(n->params, &p, sizeof p);
-    (*count)++;
-    return EVO_OK;
+    return layout_install(c, i, geo, &p, &shape, u, "_wino", installed);
+}
+
+/* Node i's W as W_km [C * k_size, M]. */
+static evo_status km_relayout(evo_pass_ctx *c, int32_t i, const evo_value *xv, const evo_value *wv,
+                              bool *installed)
+{
+    *installed = false;
+    evo_conv_params p;
+    memcpy(&p, c->g->nodes[i].params, sizeof p);
+    evo_conv_geom geo;
+    if (evo_conv_resolve(&p, &xv->t.shape, &wv->t.shape, &geo, NULL) != EVO_OK)
+        return EVO_OK; /* infer accepted it; never relayout what does not resolve */
+    const int64_t mm = geo.m, rows = geo.cg * geo.k_size;
+    size_t bytes = 0;
+    if (evo_shape_nbytes(&wv->t.shape, EVO_DT_FLOAT32, &bytes) != EVO_OK ||
+        bytes != (size_t)(mm * rows) * sizeof(float) || rows > INT32_MAX)
+        return EVO_OK;
+    float *km = layout_alloc(c, bytes);
+    if (km == NULL)
+        return EVO_ERR_NOMEM;
+    const float *src = wv->t.data;
+    for (int64_t m = 0; m < mm; m++)
+        for (int64_t r = 0; r < rows; r++)
+            km[r * mm + m] = src[m * rows + r];
+    evo_shape shape;
+    memset(&shape, 0, sizeof shape);
+    shape.rank = 2;
+    shape.dims[0] = (int32_t)rows;
+    shape.dims[1] = (int32_t)mm;
+    const int32_t nsp = wv->t.shape.rank - 2;
+    p.n_kernel = nsp;
+    for (int32_t d = 0; d < nsp; d++)
+        p.kernel[d] = wv->t.shape.dims[2 + d];
+    p.w_layout = EVO_CONV_W_KM;
+    return layout_install(c, i, &geo, &p, &shape, km, "_km", installed);
 }
 
 evo_status evo_pass_layout_conv(evo_pass_ctx *c, int32_t *count)
@@ -170,72 +240,19 @@ evo_status evo_pass_layout_conv(evo_pass_ctx *c, int32_t *count)
     for (int32_t i = 0; i < g->n_nodes; i++) {
         if (!evo_pass_live(c, i))
             continue;
-        evo_node *n = &g->nodes[i];
+        const evo_node *n = &g->nodes[i];
         const evo_value *xv, *wv, *yv;
-        evo_conv_geom wgeo;
-        if (wino_wants(g, n, &xv, &wv, &wgeo)) {
-            evo_status wrv = wino_relayout(c, i, wv, &wgeo, count);
-            if (wrv != EVO_OK)
-                return wrv;
-            continue;
-        }
-        if (!layout_wants(g, n, &xv, &wv, &yv))
-            continue;
-        evo_conv_params p;
-        memcpy(&p, n->params, sizeof p);
         evo_conv_geom geo;
-        if (evo_conv_resolve(&p, &xv->t.shape, &wv->t.shape, &geo, NULL) != EVO_OK)
-            continue; /* infer accepted it; never relayout what does not resolve */
-        const int64_t mm = geo.m, rows = geo.cg * geo.k_size;
-        size_t bytes = 0;
-        if (evo_shape_nbytes(&wv->t.shape, EVO_DT_FLOAT32, &bytes) != EVO_OK ||
-            bytes != (size_t)(mm * rows) * sizeof(float) || rows > INT32_MAX)
-            continue;
-        /* 64-byte aligned (free() releases it): the kernel loads whole
-         * 64-byte rows of it, which cost twice as much across cache lines. */
-        float *km = aligned_alloc(64, (bytes + 63) / 64 * 64 + (bytes == 0 ? 64 : 0));
-        if (km == NULL)
-            return evo_error_set(c->err, EVO_ERR_NOMEM, "%s: out of memory optimizing the graph",
-                                 evo_pass_file(g));
-        const float *src = wv->t.data;
-        for (int64_t m = 0; m < mm; m++)
-            for (int64_t r = 0; r < rows; r++)
-                km[r * mm + m] = src[m * rows + r];
-        evo_shape shape;
-        memset(&shape, 0, sizeof shape);
-        shape.rank = 2;
-        shape.dims[0] = (int32_t)rows;
-        shape.dims[1] = (int32_t)mm;
-        const int32_t nsp = wv->t.shape.rank - 2;
-        p.n_kernel = nsp;
-        for (int32_t d = 0; d < nsp; d++)
-            p.kernel[d] = wv->t.shape.dims[2 + d];
-        p.w_layout = EVO_CONV_W_KM;
-        /* The new layout must describe the same convolution. */
-        evo_conv_geom check;
-        if (evo_conv_resolve(&p, &xv->t.shape, &shape, &check, NULL) != EVO_OK ||
-            check.m != geo.m || check.k_size != geo.k_size || check.out_size != geo.out_size) {
-            free(km);
-            continue;
-        }
-        /* A copy: adding a value may move g->values and wv's name with it. */
-        char *base = malloc(strlen(wv->name) + 1);
-        if (base == NULL) {
-            free(km);
-            return evo_error_set(c->err, EVO_ERR_NOMEM, "%s: out of memory optimizing the graph",
-                                 evo_pass_file(g));
-        }
-        strcpy(base, wv->name);
-        int32_t nv;
-        evo_status rv = evo_pass_new_const(c, base, "_km", EVO_DT_FLOAT32, &shape, km, &nv);
-        free(base);
+        bool installed = false;
+        evo_status rv = EVO_OK;
+        if (wino_wants(g, n, &xv, &wv, &geo))
+            rv = wino_relayout(c, i, wv, &geo, &installed);
+        else if (layout_wants(g, n, &xv, &wv, &yv))
+            rv = km_relayout(c, i, xv, wv, &installed);
         if (rv != EVO_OK)
             return rv;
-        /* g->values may have moved: n is re-read, xv/wv are not used again. */
-        n = &g->nodes[i];
-        n->inputs[1] = nv;
-        memcpy(n->params, &p, sizeof p);
-        (*count)++;
+        if (installed)
+            (*count)++;
     }
     return evo_pass_count_uses(c);
 }

@@ -177,8 +177,9 @@ static void pred_km_blocks(int64_t np, int64_t nv, int64_t mb, int64_t bp, int64
  * or, for a 32-channel remainder, PRED_KM_P2 x PRED_KM_M2, whose partial
  * blocks still cost whole 16-lane vectors and whole 4-position steps. A
  * pointwise conv runs one call over the plane; any other runs one call
- * per output row over a zero-padded copy of the input (written, then
- * read: *extra_bytes). kh x kw is K / C, taken as square. */
+ * per output row, over X itself when unpadded, else over a zero-padded
+ * copy (written, then read: *extra_bytes). kh x kw is K / C, taken as
+ * square. */
 static double pred_conv_km_flops(const pred_shapes *in, const pred_shapes *out, double *extra_bytes)
 {
     if (in->rank[0] != 4 || in->rank[1] != 2 || out->rank[0] != 4)
@@ -201,21 +202,20 @@ static double pred_conv_km_flops(const pred_shapes *in, const pred_shapes *out, 
     if (sh > 64 || sw > 64)
         return 0;
     int64_t calls, np;
+    int64_t ph = (oh - 1) * sh + kh, pw = (ow - 1) * sw + kh;
+    ph = ph > h ? ph : h;
+    pw = pw > wd ? pw : wd;
     if (kh == 1 && sh == 1 && sw == 1 && oh == h && ow == wd) {
         calls = 1;
         np = oh * ow;
         *extra_bytes = 0;
-    } else if (kh == 1) { /* strided 1x1: X is read in place, one call per row */
-        calls = oh;
-        np = ow;
-        *extra_bytes = 0;
     } else {
         calls = oh;
         np = ow;
-        int64_t ph = (oh - 1) * sh + kh, pw = (ow - 1) * sw + kh;
-        ph = ph > h ? ph : h;
-        pw = pw > wd ? pw : wd;
-        *extra_bytes = 2.0 * (double)(c * ph * pw) * (double)sizeof(float) * (double)n;
+        /* Unpadded convs read X in place; others read a zero-padded copy. */
+        *extra_bytes = ph == h && pw == wd
+                           ? 0
+                           : 2.0 * (double)(c * ph * pw) * (double)sizeof(float) * (double)n;
     }
     /* vector FMA steps per call and reduction step */
     const int64_t full = m / PRED_KM_M, rest = m % PRED_KM_M;

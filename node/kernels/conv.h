@@ -142,9 +142,9 @@ void evo_conv_wino(const evo_conv_geom *g, const float *x, const float *u, const
 /* The AVX-512 kernel (x86/conv_wino_avx512.c): c % 16 == 0, m % 16 == 0.
  * Scratch layout and block size in evo_wino_plan (conv_wino.c). */
 typedef struct evo_wino_plan {
-    int64_t tiles_h, tiles_w, tiles; /* 4 x 4 output tiles per image */
-    int64_t ph, pw;                  /* padded input plane: 4 tiles + 2 */
-    int64_t block;                   /* tiles transformed per GEMM pass */
+    int64_t tiles_h, tiles_w, tiles;       /* 4 x 4 output tiles per image */
+    int64_t ph, pw;                        /* padded input plane: 4 tiles + 2 */
+    int64_t block;                         /* tiles transformed per GEMM pass */
     int64_t xp_floats, v_floats, m_floats; /* scratch: xp, V, M in order */
 } evo_wino_plan;
 void evo_wino_plan_make(const evo_conv_geom *g, evo_wino_plan *p);

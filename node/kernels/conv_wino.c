@@ -123,13 +123,13 @@ static void wino_input_tile(const evo_conv_geom *g, const float *xn, int64_t ty,
     }
 }
 
-static void wino_portable(const evo_conv_geom *g, const float *x, const float *u,
-                          const float *bias, float *y, float *scratch)
+static void wino_portable(const evo_conv_geom *g, const float *x, const float *u, const float *bias,
+                          float *y, float *scratch)
 {
     const int64_t oh = g->out[1], ow = g->out[2], C = g->c, M = g->m;
     const int64_t th = (oh + 3) / 4, tw = (ow + 3) / 4;
-    float *v = scratch;       /* [C][36] */
-    float *mx = v + C * 36;   /* [36][M] */
+    float *v = scratch;     /* [C][36] */
+    float *mx = v + C * 36; /* [36][M] */
     for (int64_t n = 0; n < g->n; n++) {
         const float *xn = x + n * C * g->in_size;
         float *yn = y + n * M * g->out_size;

@@ -106,39 +106,19 @@ static void km_case(int32_t n, int32_t c, int32_t m, int32_t h, int32_t w, int32
         for (size_t r = 0; r < rows; r++)
             wk[r * m + mi] = wo[mi * rows + r];
 
-    evo_tensor tx, tw, tb, ty, tk, tyk;
+    evo_tensor tx, tw, tb, tk;
     kc_tensor(&tx, EVO_DT_FLOAT32, x, 4, xd);
     kc_tensor(&tw, EVO_DT_FLOAT32, wo, 4, wd);
     kc_tensor(&tb, EVO_DT_FLOAT32, b, 1, bd);
     const int32_t kd[2] = {(int32_t)rows, m};
     kc_tensor(&tk, EVO_DT_FLOAT32, wk, 2, kd);
     evo_tensor *in[3] = {&tx, &tw, &tb}, *ink[3] = {&tx, &tk, &tb};
-    memset(&ty, 0, sizeof ty);
-    memset(&tyk, 0, sizeof tyk);
-    assert_int_equal(kc_infer(&evo_op_Conv, onnx_params, in, 3, &ty, &err), EVO_OK);
-    if (kc_infer(&evo_op_Conv, &kp, ink, 3, &tyk, &err) != EVO_OK)
-        fail_msg("KM infer: %s", err.msg);
-    assert_true(evo_shape_equal(&ty.shape, &tyk.shape));
-    const size_t ny = kc_numel(&ty);
-    float *want = malloc(ny * 4), *got = malloc(ny * 4);
-    evo_kernels_force_path(EVO_KPATH_REFERENCE);
-    ty.data = want;
-    assert_int_equal(kc_eval(&evo_op_Conv, onnx_params, in, 3, &ty), EVO_OK);
-    for (size_t p = 0; p < sizeof km_paths / sizeof km_paths[0]; p++) {
-        evo_kernels_force_path(km_paths[p]);
-        for (size_t i = 0; i < ny; i++)
-            got[i] = NAN;
-        tyk.data = got;
-        assert_int_equal(kc_eval(&evo_op_Conv, &kp, ink, 3, &tyk), EVO_OK);
-        kc_expect_close(got, want, ny, 1e-4f, "KM conv");
-    }
-    evo_kernels_force_path(EVO_KPATH_AUTO);
+    kc_layouts_agree(&evo_op_Conv, onnx_params, in, &kp, ink, km_paths,
+                     sizeof km_paths / sizeof km_paths[0], 1e-4f, "KM conv");
     free(x);
     free(wo);
     free(wk);
     free(b);
-    free(want);
-    free(got);
 }
 
 static void test_km_fast_vs_ref(void **state)
@@ -157,11 +137,13 @@ static void test_km_fast_vs_ref(void **state)
     km_case(1, 24, 70, 6, 6, 3, 1, 1, EVO_ACT_CLIP);  /* 64 + 6 channels, 32 + 4 positions */
     km_case(2, 200, 40, 3, 6, 1, 1, 0, EVO_ACT_NONE); /* 32 + 8 channels, 16 + 2 positions */
     /* M = 32: 8 positions x 32 channels blocks */
-    km_case(1, 16, 32, 16, 16, 3, 1, 1, EVO_ACT_RELU); /* resnet8's 16x16 */
-    km_case(1, 16, 32, 16, 16, 3, 2, 1, EVO_ACT_CLIP); /* stride 2: rows of 8 */
-    km_case(1, 16, 32, 16, 16, 1, 2, 0, EVO_ACT_NONE); /* 1x1 stride 2: X read in place */
+    km_case(1, 16, 32, 16, 16, 3, 1, 1, EVO_ACT_RELU);  /* resnet8's 16x16 */
+    km_case(1, 16, 32, 16, 16, 3, 2, 1, EVO_ACT_CLIP);  /* stride 2: rows of 8 */
+    km_case(1, 16, 32, 16, 16, 1, 2, 0, EVO_ACT_NONE);  /* 1x1 stride 2: X read in place */
     km_case(2, 16, 64, 9, 7, 1, 2, 0, EVO_ACT_SIGMOID); /* the same, batch, odd sides */
-    km_case(1, 24, 96, 4, 5, 1, 1, 0, EVO_ACT_RELU);   /* pointwise 64 + 32, 16 + 4 positions */
+    km_case(1, 16, 32, 10, 10, 3, 1, 0, EVO_ACT_RELU);  /* unpadded 3x3: X read in place */
+    km_case(2, 16, 64, 11, 9, 3, 2, 0, EVO_ACT_CLIP);   /* the same, stride 2, batch */
+    km_case(1, 24, 96, 4, 5, 1, 1, 0, EVO_ACT_RELU);    /* pointwise 64 + 32, 16 + 4 positions */
 }
 
 /* Infer a Conv with params p, X dims xd (rank 4) and W dims wd (rank wr);

@@ -161,4 +161,42 @@ static inline size_t kc_numel(const evo_tensor *t)
     return (size_t)n;
 }
 
+/* The same op under two weight layouts: params/in is the ONNX-layout
+ * original, alt_params/alt_in the relaid one (3 inputs each). Both must
+ * infer the same output shape, and under every one of the n_paths kernel
+ * paths the relaid op must match the original's reference result within
+ * tol. Leaves the path at EVO_KPATH_AUTO. */
+static inline void kc_layouts_agree(const evo_op_def *op, const void *params, evo_tensor **in,
+                                    const void *alt_params, evo_tensor **alt_in,
+                                    const evo_kernel_path *paths, size_t n_paths, float tol,
+                                    const char *what)
+{
+    evo_tensor ty, tya;
+    memset(&ty, 0, sizeof ty);
+    memset(&tya, 0, sizeof tya);
+    evo_error err;
+    assert_int_equal(kc_infer(op, params, in, 3, &ty, &err), EVO_OK);
+    if (kc_infer(op, alt_params, alt_in, 3, &tya, &err) != EVO_OK)
+        fail_msg("%s infer: %s", what, err.msg);
+    assert_true(evo_shape_equal(&ty.shape, &tya.shape));
+    const size_t ny = kc_numel(&ty);
+    float *want = malloc(ny * 4), *got = malloc(ny * 4);
+    assert_non_null(want);
+    assert_non_null(got);
+    evo_kernels_force_path(EVO_KPATH_REFERENCE);
+    ty.data = want;
+    assert_int_equal(kc_eval(op, params, in, 3, &ty), EVO_OK);
+    for (size_t p = 0; p < n_paths; p++) {
+        evo_kernels_force_path(paths[p]);
+        for (size_t i = 0; i < ny; i++)
+            got[i] = NAN;
+        tya.data = got;
+        assert_int_equal(kc_eval(op, alt_params, alt_in, 3, &tya), EVO_OK);
+        kc_expect_close(got, want, ny, tol, what);
+    }
+    evo_kernels_force_path(EVO_KPATH_AUTO);
+    free(want);
+    free(got);
+}
+
 #endif /* KCONV_UTIL_H */

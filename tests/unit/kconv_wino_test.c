@@ -60,8 +60,8 @@ __attribute__((target("avx512f"))) static void transpose_check(void)
     for (int i = 0; i < 16; i++)
         for (int j = 0; j < 16; j++)
             if (out[16 * j + i] != in[16 * i + j])
-                fail_msg("transpose: out[%d][%d] = %g, expected %g", j, i,
-                         (double)out[16 * j + i], (double)in[16 * i + j]);
+                fail_msg("transpose: out[%d][%d] = %g, expected %g", j, i, (double)out[16 * j + i],
+                         (double)in[16 * i + j]);
 }
 #endif
 
@@ -113,50 +113,30 @@ static void wino_case(int32_t n, int32_t c, int32_t m, int32_t h, int32_t w, con
                 u[((size_t)xi * c + ci) * m + mi] = ut[xi];
         }
 
-    evo_tensor tx, tw, tb, ty, tu, tyu;
+    evo_tensor tx, tw, tb, tu;
     kc_tensor(&tx, EVO_DT_FLOAT32, x, 4, xd);
     kc_tensor(&tw, EVO_DT_FLOAT32, wo, 4, wd);
     kc_tensor(&tb, EVO_DT_FLOAT32, b, 1, bd);
     const int32_t ud[3] = {36, c, m};
     kc_tensor(&tu, EVO_DT_FLOAT32, u, 3, ud);
     evo_tensor *in[3] = {&tx, &tw, &tb}, *inu[3] = {&tx, &tu, &tb};
-    memset(&ty, 0, sizeof ty);
-    memset(&tyu, 0, sizeof tyu);
-    assert_int_equal(kc_infer(&evo_op_Conv, onnx_params, in, 3, &ty, &err), EVO_OK);
-    if (kc_infer(&evo_op_Conv, &wp, inu, 3, &tyu, &err) != EVO_OK)
-        fail_msg("Winograd infer: %s", err.msg);
-    assert_true(evo_shape_equal(&ty.shape, &tyu.shape));
-    const size_t ny = kc_numel(&ty);
-    float *want = malloc(ny * 4), *got = malloc(ny * 4);
-    evo_kernels_force_path(EVO_KPATH_REFERENCE);
-    ty.data = want;
-    assert_int_equal(kc_eval(&evo_op_Conv, onnx_params, in, 3, &ty), EVO_OK);
-    for (size_t p = 0; p < sizeof wino_paths / sizeof wino_paths[0]; p++) {
-        evo_kernels_force_path(wino_paths[p]);
-        for (size_t i = 0; i < ny; i++)
-            got[i] = NAN;
-        tyu.data = got;
-        assert_int_equal(kc_eval(&evo_op_Conv, &wp, inu, 3, &tyu), EVO_OK);
-        kc_expect_close(got, want, ny, 1e-4f, "Winograd conv");
-    }
-    evo_kernels_force_path(EVO_KPATH_AUTO);
+    kc_layouts_agree(&evo_op_Conv, onnx_params, in, &wp, inu, wino_paths,
+                     sizeof wino_paths / sizeof wino_paths[0], 1e-4f, "Winograd conv");
     free(x);
     free(wo);
     free(u);
     free(b);
-    free(want);
-    free(got);
 }
 
 static void test_wino_fast_vs_ref(void **state)
 {
     (void)state;
     const int64_t same[4] = {1, 1, 1, 1}, valid[4] = {0, 0, 0, 0}, skew[4] = {0, 2, 1, 0};
-    wino_case(1, 16, 16, 32, 32, same, EVO_ACT_RELU);  /* resnet8's first stage: 64 tiles */
-    wino_case(1, 32, 32, 16, 16, same, EVO_ACT_NONE);  /* 32-channel kernel, 16 tiles */
-    wino_case(1, 64, 64, 8, 8, same, EVO_ACT_CLIP);    /* 64-channel kernel, 4 tiles */
-    wino_case(2, 16, 48, 7, 9, same, EVO_ACT_RELU);    /* batch, partial tiles, 32 + 16 */
-    wino_case(1, 32, 112, 10, 13, valid, EVO_ACT_NONE); /* 64 + 32 + 16, 8 x 11 output */
+    wino_case(1, 16, 16, 32, 32, same, EVO_ACT_RELU);      /* resnet8's first stage: 64 tiles */
+    wino_case(1, 32, 32, 16, 16, same, EVO_ACT_NONE);      /* 32-channel kernel, 16 tiles */
+    wino_case(1, 64, 64, 8, 8, same, EVO_ACT_CLIP);        /* 64-channel kernel, 4 tiles */
+    wino_case(2, 16, 48, 7, 9, same, EVO_ACT_RELU);        /* batch, partial tiles, 32 + 16 */
+    wino_case(1, 32, 112, 10, 13, valid, EVO_ACT_NONE);    /* 64 + 32 + 16, 8 x 11 output */
     wino_case(1, 16, 16, 11, 6, skew, EVO_ACT_LEAKY_RELU); /* asymmetric pads, act after */
     wino_case(1, 64, 16, 3, 3, same, EVO_ACT_SIGMOID);     /* a single partial tile */
     wino_case(1, 16, 16, 70, 70, same, EVO_ACT_NONE);      /* several tile blocks */

@@ -246,8 +246,7 @@ static evo_status conv_wino_logical(const evo_conv_params *p, const evo_shape *x
         return evo_error_set(err, EVO_ERR_SHAPE,
                              "Conv: the Winograd weight layout needs a 4-D X, got rank %d",
                              (int)x->rank);
-    if (w->rank != 3 || w->dims[0] != EVO_WINO43_XI || w->dims[1] != x->dims[1] ||
-        w->dims[2] < 1)
+    if (w->rank != 3 || w->dims[0] != EVO_WINO43_XI || w->dims[1] != x->dims[1] || w->dims[2] < 1)
         return evo_error_set(err, EVO_ERR_SHAPE,
                              "Conv: W in the Winograd layout must be [36, C = %d, M], got rank %d "
                              "[%d, %d, ...]",
@@ -512,8 +511,8 @@ static void conv_cost(const evo_kctx *c, evo_op_cost *cost)
 /* The reference for W in the Winograd layout: each (m, c) kernel is
  * transformed back to its 3 x 3 taps, then applied directly, so the result
  * does not depend on the fast path's algorithm. */
-static void conv_ref_wino(const evo_conv_geom *g, const float *x, const float *u,
-                          const float *bias, const evo_act *act, float *y)
+static void conv_ref_wino(const evo_conv_geom *g, const float *x, const float *u, const float *bias,
+                          const evo_act *act, float *y)
 {
     const int64_t oh = g->out[1], ow = g->out[2], ih = g->in[1], iw = g->in[2];
     for (int64_t n = 0; n < g->n; n++)

@@ -24,8 +24,8 @@
 #define WINO_FN __attribute__((target("avx512f,avx2,fma")))
 
 /* Step 1: the padded channels-last copy of one image. */
-WINO_FN static void wino_pack_input(const evo_conv_geom *g, const evo_wino_plan *p,
-                                    const float *xn, float *xp)
+WINO_FN static void wino_pack_input(const evo_conv_geom *g, const evo_wino_plan *p, const float *xn,
+                                    float *xp)
 {
     const int64_t ih = g->in[1], iw = g->in[2], pt = g->pad_b[1], pl = g->pad_b[2];
     const int64_t ph = p->ph, pw = p->pw;
@@ -49,7 +49,7 @@ WINO_FN static void wino_pack_input(const evo_conv_geom *g, const evo_wino_plan 
                 const int64_t nj = iw - j0 < 16 ? iw - j0 : 16;
                 const __mmask16 k = (__mmask16)((1u << nj) - 1u);
                 __m512 v[16];
-                _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
                 for (int l = 0; l < 16; l++)
                     v[l] = _mm512_maskz_loadu_ps(k, xc + l * g->in_size + i * iw + j0);
                 evo_transpose16_avx512(v);
@@ -87,23 +87,23 @@ WINO_FN static void wino_input_transform(const evo_conv_geom *g, const evo_wino_
         for (int64_t cb = 0; cb < C / 16; cb++) {
             const float *base = xp + ((cb * p->ph + ty * 4) * pw + tx * 4) * 16;
             __m512 tmp[6][6]; /* tmp[i][j] = (B^T d)[i][j] */
-            _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
             for (int j = 0; j < 6; j++) {
                 __m512 d[6], o[6];
-                _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
                 for (int i = 0; i < 6; i++)
                     d[i] = _mm512_load_ps(base + (i * pw + j) * 16);
                 wino_bt6_v(d, o);
-                _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
                 for (int i = 0; i < 6; i++)
                     tmp[i][j] = o[i];
             }
             float *vt = v + t * 36 * C + cb * 16;
-            _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
             for (int i = 0; i < 6; i++) {
                 __m512 o[6];
                 wino_bt6_v(tmp[i], o);
-                _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
                 for (int j = 0; j < 6; j++)
                     _mm512_store_ps(vt + (i * 6 + j) * C, o[j]);
             }
@@ -111,77 +111,81 @@ WINO_FN static void wino_input_transform(const evo_conv_geom *g, const evo_wino_
     }
 }
 
-/* Step 3 kernels: rows r < R of M[xi] at m0 .. m0 + 16 KV. Each row's V
- * is broadcast from its own address, so R stays at 8 or fewer (the row
+/* Step 3 kernel: rows r < R of M[xi] at columns 16 KV, called with
+ * constant R and KV so the accumulators live in registers. Each row's V is
+ * broadcast from its own address, so R stays at 8 or fewer (the row
  * offsets must fit in general registers). */
-#define WINO_GEMM_KERNEL(NAME, R, KV)                                                              \
-    WINO_FN static void NAME(int64_t C, const float *v, int64_t ldv, const float *u, int64_t ldu,  \
-                             float *mo, int64_t ldm)                                               \
-    {                                                                                              \
-        __m512 acc[R][KV];                                                                         \
-        _Pragma("GCC unroll 16") \
-        for (int r = 0; r < (R); r++)                                                              \
-            _Pragma("GCC unroll 16") \
-            for (int k = 0; k < (KV); k++)                                                         \
-                acc[r][k] = _mm512_setzero_ps();                                                   \
-        for (int64_t c = 0; c < C; c++) {                                                          \
-            __m512 w[KV];                                                                          \
-            _Pragma("GCC unroll 16") \
-            for (int k = 0; k < (KV); k++)                                                         \
-                w[k] = _mm512_loadu_ps(u + c * ldu + 16 * k); /* U may be unaligned */             \
-            _Pragma("GCC unroll 16") \
-            for (int r = 0; r < (R); r++) {                                                        \
-                const __m512 b = _mm512_set1_ps(v[r * ldv + c]);                                   \
-                _Pragma("GCC unroll 16") \
-                for (int k = 0; k < (KV); k++)                                                     \
-                    acc[r][k] = _mm512_fmadd_ps(b, w[k], acc[r][k]);                               \
-            }                                                                                      \
-        }                                                                                          \
-        _Pragma("GCC unroll 16") \
-        for (int r = 0; r < (R); r++)                                                              \
-            _Pragma("GCC unroll 16") \
-            for (int k = 0; k < (KV); k++)                                                         \
-                _mm512_store_ps(mo + r * ldm + 16 * k, acc[r][k]);                                 \
+#define WINO_MAX_R 8
+#define WINO_MAX_KV 4
+WINO_FN __attribute__((always_inline)) static inline void
+wino_gemm_rows(int R, int KV, int64_t C, const float *v, int64_t ldv, const float *u, int64_t ldu,
+               float *mo, int64_t ldm)
+{
+    __m512 acc[WINO_MAX_R][WINO_MAX_KV];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+        for (int k = 0; k < KV; k++)
+            acc[r][k] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < C; c++) {
+        __m512 w[WINO_MAX_KV];
+#pragma GCC unroll 16
+        for (int k = 0; k < KV; k++)
+            w[k] = _mm512_loadu_ps(u + c * ldu + 16 * k); /* U may be unaligned */
+#pragma GCC unroll 16
+        for (int r = 0; r < R; r++) {
+            const __m512 b = _mm512_set1_ps(v[r * ldv + c]);
+#pragma GCC unroll 16
+            for (int k = 0; k < KV; k++)
+                acc[r][k] = _mm512_fmadd_ps(b, w[k], acc[r][k]);
+        }
     }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+        for (int k = 0; k < KV; k++)
+            _mm512_store_ps(mo + r * ldm + 16 * k, acc[r][k]);
+}
 
-WINO_GEMM_KERNEL(wino_gemm_8x1, 8, 1)
-WINO_GEMM_KERNEL(wino_gemm_8x2, 8, 2)
-WINO_GEMM_KERNEL(wino_gemm_4x4, 4, 4)
-WINO_GEMM_KERNEL(wino_gemm_1x1, 1, 1)
-WINO_GEMM_KERNEL(wino_gemm_1x2, 1, 2)
-WINO_GEMM_KERNEL(wino_gemm_1x4, 1, 4)
+/* The tiles x (16 KV columns) panel of M[xi] at m0: blocks of R = 32 / KV
+ * rows (8 x 16, 8 x 32, 4 x 64: at most 16 accumulators), then single
+ * rows. */
+WINO_FN static void wino_gemm_panel(int KV, int64_t C, const float *vx, int64_t ldv,
+                                    const float *ux, int64_t M, int64_t nt, float *mx, int64_t ldm)
+{
+    const int R = KV == 4 ? 4 : 8;
+    int64_t t = 0;
+    for (; t + R <= nt; t += R) {
+        if (KV == 4)
+            wino_gemm_rows(4, 4, C, vx + t * ldv, ldv, ux, M, mx + t * ldm, ldm);
+        else if (KV == 2)
+            wino_gemm_rows(8, 2, C, vx + t * ldv, ldv, ux, M, mx + t * ldm, ldm);
+        else
+            wino_gemm_rows(8, 1, C, vx + t * ldv, ldv, ux, M, mx + t * ldm, ldm);
+    }
+    for (; t < nt; t++) {
+        if (KV == 4)
+            wino_gemm_rows(1, 4, C, vx + t * ldv, ldv, ux, M, mx + t * ldm, ldm);
+        else if (KV == 2)
+            wino_gemm_rows(1, 2, C, vx + t * ldv, ldv, ux, M, mx + t * ldm, ldm);
+        else
+            wino_gemm_rows(1, 1, C, vx + t * ldv, ldv, ux, M, mx + t * ldm, ldm);
+    }
+}
 
-WINO_FN static void wino_gemm(const evo_conv_geom *g, const evo_wino_plan *p, const float *v,
-                              const float *u, int64_t nt, float *mo)
+WINO_FN static void wino_gemm(const evo_conv_geom *g, const float *v, const float *u, int64_t nt,
+                              float *mo)
 {
     const int64_t C = g->c, M = g->m;
     const int64_t ldv = 36 * C, ldm = 36 * M; /* tile-major V and M */
     for (int64_t xi = 0; xi < 36; xi++) {
         const float *vx = v + xi * C, *ux = u + xi * C * M;
         float *mx = mo + xi * M;
+        /* Widest column panels first: each V broadcast then feeds more FMAs. */
         int64_t m0 = 0;
-        /* Widest column block first: each V broadcast then feeds more FMAs. */
-        for (; m0 + 64 <= M; m0 += 64) {
-            int64_t t = 0;
-            for (; t + 4 <= nt; t += 4)
-                wino_gemm_4x4(C, vx + t * ldv, ldv, ux + m0, M, mx + t * ldm + m0, ldm);
-            for (; t < nt; t++)
-                wino_gemm_1x4(C, vx + t * ldv, ldv, ux + m0, M, mx + t * ldm + m0, ldm);
-        }
-        for (; m0 + 32 <= M; m0 += 32) {
-            int64_t t = 0;
-            for (; t + 8 <= nt; t += 8)
-                wino_gemm_8x2(C, vx + t * ldv, ldv, ux + m0, M, mx + t * ldm + m0, ldm);
-            for (; t < nt; t++)
-                wino_gemm_1x2(C, vx + t * ldv, ldv, ux + m0, M, mx + t * ldm + m0, ldm);
-        }
-        for (; m0 < M; m0 += 16) {
-            int64_t t = 0;
-            for (; t + 8 <= nt; t += 8)
-                wino_gemm_8x1(C, vx + t * ldv, ldv, ux + m0, M, mx + t * ldm + m0, ldm);
-            for (; t < nt; t++)
-                wino_gemm_1x1(C, vx + t * ldv, ldv, ux + m0, M, mx + t * ldm + m0, ldm);
-        }
+        for (int kv = WINO_MAX_KV; kv >= 1; kv /= 2)
+            for (; m0 + 16 * kv <= M; m0 += 16 * kv)
+                wino_gemm_panel(kv, C, vx, ldv, ux + m0, M, nt, mx + m0, ldm);
     }
 }
 
@@ -215,19 +219,19 @@ WINO_FN static void wino_output_transform(const evo_conv_geom *g, const evo_wino
              * of M, accumulated row by row: 16 accumulators instead of 24
              * intermediates keeps everything in registers. */
             __m512 out[16];
-            _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
             for (int q = 0; q < 16; q++)
                 out[q] = vb;
-            _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
             for (int i = 0; i < 6; i++) {
                 __m512 row[6], sr[4];
-                _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
                 for (int j = 0; j < 6; j++)
                     row[j] = _mm512_load_ps(mt + (i * 6 + j) * M);
                 wino_at6_v(row, sr);
-                /* Column i of A^T: (1, 0, 0, 0) for i = 0, (0, 0, 0, 1) for 5,
-                 * else (1, +-1, 1, +-1) * (1, 2^k, 4^k, 8^k). */
-                _Pragma("GCC unroll 16")
+/* Column i of A^T: (1, 0, 0, 0) for i = 0, (0, 0, 0, 1) for 5,
+ * else (1, +-1, 1, +-1) * (1, 2^k, 4^k, 8^k). */
+#pragma GCC unroll 16
                 for (int c = 0; c < 4; c++) {
                     if (i == 0) {
                         out[c] = _mm512_add_ps(out[c], sr[c]);
@@ -244,16 +248,16 @@ WINO_FN static void wino_output_transform(const evo_conv_geom *g, const evo_wino
                 }
             }
             if (ak == EVO_ACT_RELU) { /* NaN -> 0 as in evo_act_apply */
-                _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
                 for (int q = 0; q < 16; q++)
                     out[q] = _mm512_max_ps(out[q], _mm512_setzero_ps());
             } else if (ak == EVO_ACT_CLIP) { /* NaN stays NaN */
-                _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
                 for (int q = 0; q < 16; q++)
                     out[q] = _mm512_min_ps(hi, _mm512_max_ps(lo, out[q]));
             }
             evo_transpose16_avx512(out); /* out[k]: the 4 x 4 tile of channel k */
-            _Pragma("GCC unroll 16")
+#pragma GCC unroll 16
             for (int k = 0; k < 16; k++) {
                 float *yk = yn + (mb * 16 + k) * g->out_size + ty * 4 * ow + tx * 4;
                 /* Row i is the vector's 128-bit lane i. */
@@ -285,7 +289,7 @@ WINO_FN void evo_conv_wino_avx512(const evo_conv_geom *g, const evo_wino_plan *p
         for (int64_t t0 = 0; t0 < p->tiles; t0 += p->block) {
             const int64_t nt = p->tiles - t0 < p->block ? p->tiles - t0 : p->block;
             wino_input_transform(g, p, xp, t0, nt, v);
-            wino_gemm(g, p, v, u, nt, mo);
+            wino_gemm(g, v, u, nt, mo);
             wino_output_transform(g, p, mo, t0, nt, bias, act, yn);
         }
     }
