@@ -684,7 +684,14 @@ static evo_status agent_probe_rate(evo_tp *tp, const char *json, double rtt_us,
     if (rv != EVO_OK || done < 2)
         return rv;
     const int first = done / 2, timed = done - first;
-    double s = (double)(t[done] - t[first]) / 1e9 - timed * rtt_us / 1e6;
+    double elapsed = (double)(t[done] - t[first]) / 1e9;
+    double s = elapsed - timed * rtt_us / 1e6;
+    /* On a link much faster than its round trip (loopback, or a ping that
+     * caught a scheduling delay) the transfers can take no longer than the
+     * pings did; the rate over the whole elapsed time is then a lower bound,
+     * which is what the partitioner should plan with, not "unmeasured". */
+    if (s < elapsed / 2)
+        s = elapsed;
     if (s > 0)
         *mbps = (double)timed * AGENT_PROBE_CHUNK * 8 / s / 1e6;
     return EVO_OK;
