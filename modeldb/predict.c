@@ -78,9 +78,14 @@
 #define PRED_GEMV_REDUCE 7
 /* Depthwise planes of at most this many outputs run the masked path. */
 #define PRED_DW_MASKED_MAX 4096
-/* ... and of at most this many, with whole blocks of 16 channels, the
- * channel-vectorized one (node/kernels/x86/dwconv_cv_avx512.c). */
-#define PRED_DW_CV_MAX 64
+/* ... and of at most this many outputs (and padded inputs), with whole
+ * blocks of 16 channels, the channel-vectorized one
+ * (node/kernels/x86/dwconv_cv_avx512.c, CONV_DW_CV_MAX_OUT/_PLANE). */
+#define PRED_DW_CV_MAX 256
+#define PRED_DW_CV_MAX_PLANE 1024
+/* What that path pays per position and block of 16 channels to transpose
+ * it in (input) or out (output), in bytes of cache traffic: about 2 ns. */
+#define PRED_DW_CV_POS_BYTES 200.0
 
 enum { PRED_NF = 4 }; /* features: max(compute, cached), cached, streamed, 1 */
 
@@ -296,12 +301,12 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes, bool *fe
          * masked run over the outputs; narrow rows as one flat run over the
          * padded plane; the rest row by row. */
         int64_t per_plane;
-        if (c % 16 == 0 && oh * ow <= PRED_DW_CV_MAX && ph * pw <= 4096) {
-            /* Full vectors of 16 channels: no wasted lanes, but one gather
-             * per input position and one scatter per output position per
-             * block of 16 channels (about 6 ns each on AVX-512 Xeons),
-             * costed as cache traffic like the phase split below. */
-            *extra_bytes = (double)(n * (c / 16) * (h * wd + oh * ow)) * PRED_ROW_CALL_BYTES;
+        if (c % 16 == 0 && oh * ow <= PRED_DW_CV_MAX && ph * pw <= PRED_DW_CV_MAX_PLANE) {
+            /* Full vectors of 16 channels: no wasted lanes, but every input
+             * and output position of a block of 16 channels is transposed
+             * in or out, costed as cache traffic like the phase split
+             * below. */
+            *extra_bytes = (double)(n * (c / 16) * (h * wd + oh * ow)) * PRED_DW_CV_POS_BYTES;
             return 2.0 * (double)n * (double)c * (double)(oh * ow) * (double)(kh * kw);
         }
         if (sh == sw && ((sw == 1 && ow == wd) || (sw == 2 && ow == (wd + 1) / 2)) &&

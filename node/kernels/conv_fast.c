@@ -280,18 +280,28 @@ static bool conv_dw_masked_ok(const evo_conv_geom *g)
 
 /* Depthwise convs on small planes with whole blocks of 16 channels run
  * vectorized over channels (x86/dwconv_cv_avx512.c): the masked path pays
- * its setup and partial vectors per channel, which dominates when a plane
- * holds a few dozen outputs. Measured on tiny_vww_mbv1 (per-op medians). */
+ * its setup, masks and partial vectors per channel, which dominates when a
+ * plane holds a few hundred outputs or less. The limits are measured
+ * (per-op medians, evo profile): channel vectors won on tiny_kws_dscnn's
+ * 25x5 planes (4.0 -> 3.3 us), tiny_vww_mbv1's 12x12 and 6x6 ones (4.4 ->
+ * 3.6, 3.9 -> 2.2 us) and its 24x24 stride-2 one (6.4 -> 4.4 us), and lost
+ * on its 24x24 stride-1 (576 outputs, 8.1 -> 8.5 us) and 48x48 stride-2
+ * ones (7.7 -> 11.0 us), where transposing in and out costs more than the
+ * masks save. */
 #if defined(EVO_HAVE_X86)
 #ifndef CONV_DW_CV_MAX_OUT
-#define CONV_DW_CV_MAX_OUT 64
+#define CONV_DW_CV_MAX_OUT 256
+#endif
+#ifndef CONV_DW_CV_MAX_PLANE
+#define CONV_DW_CV_MAX_PLANE 1024
 #endif
 
 static bool conv_dw_cv_ok(const evo_conv_geom *g)
 {
     return conv_is_depthwise(g) && g->nsp == 2 && g->c % 16 == 0 && g->dil[1] == 1 &&
            g->dil[2] == 1 && g->out_size <= CONV_DW_CV_MAX_OUT && g->k_size <= 49 &&
-           (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]) <= 4096;
+           (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]) <=
+               CONV_DW_CV_MAX_PLANE;
 }
 #endif
 

@@ -404,10 +404,11 @@ static void test_conv_random_fast_vs_ref(void **state)
  * 32+ outputs at strides 1 and 2, a wide 1x1, the AVX-512 implicit GEMM of
  * stride-1 convs (tiles spanning padded rows, groups, partial channel
  * blocks) and the size limit that sends a conv back to im2col. */
-static void conv_big_case_act(int64_t c, int64_t m, int64_t group, int32_t h, int32_t w, int64_t k,
-                              int64_t stride, int64_t pad, const evo_act *act)
+static void conv_big_case_batch(int32_t batch, int64_t c, int64_t m, int64_t group, int32_t h,
+                                int32_t w, int64_t k, int64_t stride, int64_t pad,
+                                const evo_act *act)
 {
-    const int32_t xd[4] = {1, (int32_t)c, h, w};
+    const int32_t xd[4] = {batch, (int32_t)c, h, w};
     const int32_t wd[4] = {(int32_t)m, (int32_t)(c / group), (int32_t)k, (int32_t)k};
     const int64_t st[2] = {stride, stride}, pads[4] = {pad, pad, pad, pad};
     evo_attr at[3];
@@ -457,6 +458,12 @@ static void conv_big_case_act(int64_t c, int64_t m, int64_t group, int32_t h, in
     free(got);
 }
 
+static void conv_big_case_act(int64_t c, int64_t m, int64_t group, int32_t h, int32_t w, int64_t k,
+                              int64_t stride, int64_t pad, const evo_act *act)
+{
+    conv_big_case_batch(1, c, m, group, h, w, k, stride, pad, act);
+}
+
 static void conv_big_case(int64_t c, int64_t m, int64_t group, int32_t h, int32_t w, int64_t k,
                           int64_t stride, int64_t pad)
 {
@@ -464,11 +471,18 @@ static void conv_big_case(int64_t c, int64_t m, int64_t group, int32_t h, int32_
 }
 
 /* The AVX-512 channel-vectorized depthwise path (whole blocks of 16
- * channels, small planes): strides, odd sizes, no padding, 5x5, the fused
- * activations it applies itself and one it leaves to the caller. */
+ * channels, small planes): strides, odd sizes, no padding, 5x5, planes whose
+ * positions are not a multiple of the 16 a transpose moves (25x5, 24x24
+ * stride 2, 7x5), several blocks and a batch, the fused activations it
+ * applies itself and one it leaves to the caller. */
 static void test_conv_depthwise_channel_vectors(void **state)
 {
     (void)state;
+    conv_big_case(64, 64, 64, 25, 5, 3, 1, 1);
+    conv_big_case(32, 32, 32, 24, 24, 3, 2, 1);
+    conv_big_case(16, 16, 16, 16, 16, 3, 1, 1);
+    conv_big_case_batch(3, 32, 32, 32, 9, 7, 3, 1, 1, NULL);
+    conv_big_case_batch(2, 16, 16, 16, 5, 3, 3, 2, 0, NULL);
     conv_big_case(64, 64, 64, 6, 6, 3, 1, 1);
     conv_big_case(128, 128, 128, 3, 3, 3, 1, 1);
     conv_big_case(64, 64, 64, 12, 12, 3, 2, 1);
@@ -502,12 +516,13 @@ static void test_conv_block_boundaries(void **state)
     conv_big_case(5, 9, 1, 17, 13, 3, 2, 1);     /* implicit stride 2, odd input sizes */
     conv_big_case(4, 8, 1, 15, 15, 5, 2, 2);     /* implicit stride 2, 5x5 taps */
     conv_big_case(64, 64, 1, 8, 8, 3, 1, 1);     /* implicit stride 1, 8x8: tiles over rows */
-    conv_big_case(64, 64, 64, 25, 5, 3, 1, 1);   /* depthwise masked run, rows of 5 */
-    conv_big_case(32, 32, 32, 12, 12, 3, 2, 1);  /* depthwise masked stride 2 by phases */
-    conv_big_case(16, 16, 16, 13, 7, 3, 2, 1);   /* masked stride 2, odd input sizes */
+    conv_big_case(40, 40, 40, 25, 5, 3, 1, 1);   /* depthwise masked run, rows of 5 */
+    conv_big_case(24, 24, 24, 12, 12, 3, 2, 1);  /* depthwise masked stride 2 by phases */
+    conv_big_case(24, 24, 24, 13, 7, 3, 2, 1);   /* masked stride 2, odd input sizes */
+    conv_big_case(16, 16, 16, 48, 48, 3, 2, 1);  /* masked stride 2, plane too big for channels */
     conv_big_case(8, 8, 8, 15, 15, 5, 2, 2);     /* masked stride 2, 5x5 taps */
     conv_big_case(8, 8, 8, 11, 9, 5, 1, 2);      /* masked stride 1, 5x5 taps */
-    conv_big_case(128, 128, 128, 6, 6, 3, 2, 1); /* masked stride 2, 3x3 output */
+    conv_big_case(120, 120, 120, 6, 6, 3, 2, 1); /* masked stride 2, 3x3 output */
 }
 
 /* Run parse + infer on a node and expect `code` with a message. */
