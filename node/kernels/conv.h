@@ -183,6 +183,19 @@ void evo_dwconv_masks_avx512(uint16_t *masks, int64_t n_out, int64_t ow, int64_t
 void evo_dwconv_masked_avx512(float *y, int64_t n_out, const float *src, const int64_t *off,
                               const float *w, int64_t nt, const uint16_t *masks, float bias,
                               const evo_act *act);
+/* Depthwise 3x3, stride 1, dilation 1, pads 1 on every side, of one h x w
+ * channel plane x into y (x86/dwconv3x3_avx512.c):
+ *   y[r][c] = act(bias + sum_{a, b < 3} k[3 a + b] * x[r + a - 1][c + b - 1])
+ * with x zero outside the plane (Relu/Clip only). zero_row: at least w
+ * zeros, read in place of the rows above and below the plane. */
+void evo_dwconv3x3s1_avx512(float *y, const float *x, int64_t h, int64_t w, const float *k,
+                            float bias, const evo_act *act, const float *zero_row);
+/* The same with stride 2 into an oh x ow plane (pads 1 before and 0 or 1
+ * after, oh and ow as ONNX computes them from those):
+ *   y[r][c] = act(bias + sum_{a, b < 3} k[3 a + b] * x[2r + a - 1][2c + b - 1]).
+ * zero_row: at least w zeros. */
+void evo_dwconv3x3s2_avx512(float *y, int64_t oh, int64_t ow, const float *x, int64_t h, int64_t w,
+                            const float *k, float bias, const evo_act *act, const float *zero_row);
 #endif
 
 /* One 32-wide tile of the implicit-GEMM conv (conv_fast.c): of its flat

@@ -496,6 +496,21 @@ static void test_conv_depthwise_channel_vectors(void **state)
     conv_big_case_act(16, 16, 16, 5, 5, 3, 1, 1, &sigmoid);
 }
 
+/* The AVX-512 3x3 row kernels (pads 1, stride 1 on planes a vector wide,
+ * stride 2 on any): the activations they fuse and one they leave, a batch. */
+static void test_conv_depthwise_3x3_rows(void **state)
+{
+    (void)state;
+    const evo_act relu = {EVO_ACT_RELU, 0, 0}, clip = {EVO_ACT_CLIP, -0.25f, 0.5f};
+    const evo_act sigmoid = {EVO_ACT_SIGMOID, 0, 0};
+    conv_big_case_act(8, 8, 8, 48, 48, 3, 1, 1, &relu);
+    conv_big_case_act(8, 8, 8, 24, 40, 3, 2, 1, &clip);
+    conv_big_case_act(4, 4, 4, 19, 21, 3, 1, 1, &sigmoid);
+    conv_big_case_act(4, 4, 4, 19, 21, 3, 2, 1, &sigmoid);
+    conv_big_case_batch(2, 8, 8, 8, 20, 33, 3, 2, 1, &clip);
+    conv_big_case_batch(3, 4, 4, 4, 9, 18, 3, 1, 1, &relu);
+}
+
 static void test_conv_block_boundaries(void **state)
 {
     (void)state;
@@ -517,12 +532,14 @@ static void test_conv_block_boundaries(void **state)
     conv_big_case(4, 8, 1, 15, 15, 5, 2, 2);     /* implicit stride 2, 5x5 taps */
     conv_big_case(64, 64, 1, 8, 8, 3, 1, 1);     /* implicit stride 1, 8x8: tiles over rows */
     conv_big_case(40, 40, 40, 25, 5, 3, 1, 1);   /* depthwise masked run, rows of 5 */
-    conv_big_case(24, 24, 24, 12, 12, 3, 2, 1);  /* depthwise masked stride 2 by phases */
-    conv_big_case(24, 24, 24, 13, 7, 3, 2, 1);   /* masked stride 2, odd input sizes */
-    conv_big_case(16, 16, 16, 48, 48, 3, 2, 1);  /* masked stride 2, plane too big for channels */
+    conv_big_case(24, 24, 24, 12, 12, 3, 2, 1);  /* depthwise 3x3 stride 2 rows, one vector */
+    conv_big_case(24, 24, 24, 13, 7, 3, 2, 1);   /* 3x3 stride 2 rows, odd input sizes */
+    conv_big_case(16, 16, 16, 48, 48, 3, 2, 1);  /* 3x3 stride 2 rows, plane too big for channels */
+    conv_big_case(8, 8, 8, 17, 16, 3, 1, 1);     /* 3x3 stride 1 row pairs, odd rows, one vector */
+    conv_big_case(8, 8, 8, 6, 33, 3, 1, 1);      /* 3x3 stride 1 row pairs, a 1-lane last vector */
     conv_big_case(8, 8, 8, 15, 15, 5, 2, 2);     /* masked stride 2, 5x5 taps */
     conv_big_case(8, 8, 8, 11, 9, 5, 1, 2);      /* masked stride 1, 5x5 taps */
-    conv_big_case(120, 120, 120, 6, 6, 3, 2, 1); /* masked stride 2, 3x3 output */
+    conv_big_case(120, 120, 120, 6, 6, 3, 2, 1); /* 3x3 stride 2 rows, 3x3 output */
 }
 
 /* Run parse + infer on a node and expect `code` with a message. */
@@ -673,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_conv_group_bias),
         cmocka_unit_test(test_conv_depthwise),
         cmocka_unit_test(test_conv_depthwise_channel_vectors),
+        cmocka_unit_test(test_conv_depthwise_3x3_rows),
         cmocka_unit_test(test_conv_3d),
         cmocka_unit_test(test_conv_fused_activation),
         cmocka_unit_test(test_conv_random_fast_vs_ref),
