@@ -309,7 +309,16 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes, bool *fe
             *extra_bytes = (double)(n * (c / 16) * (h * wd + oh * ow)) * PRED_DW_CV_POS_BYTES;
             return 2.0 * (double)n * (double)c * (double)(oh * ow) * (double)(kh * kw);
         }
-        if (sh == sw && ((sw == 1 && ow == wd) || (sw == 2 && ow == (wd + 1) / 2)) &&
+        if (kh == 3 && kw == 3 && sh == sw &&
+            ((sh == 1 && oh == h && ow == wd && wd >= PRED_DW_VEC) ||
+             (sh == 2 && oh == (h + 1) / 2 && ow == (wd + 1) / 2))) {
+            /* The 3x3 row kernels (pads 1; node/kernels/x86/dwconv3x3_avx512.c):
+             * whole rows of vectors straight from the input, stride 2
+             * with three shuffles per input row and vector on top. */
+            per_plane = oh * pred_cdiv(ow, PRED_DW_VEC) * PRED_DW_VEC;
+            if (sh == 2)
+                per_plane *= 2;
+        } else if (sh == sw && ((sw == 1 && ow == wd) || (sw == 2 && ow == (wd + 1) / 2)) &&
             oh * ow <= PRED_DW_MASKED_MAX) {
             per_plane = pred_cdiv(oh * ow, PRED_DW_VEC) * PRED_DW_VEC;
             /* Stride 2 first splits every input row into its phases, one
