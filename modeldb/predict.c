@@ -86,6 +86,9 @@
 /* What that path pays per position and block of 16 channels to transpose
  * it in (input) or out (output), in bytes of cache traffic: about 2 ns. */
 #define PRED_DW_CV_POS_BYTES 200.0
+/* Stride-2 3x3 planes at least this wide take the row kernel first
+ * (CONV_DW3_S2_MIN_OW). */
+#define PRED_DW3_S2_MIN_OW 12
 
 enum { PRED_NF = 4 }; /* features: max(compute, cached), cached, streamed, 1 */
 
@@ -301,7 +304,10 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes, bool *fe
          * masked run over the outputs; narrow rows as one flat run over the
          * padded plane; the rest row by row. */
         int64_t per_plane;
-        if (c % 16 == 0 && oh * ow <= PRED_DW_CV_MAX && ph * pw <= PRED_DW_CV_MAX_PLANE) {
+        const bool rows_s2 = kh == 3 && kw == 3 && sh == 2 && sw == 2 && oh == (h + 1) / 2 &&
+                             ow == (wd + 1) / 2 && ow >= PRED_DW3_S2_MIN_OW;
+        if (!rows_s2 && c % 16 == 0 && oh * ow <= PRED_DW_CV_MAX &&
+            ph * pw <= PRED_DW_CV_MAX_PLANE) {
             /* Full vectors of 16 channels: no wasted lanes, but every input
              * and output position of a block of 16 channels is transposed
              * in or out, costed as cache traffic like the phase split
@@ -319,7 +325,7 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes, bool *fe
             if (sh == 2)
                 per_plane *= 2;
         } else if (sh == sw && ((sw == 1 && ow == wd) || (sw == 2 && ow == (wd + 1) / 2)) &&
-            oh * ow <= PRED_DW_MASKED_MAX) {
+                   oh * ow <= PRED_DW_MASKED_MAX) {
             per_plane = pred_cdiv(oh * ow, PRED_DW_VEC) * PRED_DW_VEC;
             /* Stride 2 first splits every input row into its phases, one
              * call per row: a fixed cost that dwarfs the FLOPs of small
