@@ -12,7 +12,7 @@
  * transposed (16 positions of 16 channels at a time, in registers) into a
  * zero-padded channels-last plane in scratch, every output position is then
  * bias + k_size full-width aligned FMAs with no masks, into a channels-last
- * output buffer, which is transposed back to NCHW the same way. A 16x16
+ * buffer of 16 positions, transposed back to NCHW the same way when full. A 16x16
  * register transpose moves 256 values with 64 shuffles, where a gather (or
  * scatter) of one position of 16 channels costs 16 loads (stores).
  */
@@ -34,8 +34,9 @@ DWCV_FN static inline __m512 dwcv_act(__m512 v, int32_t act, __m512 lo, __m512 h
 }
 
 /* Scratch layout, in floats from the (64-byte aligned) start: the padded
- * plane [ph_n][pw_n][16], the weights [k_size][16], the output positions
- * [out_size rounded up to 16][16]. */
+ * plane [ph_n][pw_n][16], the weights [k_size][16], and 16 output
+ * positions [16][16] (transposed out as soon as they are made, so the
+ * arena does not hold a second copy of the output). */
 static int64_t dwcv_plane_floats(const evo_conv_geom *g)
 {
     return (g->in[1] + g->pad_b[1] + g->pad_e[1]) * (g->in[2] + g->pad_b[2] + g->pad_e[2]) * 16;
@@ -43,7 +44,7 @@ static int64_t dwcv_plane_floats(const evo_conv_geom *g)
 
 size_t evo_dwconv_cv_scratch_floats(const evo_conv_geom *g)
 {
-    return (size_t)(dwcv_plane_floats(g) + g->k_size * 16 + (g->out_size + 15) / 16 * 16 * 16);
+    return (size_t)(dwcv_plane_floats(g) + g->k_size * 16 + 16 * 16);
 }
 
 /* Lanes [0, n) of a 16-lane mask. */
@@ -78,22 +79,20 @@ DWCV_FN static void dwcv_pack_input(const evo_conv_geom *g, const float *xb, flo
     }
 }
 
-/* 16 NCHW output planes of g->out_size floats from the channels-last
- * output buffer (whose rows past out_size are don't-care). */
-DWCV_FN static void dwcv_unpack_output(const evo_conv_geom *g, const float *obuf, float *yb)
+/* Outputs p0 .. p0 + cnt - 1 of 16 NCHW output planes of n floats each from
+ * the channels-last buffer obuf[16][16] (rows past cnt are don't-care). */
+DWCV_FN static void dwcv_unpack_output(const float *obuf, int64_t p0, int64_t cnt, int64_t n,
+                                       float *yb)
 {
-    const int64_t n = g->out_size;
-    for (int64_t p0 = 0; p0 < n; p0 += 16) {
-        const __mmask16 m = dwcv_mask(n - p0);
-        __m512 r[16];
+    const __mmask16 m = dwcv_mask(cnt);
+    __m512 r[16];
 #pragma GCC unroll 16
-        for (int k = 0; k < 16; k++)
-            r[k] = _mm512_load_ps(obuf + (p0 + k) * 16);
-        evo_transpose16_avx512(r);
+    for (int k = 0; k < 16; k++)
+        r[k] = _mm512_load_ps(obuf + k * 16);
+    evo_transpose16_avx512(r);
 #pragma GCC unroll 16
-        for (int c = 0; c < 16; c++)
-            _mm512_mask_storeu_ps(yb + c * n + p0, m, r[c]);
-    }
+    for (int c = 0; c < 16; c++)
+        _mm512_mask_storeu_ps(yb + c * n + p0, m, r[c]);
 }
 
 DWCV_FN void evo_dwconv_cv_avx512(const evo_conv_geom *g, const float *x, const float *w,
@@ -120,7 +119,19 @@ DWCV_FN void evo_dwconv_cv_avx512(const evo_conv_geom *g, const float *x, const 
                 _mm512_store_ps(wt + t * 16,
                                 _mm512_i32gather_ps(w_stride, w + c0 * g->k_size + t, 4));
             const __m512 vb = bias != NULL ? _mm512_loadu_ps(bias + c0) : _mm512_setzero_ps();
+            float *yb = y + (n * g->m + c0) * g->out_size;
+            int64_t p0 = 0; /* first output position in obuf */
             float *o = obuf;
+/* After each output position: a full buffer goes out to NCHW. */
+#define DWCV_NEXT()                                                                                \
+    do {                                                                                           \
+        o += 16;                                                                                   \
+        if (o == obuf + 256) {                                                                     \
+            dwcv_unpack_output(obuf, p0, 16, g->out_size, yb);                                     \
+            p0 += 16;                                                                              \
+            o = obuf;                                                                              \
+        }                                                                                          \
+    } while (0)
             if (kh == 3 && kw == 3) {
                 /* The common case with its nine weight vectors in registers. */
                 const __m512 w0 = _mm512_load_ps(wt), w1 = _mm512_load_ps(wt + 16);
@@ -130,7 +141,7 @@ DWCV_FN void evo_dwconv_cv_avx512(const evo_conv_geom *g, const float *x, const 
                 const __m512 w8 = _mm512_load_ps(wt + 128);
                 const int64_t rs = pw_n * 16;
                 for (int64_t r = 0; r < oh; r++)
-                    for (int64_t q = 0; q < ow; q++, o += 16) {
+                    for (int64_t q = 0; q < ow; q++) {
                         const float *s = plane + (r * sh * pw_n + q * sw) * 16;
                         __m512 a0 = _mm512_fmadd_ps(w0, _mm512_load_ps(s), vb);
                         __m512 a1 = _mm512_mul_ps(w1, _mm512_load_ps(s + 16));
@@ -143,10 +154,11 @@ DWCV_FN void evo_dwconv_cv_avx512(const evo_conv_geom *g, const float *x, const 
                         a2 = _mm512_fmadd_ps(w8, _mm512_load_ps(s + 2 * rs + 32), a2);
                         _mm512_store_ps(
                             o, dwcv_act(_mm512_add_ps(_mm512_add_ps(a0, a1), a2), ak, clo, chi));
+                        DWCV_NEXT();
                     }
             } else {
                 for (int64_t r = 0; r < oh; r++)
-                    for (int64_t q = 0; q < ow; q++, o += 16) {
+                    for (int64_t q = 0; q < ow; q++) {
                         const float *win = plane + (r * sh * pw_n + q * sw) * 16;
                         __m512 acc = vb;
                         for (int64_t a = 0; a < kh; a++)
@@ -155,8 +167,11 @@ DWCV_FN void evo_dwconv_cv_avx512(const evo_conv_geom *g, const float *x, const 
                                     _mm512_fmadd_ps(_mm512_load_ps(wt + (a * kw + b) * 16),
                                                     _mm512_load_ps(win + (a * pw_n + b) * 16), acc);
                         _mm512_store_ps(o, dwcv_act(acc, ak, clo, chi));
+                        DWCV_NEXT();
                     }
             }
-            dwcv_unpack_output(g, obuf, y + (n * g->m + c0) * g->out_size);
+#undef DWCV_NEXT
+            if (o != obuf)
+                dwcv_unpack_output(obuf, p0, (o - obuf) / 16, g->out_size, yb);
         }
 }
