@@ -24,16 +24,26 @@
 #include <immintrin.h>
 
 #include "kernels/conv.h"
+#include "kernels/x86/act_avx512.h"
 
 #define DW3_FN __attribute__((target("avx512f,avx2,fma")))
 
-DW3_FN static inline __m512 dw3_act(__m512 v, int32_t act, __m512 lo, __m512 hi)
+/* bias + the nine taps (row-major, x0 x1 x2 the first input row's left,
+ * centre and right), in three partial sums so the FMA chains stay short. */
+__attribute__((target("avx512f,fma"), always_inline)) static inline __m512
+dw3_sum9(const __m512 kv[9], __m512 vb, __m512 x0, __m512 x1, __m512 x2, __m512 x3, __m512 x4,
+         __m512 x5, __m512 x6, __m512 x7, __m512 x8)
 {
-    if (act == EVO_ACT_RELU) /* v > 0 ? v : 0, NaN -> 0 as in evo_act_apply */
-        return _mm512_max_ps(v, _mm512_setzero_ps());
-    if (act == EVO_ACT_CLIP) /* NaN stays NaN */
-        return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
-    return v;
+    __m512 s0 = _mm512_fmadd_ps(kv[0], x0, vb);
+    __m512 s1 = _mm512_mul_ps(kv[1], x1);
+    __m512 s2 = _mm512_mul_ps(kv[2], x2);
+    s0 = _mm512_fmadd_ps(kv[3], x3, s0);
+    s1 = _mm512_fmadd_ps(kv[4], x4, s1);
+    s2 = _mm512_fmadd_ps(kv[5], x5, s2);
+    s0 = _mm512_fmadd_ps(kv[6], x6, s0);
+    s1 = _mm512_fmadd_ps(kv[7], x7, s1);
+    s2 = _mm512_fmadd_ps(kv[8], x8, s2);
+    return _mm512_add_ps(_mm512_add_ps(s0, s1), s2);
 }
 
 /* Lanes [0, n) of a 16-lane mask. */
@@ -56,9 +66,10 @@ DW3_FN void evo_dwconv3x3s1_avx512(float *y, const float *x, int64_t h, int64_t 
     const __m512 vb = _mm512_set1_ps(bias);
     const int32_t ak = act->kind;
     const __m512 clo = _mm512_set1_ps(act->a), chi = _mm512_set1_ps(act->b);
-    const __m512 k0 = _mm512_set1_ps(k[0]), k1 = _mm512_set1_ps(k[1]), k2 = _mm512_set1_ps(k[2]);
-    const __m512 k3 = _mm512_set1_ps(k[3]), k4 = _mm512_set1_ps(k[4]), k5 = _mm512_set1_ps(k[5]);
-    const __m512 k6 = _mm512_set1_ps(k[6]), k7 = _mm512_set1_ps(k[7]), k8 = _mm512_set1_ps(k[8]);
+    __m512 kv[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++)
+        kv[t] = _mm512_set1_ps(k[t]);
     for (int64_t r = 0; r < h; r += 2) {
         /* Input rows r - 1 .. r + 2 (those outside the plane read zeros);
          * with an odd h the last pass makes only row r. */
@@ -75,33 +86,17 @@ DW3_FN void evo_dwconv3x3s1_avx512(float *y, const float *x, int64_t h, int64_t 
             DW3_ROW(i0, a0, a1, a2);
             DW3_ROW(i1, b0, b1, b2);
             DW3_ROW(i2, c0, c1, c2);
-            /* Row r: input rows 0..2; three partial sums keep the chains short. */
-            __m512 s0 = _mm512_fmadd_ps(k0, a0, vb);
-            __m512 s1 = _mm512_mul_ps(k1, a1);
-            __m512 s2 = _mm512_mul_ps(k2, a2);
-            s0 = _mm512_fmadd_ps(k3, b0, s0);
-            s1 = _mm512_fmadd_ps(k4, b1, s1);
-            s2 = _mm512_fmadd_ps(k5, b2, s2);
-            s0 = _mm512_fmadd_ps(k6, c0, s0);
-            s1 = _mm512_fmadd_ps(k7, c1, s1);
-            s2 = _mm512_fmadd_ps(k8, c2, s2);
-            _mm512_mask_storeu_ps(o0 + c, mc,
-                                  dw3_act(_mm512_add_ps(_mm512_add_ps(s0, s1), s2), ak, clo, chi));
+            /* Row r from input rows 0..2. */
+            _mm512_mask_storeu_ps(
+                o0 + c, mc,
+                evo_act_avx512(dw3_sum9(kv, vb, a0, a1, a2, b0, b1, b2, c0, c1, c2), ak, clo, chi));
             if (!two)
                 continue;
-            /* Row r + 1: input rows 1..3. */
+            /* Row r + 1 from input rows 1..3. */
             DW3_ROW(i3, d0, d1, d2);
-            __m512 t0 = _mm512_fmadd_ps(k0, b0, vb);
-            __m512 t1 = _mm512_mul_ps(k1, b1);
-            __m512 t2 = _mm512_mul_ps(k2, b2);
-            t0 = _mm512_fmadd_ps(k3, c0, t0);
-            t1 = _mm512_fmadd_ps(k4, c1, t1);
-            t2 = _mm512_fmadd_ps(k5, c2, t2);
-            t0 = _mm512_fmadd_ps(k6, d0, t0);
-            t1 = _mm512_fmadd_ps(k7, d1, t1);
-            t2 = _mm512_fmadd_ps(k8, d2, t2);
-            _mm512_mask_storeu_ps(o1 + c, mc,
-                                  dw3_act(_mm512_add_ps(_mm512_add_ps(t0, t1), t2), ak, clo, chi));
+            _mm512_mask_storeu_ps(
+                o1 + c, mc,
+                evo_act_avx512(dw3_sum9(kv, vb, b0, b1, b2, c0, c1, c2, d0, d1, d2), ak, clo, chi));
         }
     }
 }
@@ -128,9 +123,10 @@ DW3_FN void evo_dwconv3x3s2_avx512(float *y, int64_t oh, int64_t ow, const float
     const __m512 vb = _mm512_set1_ps(bias);
     const int32_t ak = act->kind;
     const __m512 clo = _mm512_set1_ps(act->a), chi = _mm512_set1_ps(act->b);
-    const __m512 k0 = _mm512_set1_ps(k[0]), k1 = _mm512_set1_ps(k[1]), k2 = _mm512_set1_ps(k[2]);
-    const __m512 k3 = _mm512_set1_ps(k[3]), k4 = _mm512_set1_ps(k[4]), k5 = _mm512_set1_ps(k[5]);
-    const __m512 k6 = _mm512_set1_ps(k[6]), k7 = _mm512_set1_ps(k[7]), k8 = _mm512_set1_ps(k[8]);
+    __m512 kv[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++)
+        kv[t] = _mm512_set1_ps(k[t]);
     const __m512i even =
         _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd =
@@ -149,17 +145,9 @@ DW3_FN void evo_dwconv3x3s2_avx512(float *y, int64_t oh, int64_t ow, const float
             dw3_s2_taps(i0 + 2 * c, ma, mb, even, odd, &p0, &l0, &e0, &d0);
             dw3_s2_taps(i1 + 2 * c, ma, mb, even, odd, &p1, &l1, &e1, &d1);
             dw3_s2_taps(i2 + 2 * c, ma, mb, even, odd, &p2, &l2, &e2, &d2);
-            __m512 s0 = _mm512_fmadd_ps(k0, l0, vb);
-            __m512 s1 = _mm512_mul_ps(k1, e0);
-            __m512 s2 = _mm512_mul_ps(k2, d0);
-            s0 = _mm512_fmadd_ps(k3, l1, s0);
-            s1 = _mm512_fmadd_ps(k4, e1, s1);
-            s2 = _mm512_fmadd_ps(k5, d1, s2);
-            s0 = _mm512_fmadd_ps(k6, l2, s0);
-            s1 = _mm512_fmadd_ps(k7, e2, s1);
-            s2 = _mm512_fmadd_ps(k8, d2, s2);
-            _mm512_mask_storeu_ps(o + c, dw3_mask(ow - c),
-                                  dw3_act(_mm512_add_ps(_mm512_add_ps(s0, s1), s2), ak, clo, chi));
+            _mm512_mask_storeu_ps(
+                o + c, dw3_mask(ow - c),
+                evo_act_avx512(dw3_sum9(kv, vb, l0, e0, d0, l1, e1, d1, l2, e2, d2), ak, clo, chi));
         }
     }
 }

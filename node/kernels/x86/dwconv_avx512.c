@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include "kernels/conv.h"
+#include "kernels/x86/act_avx512.h"
 
 #define DW512_FN __attribute__((target("avx512f,avx2,fma")))
 
@@ -42,15 +43,6 @@ DW512_FN static inline __m512 dw512_load_full(const float *s, int64_t stride)
     return _mm512_permutex2var_ps(_mm512_loadu_ps(s), pick, _mm512_loadu_ps(s + 15));
 }
 
-DW512_FN static inline __m512 dw512_act(__m512 v, int32_t act, __m512 lo, __m512 hi)
-{
-    if (act == EVO_ACT_RELU) /* v > 0 ? v : 0, NaN -> 0 as in evo_act_apply */
-        return _mm512_max_ps(v, _mm512_setzero_ps());
-    if (act == EVO_ACT_CLIP) /* NaN stays NaN */
-        return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
-    return v;
-}
-
 DW512_FN void evo_dwconv_rows_avx512(float *out, int64_t n, const float *in, int64_t in_row,
                                      const float *w, int64_t rows, int64_t kw, int64_t stride,
                                      int64_t dil, float bias, const evo_act *act)
@@ -70,10 +62,10 @@ DW512_FN void evo_dwconv_rows_avx512(float *out, int64_t n, const float *in, int
                 a2 = _mm512_fmadd_ps(wv, dw512_load_full(s + 32 * stride, stride), a2);
                 a3 = _mm512_fmadd_ps(wv, dw512_load_full(s + 48 * stride, stride), a3);
             }
-        _mm512_storeu_ps(out + t, dw512_act(a0, ak, clo, chi));
-        _mm512_storeu_ps(out + t + 16, dw512_act(a1, ak, clo, chi));
-        _mm512_storeu_ps(out + t + 32, dw512_act(a2, ak, clo, chi));
-        _mm512_storeu_ps(out + t + 48, dw512_act(a3, ak, clo, chi));
+        _mm512_storeu_ps(out + t, evo_act_avx512(a0, ak, clo, chi));
+        _mm512_storeu_ps(out + t + 16, evo_act_avx512(a1, ak, clo, chi));
+        _mm512_storeu_ps(out + t + 32, evo_act_avx512(a2, ak, clo, chi));
+        _mm512_storeu_ps(out + t + 48, evo_act_avx512(a3, ak, clo, chi));
     }
     if (t < n) {
         /* 1..63 outputs left: four masked vectors (some may be empty), so
@@ -95,10 +87,10 @@ DW512_FN void evo_dwconv_rows_avx512(float *out, int64_t n, const float *in, int
                 a2 = _mm512_fmadd_ps(wv, dw512_load(s + 32 * stride, stride, m[2], nl[2]), a2);
                 a3 = _mm512_fmadd_ps(wv, dw512_load(s + 48 * stride, stride, m[3], nl[3]), a3);
             }
-        _mm512_mask_storeu_ps(out + t, m[0], dw512_act(a0, ak, clo, chi));
-        _mm512_mask_storeu_ps(out + t + 16, m[1], dw512_act(a1, ak, clo, chi));
-        _mm512_mask_storeu_ps(out + t + 32, m[2], dw512_act(a2, ak, clo, chi));
-        _mm512_mask_storeu_ps(out + t + 48, m[3], dw512_act(a3, ak, clo, chi));
+        _mm512_mask_storeu_ps(out + t, m[0], evo_act_avx512(a0, ak, clo, chi));
+        _mm512_mask_storeu_ps(out + t + 16, m[1], evo_act_avx512(a1, ak, clo, chi));
+        _mm512_mask_storeu_ps(out + t + 32, m[2], evo_act_avx512(a2, ak, clo, chi));
+        _mm512_mask_storeu_ps(out + t + 48, m[3], evo_act_avx512(a3, ak, clo, chi));
     }
 }
 
@@ -142,15 +134,15 @@ DW512_FN void evo_dwconv_plane_avx512(float *out, int64_t rows_out, int64_t n, i
             const float *s0 = x + t * stride, *s1 = s0 + 16 * stride;
             DW512_TAPS3(a0, s0, 0xFFFF, 16);
             DW512_TAPS3(a1, s1, 0xFFFF, 16);
-            _mm512_storeu_ps(o + t, dw512_act(a0, ak, clo, chi));
-            _mm512_storeu_ps(o + t + 16, dw512_act(a1, ak, clo, chi));
+            _mm512_storeu_ps(o + t, evo_act_avx512(a0, ak, clo, chi));
+            _mm512_storeu_ps(o + t + 16, evo_act_avx512(a1, ak, clo, chi));
         }
         for (; t < n; t += 16) {
             const int64_t nl = n - t < 16 ? n - t : 16;
             const __mmask16 m = (__mmask16)(nl == 16 ? 0xFFFFu : (1u << nl) - 1u);
             __m512 a0 = vb;
             DW512_TAPS3(a0, x + t * stride, m, nl);
-            _mm512_mask_storeu_ps(o + t, m, dw512_act(a0, ak, clo, chi));
+            _mm512_mask_storeu_ps(o + t, m, evo_act_avx512(a0, ak, clo, chi));
         }
     }
 }
@@ -228,7 +220,8 @@ DW512_FN void evo_dwconv_masked_avx512(float *y, int64_t n_out, const float *src
             a0 = _mm512_fmadd_ps(w6, _mm512_maskz_loadu_ps(m[6], DW_SRC(6, v)), a0);
             a1 = _mm512_fmadd_ps(w7, _mm512_maskz_loadu_ps(m[7], DW_SRC(7, v)), a1);
             a2 = _mm512_fmadd_ps(w8, _mm512_maskz_loadu_ps(m[8], DW_SRC(8, v)), a2);
-            const __m512 acc = dw512_act(_mm512_add_ps(_mm512_add_ps(a0, a1), a2), ak, clo, chi);
+            const __m512 acc =
+                evo_act_avx512(_mm512_add_ps(_mm512_add_ps(a0, a1), a2), ak, clo, chi);
             const int64_t left = n_out - 16 * v;
             _mm512_mask_storeu_ps(y + 16 * v, (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u),
                                   acc);
@@ -248,7 +241,7 @@ DW512_FN void evo_dwconv_masked_avx512(float *y, int64_t n_out, const float *src
         if (t < nt)
             a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(m[t], DW_SRC(t, v)),
                                  a0);
-        const __m512 acc = dw512_act(_mm512_add_ps(a0, a1), ak, clo, chi);
+        const __m512 acc = evo_act_avx512(_mm512_add_ps(a0, a1), ak, clo, chi);
         const int64_t left = n_out - 16 * v;
         _mm512_mask_storeu_ps(y + 16 * v, (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u),
                               acc);

@@ -20,18 +20,10 @@
 #include <string.h>
 
 #include "kernels/conv.h"
+#include "kernels/x86/act_avx512.h"
 #include "kernels/x86/transpose16_avx512.h"
 
 #define DWCV_FN __attribute__((target("avx512f,avx2,fma")))
-
-DWCV_FN static inline __m512 dwcv_act(__m512 v, int32_t act, __m512 lo, __m512 hi)
-{
-    if (act == EVO_ACT_RELU) /* v > 0 ? v : 0, NaN -> 0 as in evo_act_apply */
-        return _mm512_max_ps(v, _mm512_setzero_ps());
-    if (act == EVO_ACT_CLIP) /* NaN stays NaN */
-        return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
-    return v;
-}
 
 /* Scratch layout, in floats from the (64-byte aligned) start: the padded
  * plane [ph_n][pw_n][16], the weights [k_size][16], and 16 output
@@ -152,8 +144,8 @@ DWCV_FN void evo_dwconv_cv_avx512(const evo_conv_geom *g, const float *x, const 
                         a0 = _mm512_fmadd_ps(w6, _mm512_load_ps(s + 2 * rs), a0);
                         a1 = _mm512_fmadd_ps(w7, _mm512_load_ps(s + 2 * rs + 16), a1);
                         a2 = _mm512_fmadd_ps(w8, _mm512_load_ps(s + 2 * rs + 32), a2);
-                        _mm512_store_ps(
-                            o, dwcv_act(_mm512_add_ps(_mm512_add_ps(a0, a1), a2), ak, clo, chi));
+                        _mm512_store_ps(o, evo_act_avx512(_mm512_add_ps(_mm512_add_ps(a0, a1), a2),
+                                                          ak, clo, chi));
                         DWCV_NEXT();
                     }
             } else {
@@ -166,7 +158,7 @@ DWCV_FN void evo_dwconv_cv_avx512(const evo_conv_geom *g, const float *x, const 
                                 acc =
                                     _mm512_fmadd_ps(_mm512_load_ps(wt + (a * kw + b) * 16),
                                                     _mm512_load_ps(win + (a * pw_n + b) * 16), acc);
-                        _mm512_store_ps(o, dwcv_act(acc, ak, clo, chi));
+                        _mm512_store_ps(o, evo_act_avx512(acc, ak, clo, chi));
                         DWCV_NEXT();
                     }
             }
