@@ -58,9 +58,11 @@
 
 extern const evo_op_def evo_op_Conv;
 
-/* Whether node i qualifies; *x, *w and *y are its X, W and Y. */
-static bool layout_wants(const evo_graph *g, const evo_node *n, const evo_value **x,
-                         const evo_value **w, const evo_value **y)
+/* What both layouts need first: node n is a group-1 Conv with its W still
+ * in ONNX's layout, W a float32 constant with data; *x and *w are its X and
+ * W. */
+static bool layout_candidate(const evo_graph *g, const evo_node *n, const evo_value **x,
+                             const evo_value **w)
 {
     if (n->op != &evo_op_Conv || n->n_inputs < 2 || n->n_outputs < 1 || n->inputs[0] < 0 ||
         n->inputs[1] < 0 || n->outputs[0] < 0)
@@ -70,10 +72,19 @@ static bool layout_wants(const evo_graph *g, const evo_node *n, const evo_value 
         return false;
     *x = &g->values[n->inputs[0]];
     *w = &g->values[n->inputs[1]];
+    return ((*w)->flags & EVO_VALUE_CONST) && (*w)->t.data != NULL &&
+           (*w)->t.dtype == EVO_DT_FLOAT32;
+}
+
+/* Whether node i qualifies; *x, *w and *y are its X, W and Y. */
+static bool layout_wants(const evo_graph *g, const evo_node *n, const evo_value **x,
+                         const evo_value **w, const evo_value **y)
+{
+    if (!layout_candidate(g, n, x, w))
+        return false;
     *y = &g->values[n->outputs[0]];
     const evo_tensor *wt = &(*w)->t, *yt = &(*y)->t;
-    if (!((*w)->flags & EVO_VALUE_CONST) || wt->data == NULL || wt->dtype != EVO_DT_FLOAT32 ||
-        wt->shape.rank < 3 || wt->shape.rank != (*x)->t.shape.rank ||
+    if (wt->shape.rank < 3 || wt->shape.rank != (*x)->t.shape.rank ||
         yt->shape.rank != wt->shape.rank || wt->shape.dims[0] < 1)
         return false;
     const int64_t m = wt->shape.dims[0], ow = yt->shape.dims[yt->shape.rank - 1];
@@ -98,17 +109,11 @@ static bool layout_wants(const evo_graph *g, const evo_node *n, const evo_value 
 static bool wino_wants(const evo_graph *g, const evo_node *n, const evo_value **x,
                        const evo_value **w, evo_conv_geom *geo)
 {
-    if (n->op != &evo_op_Conv || n->n_inputs < 2 || n->n_outputs < 1 || n->inputs[0] < 0 ||
-        n->inputs[1] < 0 || n->outputs[0] < 0)
+    if (!layout_candidate(g, n, x, w))
         return false;
-    const evo_conv_params *p = (const evo_conv_params *)(const void *)n->params;
-    if (p->w_layout != EVO_CONV_W_ONNX || p->group != 1)
-        return false;
-    *x = &g->values[n->inputs[0]];
-    *w = &g->values[n->inputs[1]];
     const evo_tensor *wt = &(*w)->t;
-    if (!((*w)->flags & EVO_VALUE_CONST) || wt->data == NULL || wt->dtype != EVO_DT_FLOAT32 ||
-        wt->shape.rank != 4 || (*x)->t.shape.rank != 4 || (*x)->t.dtype != EVO_DT_FLOAT32)
+    const evo_conv_params *p = (const evo_conv_params *)(const void *)n->params;
+    if (wt->shape.rank != 4 || (*x)->t.shape.rank != 4 || (*x)->t.dtype != EVO_DT_FLOAT32)
         return false;
     if (evo_conv_resolve(p, &(*x)->t.shape, &wt->shape, geo, NULL) != EVO_OK)
         return false;

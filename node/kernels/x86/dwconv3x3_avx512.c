@@ -46,6 +46,25 @@ dw3_sum9(const __m512 kv[9], __m512 vb, __m512 x0, __m512 x1, __m512 x2, __m512 
     return _mm512_add_ps(_mm512_add_ps(s0, s1), s2);
 }
 
+/* What a plane's kernel keeps in registers: the nine weights, the bias
+ * and the Relu/Clip bounds. */
+typedef struct dw3_consts {
+    __m512 kv[9], vb, clo, chi;
+    int32_t ak;
+} dw3_consts;
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+dw3_consts_init(dw3_consts *q, const float *k, float bias, const evo_act *act)
+{
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++)
+        q->kv[t] = _mm512_set1_ps(k[t]);
+    q->vb = _mm512_set1_ps(bias);
+    q->clo = _mm512_set1_ps(act->a);
+    q->chi = _mm512_set1_ps(act->b);
+    q->ak = act->kind;
+}
+
 /* Lanes [0, n) of a 16-lane mask. */
 static inline __mmask16 dw3_mask(int64_t n)
 {
@@ -63,13 +82,8 @@ static inline __mmask16 dw3_mask(int64_t n)
 DW3_FN void evo_dwconv3x3s1_avx512(float *y, const float *x, int64_t h, int64_t w, const float *k,
                                    float bias, const evo_act *act, const float *zero_row)
 {
-    const __m512 vb = _mm512_set1_ps(bias);
-    const int32_t ak = act->kind;
-    const __m512 clo = _mm512_set1_ps(act->a), chi = _mm512_set1_ps(act->b);
-    __m512 kv[9];
-#pragma GCC unroll 9
-    for (int t = 0; t < 9; t++)
-        kv[t] = _mm512_set1_ps(k[t]);
+    dw3_consts q;
+    dw3_consts_init(&q, k, bias, act);
     for (int64_t r = 0; r < h; r += 2) {
         /* Input rows r - 1 .. r + 2 (those outside the plane read zeros);
          * with an odd h the last pass makes only row r. */
@@ -89,14 +103,16 @@ DW3_FN void evo_dwconv3x3s1_avx512(float *y, const float *x, int64_t h, int64_t 
             /* Row r from input rows 0..2. */
             _mm512_mask_storeu_ps(
                 o0 + c, mc,
-                evo_act_avx512(dw3_sum9(kv, vb, a0, a1, a2, b0, b1, b2, c0, c1, c2), ak, clo, chi));
+                evo_act_avx512(dw3_sum9(q.kv, q.vb, a0, a1, a2, b0, b1, b2, c0, c1, c2), q.ak,
+                               q.clo, q.chi));
             if (!two)
                 continue;
             /* Row r + 1 from input rows 1..3. */
             DW3_ROW(i3, d0, d1, d2);
             _mm512_mask_storeu_ps(
                 o1 + c, mc,
-                evo_act_avx512(dw3_sum9(kv, vb, b0, b1, b2, c0, c1, c2, d0, d1, d2), ak, clo, chi));
+                evo_act_avx512(dw3_sum9(q.kv, q.vb, b0, b1, b2, c0, c1, c2, d0, d1, d2), q.ak,
+                               q.clo, q.chi));
         }
     }
 }
@@ -120,13 +136,8 @@ DW3_FN void evo_dwconv3x3s2_avx512(float *y, int64_t oh, int64_t ow, const float
                                    int64_t w, const float *k, float bias, const evo_act *act,
                                    const float *zero_row)
 {
-    const __m512 vb = _mm512_set1_ps(bias);
-    const int32_t ak = act->kind;
-    const __m512 clo = _mm512_set1_ps(act->a), chi = _mm512_set1_ps(act->b);
-    __m512 kv[9];
-#pragma GCC unroll 9
-    for (int t = 0; t < 9; t++)
-        kv[t] = _mm512_set1_ps(k[t]);
+    dw3_consts q;
+    dw3_consts_init(&q, k, bias, act);
     const __m512i even =
         _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd =
@@ -147,7 +158,8 @@ DW3_FN void evo_dwconv3x3s2_avx512(float *y, int64_t oh, int64_t ow, const float
             dw3_s2_taps(i2 + 2 * c, ma, mb, even, odd, &p2, &l2, &e2, &d2);
             _mm512_mask_storeu_ps(
                 o + c, dw3_mask(ow - c),
-                evo_act_avx512(dw3_sum9(kv, vb, l0, e0, d0, l1, e1, d1, l2, e2, d2), ak, clo, chi));
+                evo_act_avx512(dw3_sum9(q.kv, q.vb, l0, e0, d0, l1, e1, d1, l2, e2, d2), q.ak,
+                               q.clo, q.chi));
         }
     }
 }
