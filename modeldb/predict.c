@@ -89,6 +89,10 @@
 /* Stride-2 3x3 planes at least this wide take the row kernel first
  * (CONV_DW3_S2_MIN_OW). */
 #define PRED_DW3_S2_MIN_OW 12
+/* 3x3 stride-2 convs of one group with at most this many input and output
+ * channels run the direct stem kernel (EVO_CONV3X3S2_MAX_C / _MAX_M). */
+#define PRED_STEM_MAX_C 4
+#define PRED_STEM_MAX_M 64
 
 enum { PRED_NF = 4 }; /* features: max(compute, cached), cached, streamed, 1 */
 
@@ -342,6 +346,15 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes, bool *fe
     }
     const double k = (double)cg * (double)kh * (double)kw;
     int64_t n_tiles; /* per block of PRED_TILE_M output channels */
+    if (kh == 3 && kw == 3 && sh == 2 && sw == 2 && groups == 1 && cg <= PRED_STEM_MAX_C &&
+        m <= PRED_STEM_MAX_M) {
+        /* the direct stem kernel (node/kernels/x86/conv3x3s2_avx512.c): no
+         * copy, rows of 16-wide vectors, channels in blocks of 16 and the
+         * rest in blocks of 8 */
+        const int64_t m_run = m / 16 * 16 + pred_cdiv(m % 16, PRED_TILE_M) * PRED_TILE_M;
+        return 2.0 * (double)n * (double)m_run * (double)(oh * pred_cdiv(ow, PRED_TILE_N)) *
+               PRED_TILE_N * k;
+    }
     if (kh == 1 && kw == 1 && sh == 1 && sw == 1 && oh == h && ow == wd) {
         /* one SGEMM over the plane, which packs the input (written, read) */
         n_tiles = pred_cdiv(oh * ow, PRED_TILE_N);

@@ -228,7 +228,6 @@ void evo_conv_km_avx512(int64_t kk, const float *b, int64_t ldb, const int32_t *
 /* The same with AVX2 (x86/conv_km_avx2.c). */
 void evo_conv_km_avx2(int64_t kk, const float *b, int64_t ldb, int64_t np, const float *wt,
                       int64_t mm, const float *bias, const evo_act *act, float *y, int64_t ldy);
-/* even[i] = src[2 i], odd[i] = src[2 i + 1] for i < n. */
 /* Depthwise 2-D conv of small planes on AVX-512F, 16 channels per vector
  * (x86/dwconv_cv_avx512.c): g depthwise with c % 16 == 0, dilation 1; the
  * whole output, bias and Relu/Clip included (other activations are the
@@ -237,7 +236,16 @@ void evo_conv_km_avx2(int64_t kk, const float *b, int64_t ldb, int64_t np, const
 size_t evo_dwconv_cv_scratch_floats(const evo_conv_geom *g);
 void evo_dwconv_cv_avx512(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
                           const evo_act *act, float *y, float *scratch);
+/* even[i] = src[2 i], odd[i] = src[2 i + 1] for i < n. */
 void evo_deinterleave_avx512(const float *src, int64_t n, float *even, float *odd);
+/* 2-D conv, 3x3 kernel, stride 2, dilation 1, one group, any pads, C and M
+ * at most the limits below (a network's stem) on AVX-512F (x86/conv3x3s2_avx512.c), straight from
+ * NCHW without scratch: the whole output, bias (may be NULL) and Relu/Clip
+ * included (other activations are the caller's). */
+#define EVO_CONV3X3S2_MAX_C 4  /* input channels */
+#define EVO_CONV3X3S2_MAX_M 64 /* output channels */
+void evo_conv3x3s2_avx512(const evo_conv_geom *g, const float *x, const float *w, const float *bias,
+                          const evo_act *act, float *y);
 #endif
 
 #ifdef __cplusplus

@@ -506,6 +506,21 @@ static bool conv_im2col_rows(const evo_conv_geom *g, const float *x, int64_t p0,
     return true;
 }
 
+/* ---------------------------------------------------------------- 3x3 stride-2 stems */
+
+#if defined(EVO_HAVE_X86)
+/* A 2-D 3x3 conv, stride 2, dilation 1, one group, few channels: the
+ * direct kernel evo_conv3x3s2_avx512 applies. With K = 9 C small the
+ * implicit path's set-up (phase split, tables) is as long as its
+ * arithmetic (measured on tiny_vww_mbv1's and mobilenet_v2's stems, C = 3). */
+static bool conv_s2stem_ok(const evo_conv_geom *g)
+{
+    return g->nsp == 2 && g->group == 1 && g->cg <= EVO_CONV3X3S2_MAX_C &&
+           g->m <= EVO_CONV3X3S2_MAX_M && g->k[1] == 3 && g->k[2] == 3 && g->stride[1] == 2 &&
+           g->stride[2] == 2 && g->dil[1] == 1 && g->dil[2] == 1;
+}
+#endif
+
 /* ---------------------------------------------------------------- implicit GEMM */
 
 /* Largest zero-padded input (one group) the implicit path copies: it is
@@ -591,9 +606,7 @@ static void conv_impl_tiles(const evo_conv_geom *g, const conv_impl_layout *l, e
                 rr++;
             }
         }
-        int nvalid = 0;
-        for (uint32_t v = valid; v != 0; v &= v - 1)
-            nvalid++;
+        const int nvalid = __builtin_popcount(valid); /* x86-only code: gcc and clang */
         tl->valid[h] = (uint16_t)valid;
         tl->store[h] = (uint16_t)((1u << nvalid) - 1u);
         tl->off[h] = (int32_t)(off < 0 ? 0 : off);
@@ -923,6 +936,12 @@ void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const
         return;
     }
 #if defined(EVO_HAVE_X86)
+    if (evo_cpu_use_avx512() && conv_s2stem_ok(g)) {
+        evo_conv3x3s2_avx512(g, x, w, bias, act, y);
+        if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
+            evo_act_apply(act, y, (size_t)(g->n * g->m * g->out_size));
+        return;
+    }
     if (evo_cpu_use_avx512() && conv_implicit_ok(g)) {
         conv_implicit(g, x, w, bias, act, y, conv_align64(scratch));
         return;

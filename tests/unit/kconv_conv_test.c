@@ -511,6 +511,27 @@ static void test_conv_depthwise_3x3_rows(void **state)
     conv_big_case_batch(3, 4, 4, 4, 9, 18, 3, 1, 1, &relu);
 }
 
+/* The AVX-512 3x3 stride-2 stem kernel (C <= 4, M <= 64): channel blocks of
+ * 16 and 8 and a partial one (M = 5, 13, 24), rows of 48 (a 32-wide and a
+ * 16-wide block), of 6 and of 17 (one lane past a vector), pads 0, 1 and
+ * 2, odd sizes, a batch, the activations it fuses and one it leaves, and
+ * M = 65 (past its limit: the implicit path). */
+static void test_conv_stem_3x3s2(void **state)
+{
+    (void)state;
+    const evo_act relu = {EVO_ACT_RELU, 0, 0}, clip = {EVO_ACT_CLIP, -0.25f, 0.5f};
+    const evo_act sigmoid = {EVO_ACT_SIGMOID, 0, 0};
+    conv_big_case_act(3, 8, 1, 96, 96, 3, 2, 1, &relu);
+    conv_big_case_act(3, 32, 1, 37, 45, 3, 2, 1, &clip);
+    conv_big_case(1, 5, 1, 9, 9, 3, 2, 0);
+    conv_big_case(4, 13, 1, 20, 70, 3, 2, 1);
+    conv_big_case(2, 64, 1, 10, 34, 3, 2, 1);
+    conv_big_case(3, 24, 1, 33, 33, 3, 2, 2);
+    conv_big_case(3, 8, 1, 12, 12, 3, 2, 1);
+    conv_big_case(3, 65, 1, 16, 16, 3, 2, 1);
+    conv_big_case_batch(2, 3, 16, 1, 15, 31, 3, 2, 1, &sigmoid);
+}
+
 static void test_conv_block_boundaries(void **state)
 {
     (void)state;
@@ -527,7 +548,7 @@ static void test_conv_block_boundaries(void **state)
     conv_big_case(6, 12, 2, 70, 75, 3, 2, 1);    /* implicit GEMM stride 2, rows of 38 */
     conv_big_case(64, 16, 1, 70, 70, 3, 1, 1);   /* padded input too large for implicit GEMM */
     conv_big_case(32, 64, 1, 16, 16, 3, 2, 1);   /* implicit stride 2 by phases, 8x8 out */
-    conv_big_case(3, 8, 1, 96, 96, 3, 2, 1);     /* implicit stride 2, stem, rows of 48 */
+    conv_big_case(8, 8, 1, 96, 96, 3, 2, 1);     /* implicit stride 2, rows of 48 */
     conv_big_case(5, 9, 1, 17, 13, 3, 2, 1);     /* implicit stride 2, odd input sizes */
     conv_big_case(4, 8, 1, 15, 15, 5, 2, 2);     /* implicit stride 2, 5x5 taps */
     conv_big_case(64, 64, 1, 8, 8, 3, 1, 1);     /* implicit stride 1, 8x8: tiles over rows */
@@ -691,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_conv_depthwise),
         cmocka_unit_test(test_conv_depthwise_channel_vectors),
         cmocka_unit_test(test_conv_depthwise_3x3_rows),
+        cmocka_unit_test(test_conv_stem_3x3s2),
         cmocka_unit_test(test_conv_3d),
         cmocka_unit_test(test_conv_fused_activation),
         cmocka_unit_test(test_conv_random_fast_vs_ref),
