@@ -93,6 +93,11 @@
  * channels run the direct stem kernel (EVO_CONV3X3S2_MAX_C / _MAX_M). */
 #define PRED_STEM_MAX_C 4
 #define PRED_STEM_MAX_M 64
+/* Pointwise convs of one group with at most this many input channels and
+ * weights (output channels rounded up to 8) run the direct kernel, which
+ * packs nothing (EVO_CONV1X1_SMALLK_MAX_K / _MAX_W). */
+#define PRED_PW_SMALLK_MAX_K 32
+#define PRED_PW_SMALLK_MAX_W 4096
 
 enum { PRED_NF = 4 }; /* features: max(compute, cached), cached, streamed, 1 */
 
@@ -356,9 +361,13 @@ static double pred_conv_flops(const evo_db_op *op, double *extra_bytes, bool *fe
                PRED_TILE_N * k;
     }
     if (kh == 1 && kw == 1 && sh == 1 && sw == 1 && oh == h && ow == wd) {
-        /* one SGEMM over the plane, which packs the input (written, read) */
+        /* one SGEMM over the plane, which packs the input (written, read),
+         * or for a short reduction the direct kernel, which does not */
         n_tiles = pred_cdiv(oh * ow, PRED_TILE_N);
-        *extra_bytes = 2.0 * k * (double)(oh * ow) * (double)sizeof(float) * (double)groups;
+        const bool direct = groups == 1 && cg <= PRED_PW_SMALLK_MAX_K &&
+                            pred_cdiv(m, PRED_TILE_M) * PRED_TILE_M * cg <= PRED_PW_SMALLK_MAX_W;
+        if (!direct)
+            *extra_bytes = 2.0 * k * (double)(oh * ow) * (double)sizeof(float) * (double)groups;
     } else if (sh == sw && (sh == 1 || sh == 2) &&
                cg * pred_cdiv(ph, sh) * pred_cdiv(pw, sh) * sh * sh <=
                    PRED_IMPLICIT_BYTES / (int64_t)sizeof(float)) {

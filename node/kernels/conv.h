@@ -242,6 +242,15 @@ void evo_deinterleave_avx512(const float *src, int64_t n, float *even, float *od
  * at most the limits below (a network's stem) on AVX-512F (x86/conv3x3s2_avx512.c), straight from
  * NCHW without scratch: the whole output, bias (may be NULL) and Relu/Clip
  * included (other activations are the caller's). */
+/* 1x1 conv, stride 1, no pads, one group, short reduction (C <= _MAX_K,
+ * C * M rounded up to 8 channels <= _MAX_W) on AVX-512F
+ * (x86/conv1x1_avx512.c), straight from NCHW without scratch: the whole
+ * output, bias (may be NULL) and Relu/Clip included (other activations are
+ * the caller's). */
+#define EVO_CONV1X1_SMALLK_MAX_K 32
+#define EVO_CONV1X1_SMALLK_MAX_W 4096
+void evo_conv1x1_smallk_avx512(const evo_conv_geom *g, const float *x, const float *w,
+                               const float *bias, const evo_act *act, float *y);
 #define EVO_CONV3X3S2_MAX_C 4  /* input channels */
 #define EVO_CONV3X3S2_MAX_M 64 /* output channels */
 void evo_conv3x3s2_avx512(const evo_conv_geom *g, const float *x, const float *w, const float *bias,

@@ -506,7 +506,7 @@ static bool conv_im2col_rows(const evo_conv_geom *g, const float *x, int64_t p0,
     return true;
 }
 
-/* ---------------------------------------------------------------- 3x3 stride-2 stems */
+/* ---------------------------------------------------------------- direct small-K kernels */
 
 #if defined(EVO_HAVE_X86)
 /* A 2-D 3x3 conv, stride 2, dilation 1, one group, few channels: the
@@ -518,6 +518,15 @@ static bool conv_s2stem_ok(const evo_conv_geom *g)
     return g->nsp == 2 && g->group == 1 && g->cg <= EVO_CONV3X3S2_MAX_C &&
            g->m <= EVO_CONV3X3S2_MAX_M && g->k[1] == 3 && g->k[2] == 3 && g->stride[1] == 2 &&
            g->stride[2] == 2 && g->dil[1] == 1 && g->dil[2] == 1;
+}
+
+/* A pointwise conv of one group with a short reduction: the direct kernel
+ * evo_conv1x1_smallk_avx512 applies (the SGEMM would pack as many bytes as
+ * it computes with). */
+static bool conv_pw_smallk_ok(const evo_conv_geom *g)
+{
+    return conv_is_pointwise(g) && g->group == 1 && g->c <= EVO_CONV1X1_SMALLK_MAX_K &&
+           (g->m + 7) / 8 * 8 * g->c <= EVO_CONV1X1_SMALLK_MAX_W;
 }
 #endif
 
@@ -936,8 +945,11 @@ void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const
         return;
     }
 #if defined(EVO_HAVE_X86)
-    if (evo_cpu_use_avx512() && conv_s2stem_ok(g)) {
-        evo_conv3x3s2_avx512(g, x, w, bias, act, y);
+    if (evo_cpu_use_avx512() && (conv_s2stem_ok(g) || conv_pw_smallk_ok(g))) {
+        if (conv_s2stem_ok(g))
+            evo_conv3x3s2_avx512(g, x, w, bias, act, y);
+        else
+            evo_conv1x1_smallk_avx512(g, x, w, bias, act, y);
         if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
             evo_act_apply(act, y, (size_t)(g->n * g->m * g->out_size));
         return;

@@ -532,6 +532,25 @@ static void test_conv_stem_3x3s2(void **state)
     conv_big_case_batch(2, 3, 16, 1, 15, 31, 3, 2, 1, &sigmoid);
 }
 
+/* The AVX-512 short-reduction pointwise kernel (C <= 32, C * M <= 4096):
+ * 8-channel blocks whole and partial (M = 5, 13), planes of 32-position
+ * blocks plus a 1..16 tail (35, 15, 2304), a batch, the activations it fuses
+ * and one it leaves, and C = 33 and C * M = 4352 (past its limits: SGEMM). */
+static void test_conv_pointwise_short_k(void **state)
+{
+    (void)state;
+    const evo_act relu = {EVO_ACT_RELU, 0, 0}, clip = {EVO_ACT_CLIP, -0.25f, 0.5f};
+    const evo_act sigmoid = {EVO_ACT_SIGMOID, 0, 0};
+    conv_big_case_act(8, 16, 1, 48, 48, 1, 1, 0, &relu);
+    conv_big_case_act(16, 32, 1, 24, 24, 1, 1, 0, &clip);
+    conv_big_case(32, 32, 1, 7, 5, 1, 1, 0);
+    conv_big_case(3, 5, 1, 5, 3, 1, 1, 0);
+    conv_big_case(24, 13, 1, 9, 9, 1, 1, 0);
+    conv_big_case_batch(2, 16, 24, 1, 6, 7, 1, 1, 0, &sigmoid);
+    conv_big_case(33, 16, 1, 8, 8, 1, 1, 0);
+    conv_big_case(32, 136, 1, 6, 6, 1, 1, 0);
+}
+
 static void test_conv_block_boundaries(void **state)
 {
     (void)state;
@@ -713,6 +732,7 @@ int main(void)
         cmocka_unit_test(test_conv_depthwise_channel_vectors),
         cmocka_unit_test(test_conv_depthwise_3x3_rows),
         cmocka_unit_test(test_conv_stem_3x3s2),
+        cmocka_unit_test(test_conv_pointwise_short_k),
         cmocka_unit_test(test_conv_3d),
         cmocka_unit_test(test_conv_fused_activation),
         cmocka_unit_test(test_conv_random_fast_vs_ref),
