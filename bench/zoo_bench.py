@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """Time evo and ONNX Runtime on the same models in the same run.
 
-  bench/zoo_bench.py [--evo build/evo] [--runs 20] [--threads N] [--models DIR ...] [--markdown]
+  bench/zoo_bench.py [--evo build/evo] [--runs 20] [--rounds 3] [--threads N] [--models DIR ...]
+                     [--markdown]
 
 For each model directory (default: every model in ../shared/models) it feeds
 the same input (test_data_set_0/input_*.pb) to ORT (single thread, through
 ../shared/tools/ort_run.js) and to `evo run --json`, and prints median/min ms
 and the evo/ORT ratio, plus evo's arena beside its lower bound. --threads N
 (default 1) gives ORT N intra-op threads and evo `--threads N`.
+
+Each model is timed in --rounds rounds of --runs runs per runtime, the two
+runtimes alternating (ORT first in even rounds, evo first in odd ones), so
+that a change in the machine's load during the run hits both alike. The
+table shows the median over the rounds of each round's median, the ratio of
+those, and the range of the per-round ratios (on a shared machine ORT's own
+median moves by up to a third between runs of a few seconds).
 Run bench/setup.sh once first (it installs onnxruntime-node into bench/).
 """
 import argparse, glob, json, os, subprocess, sys, tempfile
@@ -64,6 +72,7 @@ def main():
     ap.add_argument("--models", nargs="*")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     dirs = a.models or sorted(glob.glob(os.path.join(SHARED, "models", "*")))
     if not dirs:
@@ -71,24 +80,36 @@ def main():
     rows = []
     for d in dirs:
         inputs = sorted(glob.glob(os.path.join(d, "test_data_set_0", "input_*.pb")))
-        with tempfile.TemporaryDirectory() as tmp:
-            ort_med, ort_min = ort_time(d, inputs, a.runs, tmp, a.threads)
-        ev, err = evo_time(a.evo, d, inputs, a.runs, a.threads)
         name = os.path.basename(d.rstrip("/"))
-        if ev is None:
-            rows.append((name, ort_med, None, None, None, None, err))
+        ort_meds, evo_runs, err = [], [], None
+        for r in range(max(1, a.rounds)):
+            for which in (("ort", "evo") if r % 2 == 0 else ("evo", "ort")):
+                if which == "ort":
+                    with tempfile.TemporaryDirectory() as tmp:
+                        ort_meds.append(ort_time(d, inputs, a.runs, tmp, a.threads)[0])
+                elif err is None:
+                    ev, err = evo_time(a.evo, d, inputs, a.runs, a.threads)
+                    if ev is not None:
+                        evo_runs.append(ev)
+        if err is not None:
+            rows.append((name, float(np.median(ort_meds)), None, None, None, None, None, err))
             continue
-        rows.append((name, ort_med, ev["ms_median"], ev["ms_min"], ev["arena_bytes"],
-                     ev["arena_lower_bound"], None))
-    hdr = ["model", "ORT ms", "evo ms", "evo min ms", "evo/ORT", "arena KiB", "lower bound KiB",
-           "arena/bound"]
+        ratios = [e["ms_median"] / o for e, o in zip(evo_runs, ort_meds)]
+        ev = evo_runs[0]
+        rows.append((name, float(np.median(ort_meds)),
+                     float(np.median([e["ms_median"] for e in evo_runs])),
+                     min(e["ms_min"] for e in evo_runs), (min(ratios), max(ratios)),
+                     ev["arena_bytes"], ev["arena_lower_bound"], None))
+    hdr = ["model", "ORT ms", "evo ms", "evo min ms", "evo/ORT", "per-round ratios", "arena KiB",
+           "lower bound KiB", "arena/bound"]
     lines = []
-    for name, om, em, emin, ar, lb, err in rows:
+    for name, om, em, emin, rr, ar, lb, err in rows:
         if em is None:
-            lines.append([name, f"{om:.3f}", "error: " + err, "", "", "", "", ""])
+            lines.append([name, f"{om:.3f}", "error: " + err] + [""] * 6)
             continue
         lines.append([name, f"{om:.3f}", f"{em:.3f}", f"{emin:.3f}", f"{em / om:.2f}x",
-                      f"{ar / 1024:.1f}", f"{lb / 1024:.1f}", f"{ar / max(lb, 1):.3f}"])
+                      f"{rr[0]:.2f}-{rr[1]:.2f}", f"{ar / 1024:.1f}", f"{lb / 1024:.1f}",
+                      f"{ar / max(lb, 1):.3f}"])
     if a.markdown:
         print("| " + " | ".join(hdr) + " |")
         print("|" + "---|" * len(hdr))
