@@ -165,6 +165,15 @@ evo_status tp_nng_open(evo_tp *tp, evo_error *err);
 evo_status tp_coap_open(evo_tp *tp, evo_error *err);
 evo_status tp_stream_open(evo_tp *tp, evo_error *err);
 
+/* nng TLS configuration from tp's options (tls_config.c): a server needs a
+ * certificate and key, a client a CA; a server given a CA requires client
+ * certificates. *out is the caller's (nng_tls_config_free). */
+struct nng_tls_config;
+evo_status tp_tls_config_make(const evo_tp *tp, struct nng_tls_config **out, evo_error *err);
+/* If nng error rv from a TLS dial means the handshake was refused, set a
+ * clear error naming the CA and return true. */
+bool tp_tls_handshake_failed(const evo_tp *tp, int rv, evo_error *err, evo_status *st);
+
 /* Read a whole (small) file such as a PEM certificate; NUL-terminated. */
 evo_status tp_read_text_file(const char *path, const char *what, char **out, evo_error *err);
 
