@@ -69,7 +69,8 @@ evo_status evo_tp_open(evo_tp **out, const char *url, evo_tp_pattern pattern, ev
     tp->pattern = pattern;
     tp->mode = mode;
     strcpy(tp->url, url);
-    if (!strncmp(url, "tcp+stream://", 13) || !strncmp(url, "ipc+stream://", 13)) {
+    if (!strncmp(url, "tcp+stream://", 13) || !strncmp(url, "ipc+stream://", 13) ||
+        !strncmp(url, "tls+tcp+stream://", 17)) {
         rv = tp_stream_open(tp, err);
     } else if (!strncmp(url, "tcp://", 6) || !strncmp(url, "ipc://", 6) ||
                !strncmp(url, "inproc://", 9) || !strncmp(url, "tls+tcp://", 10)) {
@@ -79,7 +80,7 @@ evo_status evo_tp_open(evo_tp **out, const char *url, evo_tp_pattern pattern, ev
     } else {
         rv = evo_error_set(err, EVO_ERR_UNSUPPORTED,
                            "transport URL '%s' has an unknown scheme (tcp, ipc, inproc, tls+tcp, "
-                           "tcp+stream, ipc+stream, coap, coaps)",
+                           "tcp+stream, ipc+stream, tls+tcp+stream, coap, coaps)",
                            url);
     }
     if (rv != EVO_OK) {

@@ -1,6 +1,8 @@
 /*
- * Point-to-point tensor streams over nng's byte-stream API (tcp+stream://,
- * ipc+stream://): PUSH/PULL without nng's SP messages.
+ * Tensor streams over nng's byte-stream API (tcp+stream://, ipc+stream://,
+ * tls+tcp+stream://): PUSH/PULL without nng's SP messages. This file: the
+ * dialers and the PUSH listener (one peer at a time); the PULL listener,
+ * which takes many senders, is stream_listener.c.
  *
  * Why: nng allocates every SP message with calloc (zeroing or page-faulting
  * the whole size) on both ends, and the sender must copy its payload into it;
@@ -15,97 +17,24 @@
  * returns to the channel for reuse when the message is released.
  *
  * Framing: evo wire messages back to back; the 32-byte header declares the
- * body length (docs/protocol.md). One peer at a time: a listener accepts one
- * connection on first use and another after that one breaks; a dialer
+ * body length (docs/protocol.md). One peer at a time: a PUSH listener accepts
+ * one connection on first use and another after that one breaks; a dialer
  * connects at open and redials on the next call after a failure. A message
  * whose header is bad or oversized, or a timeout in the middle of a message,
  * loses the framing, so the connection is dropped; a body that fails to
  * decode keeps it (the next message starts where the body ended).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 
-#include "tp_internal.h"
-
-/* Receive buffers are recycled: a decoded message keeps its buffer (its
- * tensors point into it) until evo_msg_release, which hands the buffer back
- * here. Reusing it spares the next message of that size a fresh allocation,
- * whose page faults cost as much CPU as the socket copy (16 MiB: ~4000
- * faults). The pool outlives the channel while messages hold its buffers. */
-typedef struct tp_stream_pool {
-    pthread_mutex_t mu;
-    int refs;       /* the channel + every buffer out in a message */
-    uint8_t *spare; /* one free buffer (the largest seen), or NULL */
-    size_t spare_cap;
-} tp_stream_pool;
-
-/* At the start of each receive buffer; the message follows at offset
- * TP_PAYLOAD_ALIGN, so its payloads stay 64-byte aligned. */
-typedef struct tp_stream_rbuf {
-    tp_stream_pool *pool;
-    size_t cap; /* bytes after the header */
-} tp_stream_rbuf;
-
-_Static_assert(sizeof(tp_stream_rbuf) <= TP_PAYLOAD_ALIGN, "rbuf header fits the alignment");
-
-static void tp_stream_pool_unref(tp_stream_pool *p)
-{
-    /* called with p->mu held; unlocks */
-    bool last = --p->refs == 0;
-    pthread_mutex_unlock(&p->mu);
-    if (last) {
-        free(p->spare);
-        pthread_mutex_destroy(&p->mu);
-        free(p);
-    }
-}
-
-/* A buffer for a message of len bytes (the message at +TP_PAYLOAD_ALIGN). */
-static uint8_t *tp_stream_pool_get(tp_stream_pool *p, size_t len)
-{
-    uint8_t *b = NULL;
-    pthread_mutex_lock(&p->mu);
-    if (p->spare && p->spare_cap >= len) {
-        b = p->spare;
-        p->spare = NULL;
-    }
-    pthread_mutex_unlock(&p->mu);
-    if (!b) {
-        if (len > SIZE_MAX - 2 * TP_PAYLOAD_ALIGN)
-            return NULL;
-        size_t cap = (len + TP_PAYLOAD_ALIGN - 1) / TP_PAYLOAD_ALIGN * TP_PAYLOAD_ALIGN;
-        b = (uint8_t *)aligned_alloc(TP_PAYLOAD_ALIGN, TP_PAYLOAD_ALIGN + cap);
-        if (!b)
-            return NULL;
-        ((tp_stream_rbuf *)b)->pool = p;
-        ((tp_stream_rbuf *)b)->cap = cap;
-    }
-    pthread_mutex_lock(&p->mu);
-    p->refs++;
-    pthread_mutex_unlock(&p->mu);
-    return b;
-}
-
-/* evo_msg_release's callback: keep the larger of this buffer and the spare. */
-static void tp_stream_pool_put(void *buf)
-{
-    uint8_t *b = (uint8_t *)buf;
-    tp_stream_pool *p = ((tp_stream_rbuf *)b)->pool;
-    size_t cap = ((tp_stream_rbuf *)b)->cap;
-    uint8_t *drop = b;
-    pthread_mutex_lock(&p->mu);
-    if (p->refs > 1 && (!p->spare || p->spare_cap < cap)) { /* > 1: the channel is open */
-        drop = p->spare;
-        p->spare = b;
-        p->spare_cap = cap;
-    }
-    tp_stream_pool_unref(p);
-    free(drop);
-}
+#include "tp_stream.h"
 
 typedef struct tp_stream {
     nng_stream_listener *listener;
@@ -117,13 +46,19 @@ typedef struct tp_stream {
     uint8_t *sbuf;
     size_t scap;
     tp_stream_pool *pool;
+    nng_tls_config *tls; /* tls+tcp+stream://, or NULL */
     /* One operation at a time: the connection, aio and send buffer are
      * shared (nng sockets allow concurrent senders, so this channel does). */
     pthread_mutex_t mu;
     bool mu_ok;
+    /* Completion of the operation on aio (tp_stream_await). */
+    pthread_mutex_t done_mu;
+    pthread_cond_t done_cv;
+    bool done, done_ok;
+    bool broken; /* conn was closed to end a transfer: drop it */
 } tp_stream;
 
-static evo_status tp_stream_fail(evo_error *err, const evo_tp *tp, const char *what, int rv)
+evo_status tp_stream_fail(evo_error *err, const evo_tp *tp, const char *what, int rv)
 {
     if (rv == NNG_ETIMEDOUT)
         return evo_error_set(err, EVO_ERR_IO, "%s on '%s' timed out", what, tp->url);
@@ -137,6 +72,7 @@ static evo_status tp_stream_fail(evo_error *err, const evo_tp *tp, const char *w
 
 static void tp_stream_drop(tp_stream *s)
 {
+    s->broken = false;
     if (s->conn) {
         nng_stream_close(s->conn);
         nng_stream_free(s->conn);
@@ -144,9 +80,78 @@ static void tp_stream_drop(tp_stream *s)
     }
 }
 
-static void tp_stream_timeout(tp_stream *s, int32_t ms)
+static void tp_stream_aio_done(void *arg)
+{
+    tp_stream *s = (tp_stream *)arg;
+    pthread_mutex_lock(&s->done_mu);
+    s->done = true;
+    pthread_cond_signal(&s->done_cv);
+    pthread_mutex_unlock(&s->done_mu);
+}
+
+/* Before starting an operation on s->aio that may take ms (< 0: no limit;
+ * the aio's own timeout, which nng's TCP streams honour, its TLS streams
+ * not: see tp_stream_await). */
+static void tp_stream_arm(tp_stream *s, int32_t ms)
 {
     nng_aio_set_timeout(s->aio, ms < 0 ? NNG_DURATION_INFINITE : (nng_duration)ms);
+    pthread_mutex_lock(&s->done_mu);
+    s->done = false;
+    pthread_mutex_unlock(&s->done_mu);
+}
+
+/* Wait for the operation on s->aio for ms (< 0: no limit), then cancel it:
+ * nng 1.5.2's TLS streams ignore the aio timeout, and a peer that stops
+ * reading must not hang a sender for ever. */
+static int tp_stream_await(tp_stream *s, int32_t ms)
+{
+    struct timespec ts;
+    const struct timespec *deadline = NULL;
+    if (ms >= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        deadline = &ts;
+    }
+    bool late = false;
+    pthread_mutex_lock(&s->done_mu);
+    while (!s->done && !late) {
+        if (!deadline)
+            pthread_cond_wait(&s->done_cv, &s->done_mu);
+        else
+            late = pthread_cond_timedwait(&s->done_cv, &s->done_mu, deadline) == ETIMEDOUT;
+    }
+    pthread_mutex_unlock(&s->done_mu);
+    if (late) {
+        nng_aio_cancel(s->aio);
+        /* nng 1.5.2's TLS streams cannot cancel a transfer either: if the
+         * cancel does not end it, closing the connection does (the caller
+         * drops it: s->broken). */
+        struct timespec grace;
+        clock_gettime(CLOCK_MONOTONIC, &grace);
+        grace.tv_nsec += 200000000L;
+        if (grace.tv_nsec >= 1000000000L) {
+            grace.tv_sec++;
+            grace.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&s->done_mu);
+        while (!s->done)
+            if (pthread_cond_timedwait(&s->done_cv, &s->done_mu, &grace) == ETIMEDOUT)
+                break;
+        bool stuck = !s->done;
+        pthread_mutex_unlock(&s->done_mu);
+        if (stuck && s->conn) {
+            nng_stream_close(s->conn);
+            s->broken = true;
+        }
+        nng_aio_wait(s->aio);
+    }
+    int rv = nng_aio_result(s->aio);
+    return late && rv != 0 ? NNG_ETIMEDOUT : rv;
 }
 
 /* Have a connection: accept (listener) or dial (dialer). */
@@ -155,13 +160,15 @@ static evo_status tp_stream_connect(evo_tp *tp, int32_t timeout_ms, evo_error *e
     tp_stream *s = (tp_stream *)tp->impl;
     if (s->conn)
         return EVO_OK;
-    tp_stream_timeout(s, timeout_ms);
+    tp_stream_arm(s, timeout_ms);
     if (s->listener)
         nng_stream_listener_accept(s->listener, s->aio);
     else
         nng_stream_dialer_dial(s->dialer, s->aio);
-    nng_aio_wait(s->aio);
-    int rv = nng_aio_result(s->aio);
+    int rv = tp_stream_await(s, timeout_ms);
+    evo_status hs;
+    if (rv != 0 && s->tls && tp_tls_handshake_failed(tp, rv, err, &hs))
+        return hs;
     if (rv != 0)
         return tp_stream_fail(err, tp, s->listener ? "accept" : "dial", rv);
     s->conn = (nng_stream *)nng_aio_get_output(s->aio, 0);
@@ -178,9 +185,11 @@ static evo_status tp_stream_connect(evo_tp *tp, int32_t timeout_ms, evo_error *e
 #define TP_STREAM_MIN_REF (16u << 10)
 #define TP_STREAM_MAX_REFS 16
 
-/* Move all bytes of iov[0..n) (entries are consumed); *moved says how many
- * went before a failure. */
-static int tp_stream_iov_io(tp_stream *s, nng_iov *iov, unsigned n, bool send, size_t *moved)
+/* Move all bytes of iov[0..n) (entries are consumed), each transfer
+ * within timeout_ms (< 0: no limit); *moved says how many went before a
+ * failure. */
+static int tp_stream_iov_io(tp_stream *s, nng_iov *iov, unsigned n, bool send, int32_t timeout_ms,
+                            size_t *moved)
 {
     *moved = 0;
     while (n && iov->iov_len == 0)
@@ -189,13 +198,15 @@ static int tp_stream_iov_io(tp_stream *s, nng_iov *iov, unsigned n, bool send, s
         int rv = nng_aio_set_iov(s->aio, n < TP_STREAM_IOV_MAX ? n : TP_STREAM_IOV_MAX, iov);
         if (rv != 0)
             return rv;
+        tp_stream_arm(s, timeout_ms);
         if (send)
             nng_stream_send(s->conn, s->aio);
         else
             nng_stream_recv(s->conn, s->aio);
-        nng_aio_wait(s->aio);
-        if ((rv = nng_aio_result(s->aio)) != 0)
+        if ((rv = tp_stream_await(s, timeout_ms)) != 0) {
+            *moved += nng_aio_count(s->aio);
             return rv;
+        }
         size_t c = nng_aio_count(s->aio);
         if (c == 0)
             return NNG_ECLOSED;
@@ -214,10 +225,11 @@ static int tp_stream_iov_io(tp_stream *s, nng_iov *iov, unsigned n, bool send, s
     return 0;
 }
 
-static int tp_stream_io(tp_stream *s, void *p, size_t n, bool send, size_t *moved)
+static int tp_stream_io(tp_stream *s, void *p, size_t n, bool send, int32_t timeout_ms,
+                        size_t *moved)
 {
     nng_iov iov = {p, n};
-    return tp_stream_iov_io(s, &iov, 1, send, moved);
+    return tp_stream_iov_io(s, &iov, 1, send, timeout_ms, moved);
 }
 
 static evo_status tp_stream_write(evo_tp *tp, nng_iov *iov, unsigned n, evo_error *err)
@@ -227,11 +239,13 @@ static evo_status tp_stream_write(evo_tp *tp, nng_iov *iov, unsigned n, evo_erro
     if (st != EVO_OK)
         return st;
     size_t moved;
-    tp_stream_timeout(s, tp->opt.send_timeout_ms);
-    int rv = tp_stream_iov_io(s, iov, n, true, &moved);
+    int rv = tp_stream_iov_io(s, iov, n, true, tp->opt.send_timeout_ms, &moved);
     if (rv != 0) {
         /* Part of a message may be on the wire: the peer's framing is lost. */
         tp_stream_drop(s);
+        evo_status hs;
+        if (s->tls && tp_tls_handshake_failed(tp, rv, err, &hs))
+            return hs; /* the handshake runs with the first transfer */
         return tp_stream_fail(err, tp, "send", rv);
     }
     return EVO_OK;
@@ -292,11 +306,10 @@ static evo_status tp_stream_recv_locked(evo_tp *tp, evo_msg *out, evo_error *err
     evo_status st = tp_stream_connect(tp, tp->opt.recv_timeout_ms, err);
     if (st != EVO_OK)
         return st;
-    tp_stream_timeout(s, tp->opt.recv_timeout_ms);
-    int rv = tp_stream_io(s, hdr, sizeof hdr, false, &moved);
+    int rv = tp_stream_io(s, hdr, sizeof hdr, false, tp->opt.recv_timeout_ms, &moved);
     if (rv != 0) {
         /* A timeout before the first byte leaves the framing intact. */
-        if (!(rv == NNG_ETIMEDOUT && moved == 0))
+        if (!(rv == NNG_ETIMEDOUT && moved == 0) || s->broken)
             tp_stream_drop(s);
         return tp_stream_fail(err, tp, "receive", rv);
     }
@@ -316,7 +329,8 @@ static evo_status tp_stream_recv_locked(evo_tp *tp, evo_msg *out, evo_error *err
                              total, tp->url);
     }
     memcpy(buf, hdr, sizeof hdr);
-    if ((rv = tp_stream_io(s, buf + sizeof hdr, (size_t)body_len, false, &moved)) != 0) {
+    if ((rv = tp_stream_io(s, buf + sizeof hdr, (size_t)body_len, false, tp->opt.recv_timeout_ms,
+                           &moved)) != 0) {
         tp_stream_pool_put(base);
         tp_stream_drop(s);
         return tp_stream_fail(err, tp, "receive", rv);
@@ -358,10 +372,13 @@ static void tp_stream_close(evo_tp *tp)
         nng_aio_free(s->aio);
     if (s->mu_ok)
         pthread_mutex_destroy(&s->mu);
-    if (s->pool) {
-        pthread_mutex_lock(&s->pool->mu);
-        tp_stream_pool_unref(s->pool);
+    if (s->done_ok) {
+        pthread_cond_destroy(&s->done_cv);
+        pthread_mutex_destroy(&s->done_mu);
     }
+    tp_stream_pool_close(s->pool);
+    if (s->tls)
+        nng_tls_config_free(s->tls);
     free(s->sbuf);
     free(s);
     tp->impl = NULL;
@@ -404,30 +421,49 @@ evo_status tp_stream_open(evo_tp *tp, evo_error *err)
                              "'%s': +stream channels carry PUSH/PULL tensor streams only (use "
                              "tcp:// or ipc:// for REQ/REP)",
                              tp->url);
-    /* "tcp+stream://h:p" -> "tcp://h:p" for nng. */
+    /* "tcp+stream://h:p" -> "tcp://h:p" for nng (tls+tcp+stream -> tls+tcp). */
     const char *plus = strstr(tp->url, "+stream://");
     char nurl[EVO_WIRE_STR_MAX];
     size_t scheme = (size_t)(plus - tp->url);
     snprintf(nurl, sizeof nurl, "%.*s%s", (int)scheme, tp->url, plus + 7);
+    nng_tls_config *tls = NULL;
+    evo_status st;
+    if (!strncmp(nurl, "tls+tcp://", 10) && (st = tp_tls_config_make(tp, &tls, err)) != EVO_OK)
+        return st;
+    /* Many senders may push to one listener (a node's data channel). */
+    if (tp->pattern == EVO_TP_PULL && tp->mode == EVO_TP_LISTEN)
+        return tp_stream_listener_open(tp, nurl, tls, err);
     tp_stream *s = (tp_stream *)calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        if (tls)
+            nng_tls_config_free(tls);
         return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a stream channel");
+    }
     tp->impl = s;
     tp->ops = &tp_stream_ops;
-    s->tcp = !strncmp(nurl, "tcp://", 6);
+    s->tls = tls;
+    s->tcp = !strncmp(nurl, "tcp://", 6) || tls != NULL;
     s->mu_ok = pthread_mutex_init(&s->mu, NULL) == 0;
-    s->pool = s->mu_ok ? (tp_stream_pool *)calloc(1, sizeof *s->pool) : NULL;
-    if (!s->pool || pthread_mutex_init(&s->pool->mu, NULL) != 0) {
-        free(s->pool);
-        s->pool = NULL;
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) == 0) {
+        if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+            pthread_mutex_init(&s->done_mu, NULL) == 0) {
+            s->done_ok = pthread_cond_init(&s->done_cv, &ca) == 0;
+            if (!s->done_ok)
+                pthread_mutex_destroy(&s->done_mu);
+        }
+        pthread_condattr_destroy(&ca);
+    }
+    s->pool = s->mu_ok && s->done_ok ? tp_stream_pool_new() : NULL;
+    if (!s->pool) {
         tp_stream_close(tp);
         return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a stream channel");
     }
-    s->pool->refs = 1;
-    int rv = nng_aio_alloc(&s->aio, NULL, NULL);
-    evo_status st;
+    int rv = nng_aio_alloc(&s->aio, tp_stream_aio_done, s);
     if (rv == 0 && tp->mode == EVO_TP_LISTEN) {
-        if ((rv = nng_stream_listener_alloc(&s->listener, nurl)) == 0)
+        if ((rv = nng_stream_listener_alloc(&s->listener, nurl)) == 0 && tls)
+            rv = nng_stream_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, tls);
+        if (rv == 0)
             rv = nng_stream_listener_listen(s->listener);
         if (rv != 0) {
             st = tp_stream_fail(err, tp, "listen", rv);
@@ -436,8 +472,8 @@ evo_status tp_stream_open(evo_tp *tp, evo_error *err)
         }
         return EVO_OK;
     }
-    if (rv == 0)
-        rv = nng_stream_dialer_alloc(&s->dialer, nurl);
+    if (rv == 0 && (rv = nng_stream_dialer_alloc(&s->dialer, nurl)) == 0 && tls)
+        rv = nng_stream_dialer_set_ptr(s->dialer, NNG_OPT_TLS_CONFIG, tls);
     if (rv != 0) {
         st = tp_stream_fail(err, tp, "dial", rv);
         tp_stream_close(tp);

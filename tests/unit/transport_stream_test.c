@@ -1,9 +1,11 @@
 /*
- * tcp+stream:// and ipc+stream:// channels (nng byte streams, no SP
- * messages) with real peers: every message type round-trips exactly, a big
- * tensor arrives intact and 64-byte aligned, bad messages are refused while
- * the channel stays usable (a bad body) or reconnects (a bad header), and
- * misuse fails with clear errors.
+ * tcp+stream://, ipc+stream:// and tls+tcp+stream:// channels (nng byte
+ * streams, no SP messages) with real peers: every message type round-trips
+ * exactly, a big tensor arrives intact and 64-byte aligned, many senders
+ * share one listener, bad messages are refused while the channel stays
+ * usable (a bad body) or the sender is dropped (a bad header), TLS refuses
+ * a wrong CA and a missing client certificate, and misuse fails with clear
+ * errors.
  */
 #include <pthread.h>
 #include <time.h>
@@ -12,12 +14,17 @@
 
 #include "../../transport/tp_internal.h"
 
-static char *g_dir; /* temp dir for ipc sockets */
+static char *g_dir;  /* temp dir for ipc sockets and certificates */
+static bool g_certs; /* TLS material available */
 
 static int ts_setup(void **state)
 {
     (void)state;
     g_dir = tt_mkdtemp();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "bash '%s/scripts/make-test-certs.sh' '%s/certs' >/dev/null 2>&1",
+             EVO_SOURCE_DIR, g_dir);
+    g_certs = system(cmd) == 0;
     return 0;
 }
 
@@ -36,32 +43,63 @@ static void ts_opts(evo_tp_options *o)
     o->send_timeout_ms = 10000;
 }
 
-/* Listener at url (tcp port 0 allowed) with pattern lp, dialer with dp. */
-static void ts_pair(const char *url, evo_tp_pattern lp, evo_tp_pattern dp, const evo_tp_options *o,
-                    evo_tp **l, evo_tp **d)
+/* The URL a dialer uses for listener l opened at url. */
+static void ts_dial_url(const char *url, const evo_tp *l, char *durl, size_t cap)
+{
+    int port = evo_tp_port(l);
+    if (port > 0)
+        snprintf(durl, cap, "%s://127.0.0.1:%d",
+                 strncmp(url, "tls", 3) == 0 ? "tls+tcp+stream" : "tcp+stream", port);
+    else
+        snprintf(durl, cap, "%s", url);
+}
+
+/* Listener at url (tcp port 0 allowed) with pattern lp and options lo,
+ * dialer with dp and dopt. */
+static void ts_pair2(const char *url, evo_tp_pattern lp, evo_tp_pattern dp,
+                     const evo_tp_options *lo, const evo_tp_options *dopt, evo_tp **l, evo_tp **d)
 {
     evo_error err;
-    if (evo_tp_open(l, url, lp, EVO_TP_LISTEN, o, &err) != EVO_OK)
+    if (evo_tp_open(l, url, lp, EVO_TP_LISTEN, lo, &err) != EVO_OK)
         fail_msg("listen %s: %s", url, err.msg);
     char durl[512];
-    int port = evo_tp_port(*l);
-    if (port > 0)
-        snprintf(durl, sizeof durl, "tcp+stream://127.0.0.1:%d", port);
-    else
-        snprintf(durl, sizeof durl, "%s", url);
-    if (evo_tp_open(d, durl, dp, EVO_TP_DIAL, o, &err) != EVO_OK)
+    ts_dial_url(url, *l, durl, sizeof durl);
+    if (evo_tp_open(d, durl, dp, EVO_TP_DIAL, dopt, &err) != EVO_OK)
         fail_msg("dial %s: %s", durl, err.msg);
 }
 
+static void ts_pair(const char *url, evo_tp_pattern lp, evo_tp_pattern dp, const evo_tp_options *o,
+                    evo_tp **l, evo_tp **d)
+{
+    ts_pair2(url, lp, dp, o, o, l, d);
+}
+
+typedef struct ts_all_sender {
+    evo_tp *tp;
+    tt_samples *s;
+    int failures;
+} ts_all_sender;
+
+static void *ts_send_all_thread(void *arg)
+{
+    ts_all_sender *a = (ts_all_sender *)arg;
+    evo_error err;
+    for (int t = 0; t < TT_NTYPES; t++)
+        if (evo_tp_send(a->tp, &a->s->msgs[t], &err) != EVO_OK)
+            a->failures++;
+    return NULL;
+}
+
+/* Every sample message from push to pull, sent from another thread (a TLS
+ * handshake needs the receiving side to be reading). */
 static void ts_send_all_recv(evo_tp *push, evo_tp *pull)
 {
     tt_samples *s = malloc(sizeof *s);
     tt_make_samples(s);
     evo_error err;
-    /* all sent before any is read: small enough for the socket buffers */
-    for (int t = 0; t < TT_NTYPES; t++)
-        if (evo_tp_send(push, &s->msgs[t], &err) != EVO_OK)
-            fail_msg("send: %s", err.msg);
+    ts_all_sender a = {push, s, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, ts_send_all_thread, &a), 0);
     for (int t = 0; t < TT_NTYPES; t++) {
         evo_msg got;
         if (evo_tp_recv(pull, &got, &err) != EVO_OK)
@@ -69,6 +107,8 @@ static void ts_send_all_recv(evo_tp *push, evo_tp *pull)
         tt_assert_msg_equal(&s->msgs[t], &got);
         evo_msg_release(&got);
     }
+    pthread_join(th, NULL);
+    assert_int_equal(a.failures, 0);
     tt_free_samples(s);
     free(s);
 }
@@ -539,6 +579,348 @@ static void test_stream_errors(void **state)
     evo_tp_close(l);
 }
 
+/* ---------------------------------------------------------------- many senders */
+
+/* One sender of the fan-in test: its own dialer, messages of alternating
+ * sizes (16 floats and 64 Ki floats, more than a socket buffer) carrying
+ * its id and a sequence number in every element. */
+enum { TS_FAN_SENDERS = 3, TS_FAN_MSGS = 30, TS_FAN_BIG = 1 << 16 };
+
+typedef struct ts_fan {
+    char url[128];
+    evo_tp_options o;
+    uint32_t id;
+    int failures;
+    float data[TS_FAN_BIG];
+} ts_fan;
+
+static void *ts_fan_thread(void *arg)
+{
+    ts_fan *f = (ts_fan *)arg;
+    evo_error err;
+    evo_tp *d;
+    if (evo_tp_open(&d, f->url, EVO_TP_PUSH, EVO_TP_DIAL, &f->o, &err) != EVO_OK) {
+        f->failures = TS_FAN_MSGS;
+        return NULL;
+    }
+    for (uint32_t i = 0; i < TS_FAN_MSGS; i++) {
+        int32_t n = i % 2 ? TS_FAN_BIG : 16;
+        for (int32_t j = 0; j < n; j++)
+            f->data[j] = (float)(f->id * 1000 + i);
+        evo_tensor t = {EVO_DT_FLOAT32, {1, {n}}, f->data};
+        evo_wire_tensor wt;
+        evo_msg m;
+        if (evo_wire_tensor_encode(&wt, "t", (int32_t)f->id, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1,
+                                   &err) != EVO_OK) {
+            f->failures++;
+            continue;
+        }
+        evo_msg_init(&m, EVO_MSG_TENSORS);
+        m.request_id = f->id;
+        m.sequence = i;
+        m.tensors = &wt;
+        m.n_tensors = 1;
+        if (evo_tp_send(d, &m, &err) != EVO_OK)
+            f->failures++;
+        evo_wire_tensor_clear(&wt);
+    }
+    evo_tp_close(d);
+    return NULL;
+}
+
+/* Three senders at once into one PULL listener whose queue holds only 2
+ * messages (so connections park and resume): every message arrives whole,
+ * each sender's in order; senders that have gone away do not disturb a new
+ * one. */
+static void test_stream_many_senders(void **state)
+{
+    (void)state;
+    evo_tp_options o;
+    ts_opts(&o);
+    o.stream_depth = 2;
+    evo_tp *l;
+    evo_error err;
+    assert_int_equal(
+        evo_tp_open(&l, "tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_LISTEN, &o, &err), EVO_OK);
+    ts_fan *f[TS_FAN_SENDERS];
+    pthread_t th[TS_FAN_SENDERS];
+    for (uint32_t k = 0; k < TS_FAN_SENDERS; k++) {
+        f[k] = calloc(1, sizeof *f[k]);
+        assert_non_null(f[k]);
+        ts_dial_url("tcp+stream://", l, f[k]->url, sizeof f[k]->url);
+        ts_opts(&f[k]->o);
+        f[k]->id = k + 1;
+        assert_int_equal(pthread_create(&th[k], NULL, ts_fan_thread, f[k]), 0);
+    }
+    uint32_t next[TS_FAN_SENDERS] = {0};
+    for (int i = 0; i < TS_FAN_SENDERS * TS_FAN_MSGS; i++) {
+        evo_msg got;
+        if (evo_tp_recv(l, &got, &err) != EVO_OK)
+            fail_msg("recv %d: %s", i, err.msg);
+        assert_true(got.request_id >= 1 && got.request_id <= TS_FAN_SENDERS);
+        uint32_t k = (uint32_t)got.request_id - 1;
+        assert_int_equal(got.sequence, next[k]);
+        assert_int_equal(got.n_tensors, 1);
+        const float *v;
+        assert_int_equal(evo_wire_tensor_view(&got.tensors[0], EVO_DT_FLOAT32, (const void **)&v),
+                         EVO_OK);
+        size_t n = got.tensors[0].payload_len / 4;
+        assert_int_equal(n, next[k] % 2 ? TS_FAN_BIG : 16);
+        for (size_t j = 0; j < n; j += 997)
+            assert_true(v[j] == (float)((k + 1) * 1000 + next[k]));
+        assert_true(v[n - 1] == (float)((k + 1) * 1000 + next[k]));
+        next[k]++;
+        evo_msg_release(&got);
+    }
+    for (int k = 0; k < TS_FAN_SENDERS; k++) {
+        pthread_join(th[k], NULL);
+        assert_int_equal(f[k]->failures, 0);
+    }
+    /* all senders are gone; a new one still gets through */
+    f[0]->id = 9;
+    ts_fan_thread(f[0]);
+    assert_int_equal(f[0]->failures, 0);
+    for (uint32_t i = 0; i < TS_FAN_MSGS; i++) {
+        evo_msg got;
+        if (evo_tp_recv(l, &got, &err) != EVO_OK)
+            fail_msg("recv after reconnect %u: %s", i, err.msg);
+        assert_int_equal(got.request_id, 9);
+        assert_int_equal(got.sequence, i);
+        evo_msg_release(&got);
+    }
+    for (int k = 0; k < TS_FAN_SENDERS; k++)
+        free(f[k]);
+    evo_tp_close(l);
+}
+
+/* A sender whose header is refused is dropped and reported; another
+ * sender's messages on the same listener keep arriving. */
+static void test_stream_bad_sender_alone_dropped(void **state)
+{
+    (void)state;
+    evo_tp_options o;
+    ts_opts(&o);
+    evo_tp *l, *bad, *good;
+    ts_pair("tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &bad);
+    char url[128];
+    ts_dial_url("tcp+stream://", l, url, sizeof url);
+    evo_error err;
+    assert_int_equal(evo_tp_open(&good, url, EVO_TP_PUSH, EVO_TP_DIAL, &o, &err), EVO_OK);
+    evo_msg hb, got;
+    ts_heartbeat(&hb, 1);
+    size_t len;
+    uint8_t *b = tt_encode(&hb, &len);
+    b[0] = 'X';
+    assert_int_equal(evo_tp_send_encoded(bad, b, len, &err), EVO_OK);
+    free(b);
+    for (uint32_t i = 0; i < 5; i++) {
+        hb.sequence = 10 + i;
+        assert_int_equal(evo_tp_send(good, &hb, &err), EVO_OK);
+    }
+    int refused = 0;
+    uint32_t next = 10;
+    while (next < 15) {
+        evo_status st = evo_tp_recv(l, &got, &err);
+        if (st != EVO_OK) {
+            assert_int_equal(st, EVO_ERR_PARSE);
+            assert_non_null(strstr(err.msg, "connection dropped"));
+            refused++;
+            continue;
+        }
+        assert_int_equal(got.sequence, next);
+        next++;
+        evo_msg_release(&got);
+    }
+    if (refused == 0) { /* the report may come after the good messages */
+        assert_int_equal(evo_tp_recv(l, &got, &err), EVO_ERR_PARSE);
+        refused++;
+    }
+    assert_int_equal(refused, 1);
+    evo_tp_close(bad);
+    evo_tp_close(good);
+    evo_tp_close(l);
+}
+
+/* ---------------------------------------------------------------- TLS */
+
+static const char *ts_cert(const char *name)
+{
+    static char bufs[8][600];
+    static int k;
+    char *b = bufs[k++ % 8];
+    snprintf(b, 600, "%s/certs/%s", g_dir, name);
+    return b;
+}
+
+static void ts_tls_server(evo_tp_options *o, bool mutual)
+{
+    ts_opts(o);
+    o->tls_cert_file = ts_cert("server.pem");
+    o->tls_key_file = ts_cert("server.key");
+    if (mutual)
+        o->tls_ca_file = ts_cert("ca.pem");
+}
+
+static void ts_tls_client(evo_tp_options *o, const char *ca, bool with_cert)
+{
+    ts_opts(o);
+    o->tls_ca_file = ts_cert(ca);
+    o->tls_server_name = "localhost";
+    if (with_cert) {
+        o->tls_cert_file = ts_cert("client.pem");
+        o->tls_key_file = ts_cert("client.key");
+    }
+}
+
+/* Every message type both ways over tls+tcp+stream (server-only and mutual
+ * authentication), and a 64 MiB tensor intact. */
+static void test_stream_tls(void **state)
+{
+    (void)state;
+    if (!g_certs)
+        skip();
+    evo_tp_options so, co;
+    evo_tp *l, *d;
+    for (int mutual = 0; mutual < 2; mutual++) {
+        ts_tls_server(&so, mutual);
+        ts_tls_client(&co, "ca.pem", mutual);
+        ts_pair2("tls+tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &so, &co, &l, &d);
+        ts_send_all_recv(d, l);
+        evo_tp_close(d);
+        evo_tp_close(l);
+        ts_pair2("tls+tcp+stream://127.0.0.1:0", EVO_TP_PUSH, EVO_TP_PULL, &so, &co, &l, &d);
+        ts_send_all_recv(l, d);
+        evo_tp_close(d);
+        evo_tp_close(l);
+    }
+    const size_t n = (64u << 20) / 4;
+    float *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(i % 65521) * 0.5f - (float)(i % 7);
+    evo_tensor t = {EVO_DT_FLOAT32, {2, {4096, (int32_t)(n / 4096)}}, x};
+    evo_wire_tensor wt;
+    evo_error err;
+    assert_int_equal(
+        evo_wire_tensor_encode(&wt, "big", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err), EVO_OK);
+    evo_msg m;
+    evo_msg_init(&m, EVO_MSG_TENSORS);
+    m.request_id = 64;
+    m.tensors = &wt;
+    m.n_tensors = 1;
+    ts_tls_server(&so, false);
+    ts_tls_client(&co, "ca.pem", false);
+    ts_pair2("tls+tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &so, &co, &l, &d);
+    ts_sender snd = {d, &m, EVO_ERR_INTERNAL};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, ts_send_thread, &snd), 0);
+    evo_msg got;
+    evo_status st = evo_tp_recv(l, &got, &err);
+    pthread_join(th, NULL);
+    if (st != EVO_OK)
+        fail_msg("recv 64 MiB over tls+tcp+stream: %s", err.msg);
+    assert_int_equal(snd.st, EVO_OK);
+    assert_int_equal(got.request_id, 64);
+    const void *view;
+    assert_int_equal(evo_wire_tensor_view(&got.tensors[0], EVO_DT_FLOAT32, &view), EVO_OK);
+    assert_int_equal(got.tensors[0].payload_len, n * 4);
+    assert_true(memcmp(view, x, n * 4) == 0);
+    evo_msg_release(&got);
+    evo_tp_close(d);
+    evo_tp_close(l);
+    evo_wire_tensor_clear(&wt);
+    free(x);
+}
+
+/* A client trusting another CA, and (mutual) one without a certificate,
+ * get nothing through, with an error naming the handshake; the listener
+ * still serves a good client afterwards. */
+static void test_stream_tls_refusals(void **state)
+{
+    (void)state;
+    if (!g_certs)
+        skip();
+    for (int mutual = 0; mutual < 2; mutual++) {
+        evo_tp_options so, co;
+        evo_tp *l, *d = NULL;
+        evo_error err;
+        ts_tls_server(&so, mutual);
+        so.recv_timeout_ms = 500;
+        assert_int_equal(
+            evo_tp_open(&l, "tls+tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_LISTEN, &so, &err),
+            EVO_OK);
+        char url[128];
+        ts_dial_url("tls+tcp+stream://", l, url, sizeof url);
+        if (mutual)
+            ts_tls_client(&co, "ca.pem", false);
+        else
+            ts_tls_client(&co, "other-ca.pem", false);
+        co.send_timeout_ms = 2000;
+        evo_msg hb, got;
+        ts_heartbeat(&hb, 3);
+        evo_status st = evo_tp_open(&d, url, EVO_TP_PUSH, EVO_TP_DIAL, &co, &err);
+        if (st == EVO_OK) { /* the handshake may only run with the first send */
+            st = evo_tp_send(d, &hb, &err);
+            if (st == EVO_OK) /* the client side may finish before the server's verdict */
+                st = evo_tp_send(d, &hb, &err);
+            evo_tp_close(d);
+        }
+        if (!mutual) {
+            assert_int_equal(st, EVO_ERR_IO);
+            assert_non_null(strstr(err.msg, "TLS handshake"));
+        }
+        assert_int_equal(evo_tp_recv(l, &got, &err), EVO_ERR_IO); /* nothing got through */
+        ts_tls_client(&co, "ca.pem", mutual);
+        assert_int_equal(evo_tp_open(&d, url, EVO_TP_PUSH, EVO_TP_DIAL, &co, &err), EVO_OK);
+        assert_int_equal(evo_tp_send(d, &hb, &err), EVO_OK);
+        st = EVO_ERR_IO;
+        for (int i = 0; i < 20 && st != EVO_OK; i++) /* 500 ms each; the machine may be busy */
+            st = evo_tp_recv(l, &got, &err);
+        assert_int_equal(st, EVO_OK);
+        assert_int_equal(got.sequence, 3);
+        evo_msg_release(&got);
+        evo_tp_close(d);
+        evo_tp_close(l);
+    }
+}
+
+/* A sender whose TLS peer never reads gives up after its send timeout
+ * (nng's TLS streams ignore the aio timeout; the channel enforces it). */
+static void test_stream_tls_send_timeout(void **state)
+{
+    (void)state;
+    if (!g_certs)
+        skip();
+    evo_tp_options so, co;
+    ts_tls_server(&so, false);
+    so.send_timeout_ms = 300;
+    ts_tls_client(&co, "ca.pem", false);
+    evo_tp *l, *d;
+    ts_pair2("tls+tcp+stream://127.0.0.1:0", EVO_TP_PUSH, EVO_TP_PULL, &so, &co, &l, &d);
+    static float big[1 << 20]; /* 4 MiB: more than the socket buffers hold */
+    evo_tensor t = {EVO_DT_FLOAT32, {1, {1 << 20}}, big};
+    evo_wire_tensor wt;
+    evo_error err;
+    assert_int_equal(evo_wire_tensor_encode(&wt, "t", 0, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
+                     EVO_OK);
+    evo_msg m;
+    evo_msg_init(&m, EVO_MSG_TENSORS);
+    m.tensors = &wt;
+    m.n_tensors = 1;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    evo_status st = EVO_OK;
+    for (int i = 0; i < 8 && st == EVO_OK; i++)
+        st = evo_tp_send(l, &m, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(st, EVO_ERR_IO);
+    assert_non_null(strstr(err.msg, "timed out"));
+    assert_true(t1.tv_sec - t0.tv_sec < 30);
+    evo_wire_tensor_clear(&wt);
+    evo_tp_close(d);
+    evo_tp_close(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +933,11 @@ int main(void)
         cmocka_unit_test(test_stream_bad_magic),
         cmocka_unit_test(test_stream_over_limit),
         cmocka_unit_test(test_stream_errors),
+        cmocka_unit_test(test_stream_many_senders),
+        cmocka_unit_test(test_stream_bad_sender_alone_dropped),
+        cmocka_unit_test(test_stream_tls),
+        cmocka_unit_test(test_stream_tls_refusals),
+        cmocka_unit_test(test_stream_tls_send_timeout),
     };
     return cmocka_run_group_tests(tests, ts_setup, ts_teardown);
 }
