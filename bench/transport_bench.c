@@ -13,7 +13,9 @@
  *   nng tcp / nng ipc   plain nng PUSH/PULL messages, nothing of evo;
  *   evo tcp/ipc/tls+tcp/coap  evo's path: encode + send + receive + zero-copy
  *                       view (tls+tcp needs --certs from scripts/make-test-certs.sh);
- *   evo tcp+stream / ipc+stream  the same over evo's nng_stream channels.
+ *   evo tcp+stream / ipc+stream / tls+tcp+stream  the same over evo's
+ *                       nng_stream channels (what the coordinator and nodes
+ *                       use for tensors).
  * Every run sends BENCH_WARM untimed messages first; the paths are
  * interleaved within each of N trials (default 5) and the median is reported,
  * with the process CPU time (all threads) per MiB moved. Then the one-way
@@ -420,7 +422,7 @@ static void bench_opts(const char *scheme, bool server, evo_tp_options *o)
     o->recv_timeout_ms = 60000;
     o->send_timeout_ms = 60000;
     o->stream_depth = 32;
-    if (!strcmp(scheme, "tls+tcp")) {
+    if (!strncmp(scheme, "tls+tcp", 7)) {
         static char ca[512], cert[512], key[512];
         snprintf(ca, sizeof ca, "%s/ca.pem", bench_certs);
         snprintf(cert, sizeof cert, "%s/server.pem", bench_certs);
@@ -519,13 +521,14 @@ enum bench_path {
     BP_EVO_IPC,
     BP_EVO_IPC_STREAM,
     BP_EVO_TLS,
+    BP_EVO_TLS_STREAM,
     BP_EVO_COAP,
     BENCH_PATHS
 };
 enum { BENCH_MAX_TRIALS = 15 };
 static const char *const bench_path_names[BENCH_PATHS] = {
-    "raw TCP", "nng stream tcp", "nng tcp",        "evo tcp",     "evo tcp+stream", "raw unix",
-    "nng ipc", "evo ipc",        "evo ipc+stream", "evo tls+tcp", "evo coap"};
+    "raw TCP", "nng stream tcp", "nng tcp",        "evo tcp",     "evo tcp+stream",     "raw unix",
+    "nng ipc", "evo ipc",        "evo ipc+stream", "evo tls+tcp", "evo tls+tcp+stream", "evo coap"};
 
 static int bench_cmp_double(const void *a, const void *b)
 {
@@ -562,6 +565,8 @@ static bench_time bench_path_run(int p, size_t size, int n, void *data)
         return bench_evo_run("ipc+stream", size, n, false, data);
     case BP_EVO_TLS:
         return bench_evo_run("tls+tcp", size, n, false, data);
+    case BP_EVO_TLS_STREAM:
+        return bench_evo_run("tls+tcp+stream", size, n, false, data);
     default:
         return bench_evo_run("coap", size, n, false, data);
     }
@@ -580,7 +585,8 @@ static void bench_network(int trials, bool coap)
     double mbs[4][BENCH_PATHS] = {{0}}, cpu_ms[4][BENCH_PATHS] = {{0}};
     bool run[BENCH_PATHS];
     for (int p = 0; p < BENCH_PATHS; p++)
-        run[p] = !(p == BP_EVO_TLS && !bench_certs) && !(p == BP_EVO_COAP && !coap) &&
+        run[p] = !((p == BP_EVO_TLS || p == BP_EVO_TLS_STREAM) && !bench_certs) &&
+                 !(p == BP_EVO_COAP && !coap) &&
                  !(bench_only && strcmp(bench_only, bench_path_names[p]));
     for (int s = 0; s < 4; s++) {
         size_t size = sizes[s];

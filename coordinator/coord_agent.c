@@ -961,11 +961,12 @@ evo_status evo_agent_start(const evo_agent_options *opt, evo_agent **out, evo_er
         goto fail;
     coord_url_with_port(listen, evo_tp_port(a->ctl), a->ctl_url, sizeof a->ctl_url);
     coord_url_base(listen, base, sizeof base);
-    char data_listen[EVO_WIRE_STR_MAX + 8];
-    snprintf(data_listen, sizeof data_listen, "%s:0", base);
+    char data_ctl[EVO_WIRE_STR_MAX + 8], data_listen[EVO_WIRE_STR_MAX + 32];
+    snprintf(data_ctl, sizeof data_ctl, "%s:0", base);
+    coord_data_url(data_ctl, data_listen, sizeof data_listen);
     if ((rv = evo_tp_open(&a->data, data_listen, EVO_TP_PULL, EVO_TP_LISTEN, &o, err)) != EVO_OK)
         goto fail;
-    coord_url_with_port(listen, evo_tp_port(a->data), a->data_url, sizeof a->data_url);
+    coord_url_with_port(data_listen, evo_tp_port(a->data), a->data_url, sizeof a->data_url);
 
     /* Register: retry while the coordinator is not there yet (bounded), stop
      * at a refusal. */

@@ -1900,19 +1900,20 @@ evo_status evo_coord_start(const evo_coord_options *opt, evo_coord **out, evo_er
     /* Data channels: ephemeral ports next to the first listener (and the
      * CoAP one). ipc:// and inproc:// get a sibling name. */
     if (rv == EVO_OK) {
-        char base[EVO_WIRE_STR_MAX], url[EVO_WIRE_STR_MAX + 16];
+        char base[EVO_WIRE_STR_MAX], ctl[EVO_WIRE_STR_MAX + 16], url[EVO_WIRE_STR_MAX + 32];
         const char *first = opt->listen[0];
         if (strncmp(first, "ipc://", 6) == 0 || strncmp(first, "inproc://", 9) == 0)
-            snprintf(url, sizeof url, "%.240s.data", first);
+            snprintf(ctl, sizeof ctl, "%.240s.data", first);
         else {
             coord_url_base(first, base, sizeof base);
-            snprintf(url, sizeof url, "%s:0", base);
+            snprintf(ctl, sizeof ctl, "%s:0", base);
         }
+        coord_data_url(ctl, url, sizeof url);
         rv = coord_open_listener(c, &c->data[c->n_data], url, EVO_TP_PULL, err);
         if (rv == EVO_OK) {
             int port = evo_tp_port(c->data[c->n_data].tp);
             if (port >= 0)
-                coord_url_with_port(first, port, c->data_url, sizeof c->data_url);
+                coord_url_with_port(url, port, c->data_url, sizeof c->data_url);
             else
                 snprintf(c->data_url, sizeof c->data_url, "%.250s", url);
             c->n_data++;

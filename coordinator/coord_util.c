@@ -319,7 +319,8 @@ static void coord_url_split(const char *url, char *scheme, size_t scap, char *ho
 
 bool coord_url_is_loopback(const char *url)
 {
-    if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0)
+    if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "ipc+stream://", 13) == 0 ||
+        strncmp(url, "inproc://", 9) == 0)
         return true;
     char s[32], h[256], p[32];
     coord_url_split(url, s, sizeof s, h, sizeof h, p, sizeof p);
@@ -329,6 +330,23 @@ bool coord_url_is_loopback(const char *url)
 bool coord_url_is_coap(const char *url)
 {
     return strncmp(url, "coap://", 7) == 0 || strncmp(url, "coaps://", 8) == 0;
+}
+
+void coord_data_url(const char *url, char *out, size_t cap)
+{
+    /* tls+tcp stays on nng's SP socket: with nng 1.5.2 its TLS streams
+     * complete every 16 KiB record in another thread, which halved the
+     * throughput of the byte-stream channel (docs/benchmarks.md). */
+    static const char *const from[] = {"tcp://", "ipc://"};
+    static const char *const to[] = {"tcp+stream://", "ipc+stream://"};
+    for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
+        size_t n = strlen(from[i]);
+        if (strncmp(url, from[i], n) == 0) {
+            snprintf(out, cap, "%s%s", to[i], url + n);
+            return;
+        }
+    }
+    snprintf(out, cap, "%s", url);
 }
 
 void coord_url_base(const char *url, char *out, size_t cap)
