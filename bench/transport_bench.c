@@ -388,6 +388,7 @@ static bench_time bench_stream_run(size_t size, int n, const void *data)
 
 typedef struct bench_evo {
     evo_tp *tp;
+    evo_tp *reply; /* echo channel of a one-way (stream) pair, else NULL */
     int n;
     bool echo;
 } bench_evo;
@@ -405,7 +406,7 @@ static void *bench_evo_server(void *arg)
         if (m.n_tensors != 1 ||
             evo_wire_tensor_view(&m.tensors[0], EVO_DT_FLOAT32, &view) != EVO_OK)
             bench_die("evo view", NULL);
-        if (b->echo && evo_tp_send(b->tp, &m, &err) != EVO_OK)
+        if (b->echo && evo_tp_send(b->reply ? b->reply : b->tp, &m, &err) != EVO_OK)
             bench_die("evo echo", &err);
         evo_msg_release(&m);
         if (!b->echo && i == BENCH_WARM - 1)
@@ -453,9 +454,12 @@ static void bench_evo_send_one(evo_tp *d, const evo_tensor *t, int i)
     evo_wire_tensor_clear(&wt);
 }
 
-/* evo = encode + send + receive + zero-copy view of one float32 tensor. */
+/* evo = encode + send + receive + zero-copy view of one float32 tensor.
+ * pingpong: REQ/REP, or for the one-way +stream channels a second PUSH/PULL
+ * pair back (how a node answers the coordinator on the data path). */
 static bench_time bench_evo_run(const char *scheme, size_t size, int n, bool pingpong, void *data)
 {
+    const bool oneway = strstr(scheme, "+stream") != NULL;
     char lurl[256], durl[256];
     if (!strncmp(scheme, "ipc", 3))
         snprintf(lurl, sizeof lurl, "%s:///tmp/evo-bench-%d.sock", scheme, (int)getpid());
@@ -466,8 +470,8 @@ static bench_time bench_evo_run(const char *scheme, size_t size, int n, bool pin
     bench_opts(scheme, false, &dopt);
     evo_tp *l, *d;
     evo_error err;
-    evo_tp_pattern lp = pingpong ? EVO_TP_REP : EVO_TP_PULL;
-    evo_tp_pattern dp = pingpong ? EVO_TP_REQ : EVO_TP_PUSH;
+    evo_tp_pattern lp = pingpong && !oneway ? EVO_TP_REP : EVO_TP_PULL;
+    evo_tp_pattern dp = pingpong && !oneway ? EVO_TP_REQ : EVO_TP_PUSH;
     if (evo_tp_open(&l, lurl, lp, EVO_TP_LISTEN, &lo, &err) != EVO_OK)
         bench_die("listen", &err);
     if (evo_tp_port(l) > 0)
@@ -476,7 +480,19 @@ static bench_time bench_evo_run(const char *scheme, size_t size, int n, bool pin
         snprintf(durl, sizeof durl, "%s", lurl);
     if (evo_tp_open(&d, durl, dp, EVO_TP_DIAL, &dopt, &err) != EVO_OK)
         bench_die("dial", &err);
-    bench_evo srv = {l, n, pingpong};
+    evo_tp *back_l = NULL, *back_d = NULL; /* replies of a one-way pair */
+    if (pingpong && oneway) {
+        char burl[300];
+        snprintf(burl, sizeof burl, "%s.back", lurl);
+        if (evo_tp_open(&back_l, evo_tp_port(l) > 0 ? lurl : burl, EVO_TP_PULL, EVO_TP_LISTEN, &lo,
+                        &err) != EVO_OK)
+            bench_die("listen back", &err);
+        if (evo_tp_port(back_l) > 0)
+            snprintf(burl, sizeof burl, "%s://127.0.0.1:%d", scheme, evo_tp_port(back_l));
+        if (evo_tp_open(&back_d, burl, EVO_TP_PUSH, EVO_TP_DIAL, &dopt, &err) != EVO_OK)
+            bench_die("dial back", &err);
+    }
+    bench_evo srv = {l, back_d, n, pingpong};
     pthread_barrier_init(&bench_barrier, NULL, 2);
     pthread_t th;
     pthread_create(&th, NULL, bench_evo_server, &srv);
@@ -492,7 +508,7 @@ static bench_time bench_evo_run(const char *scheme, size_t size, int n, bool pin
         if (pingpong) {
             evo_msg r;
             const void *view;
-            if (evo_tp_recv(d, &r, &err) != EVO_OK)
+            if (evo_tp_recv(back_l ? back_l : d, &r, &err) != EVO_OK)
                 bench_die("recv reply", &err);
             if (r.n_tensors != 1 ||
                 evo_wire_tensor_view(&r.tensors[0], EVO_DT_FLOAT32, &view) != EVO_OK)
@@ -503,6 +519,8 @@ static bench_time bench_evo_run(const char *scheme, size_t size, int n, bool pin
     pthread_join(th, NULL);
     bench_time bt = {bench_now() - t0, bench_cpu() - c0};
     pthread_barrier_destroy(&bench_barrier);
+    evo_tp_close(back_d);
+    evo_tp_close(back_l);
     evo_tp_close(d);
     evo_tp_close(l);
     return bt;
@@ -679,8 +697,8 @@ static void bench_network(int trials, bool coap)
         lat[k] = bench_raw_run(false, 1024, 2000, true, data).wall / 2000 / 2 * 1e6;
     double raw = bench_median(lat, trials);
     printf("| raw TCP | %.1f | - |\n", raw);
-    static const char *const schemes[] = {"tcp", "ipc", "tls+tcp", "coap"};
-    for (int q = 0; q < 4; q++) {
+    static const char *const schemes[] = {"tcp", "ipc", "tls+tcp", "coap", "tcp+stream"};
+    for (int q = 0; q < 5; q++) {
         if ((q == 2 && !bench_certs) || (q == 3 && !coap))
             continue;
         for (int k = 0; k < trials; k++)

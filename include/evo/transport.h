@@ -295,8 +295,9 @@ typedef struct evo_tp evo_tp;
 
 /* Open a channel on url: tcp://host:port, ipc:///path, inproc://name,
  * tls+tcp://host:port, coap://host:port, coaps://host:port, and for PUSH/PULL
- * tcp+stream://host:port, ipc+stream:///path (point-to-point byte streams,
- * no per-message allocation; docs/protocol.md "Stream channels"). A listener on
+ * tcp+stream://host:port, ipc+stream:///path, tls+tcp+stream://host:port
+ * (nng byte streams, no per-message allocation; a PULL listener takes many
+ * senders; docs/protocol.md "Stream channels"). A listener on
  * port 0 binds an ephemeral port (see evo_tp_port). A dialer connects before
  * returning (a refused TLS handshake fails here). opt may be NULL. */
 evo_status evo_tp_open(evo_tp **out, const char *url, evo_tp_pattern pattern, evo_tp_mode mode,
