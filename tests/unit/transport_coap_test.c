@@ -45,7 +45,7 @@ static void *tt_serve(void *arg)
     return NULL;
 }
 
-static void tt_opts(evo_tp_options *o)
+static void tc_opts(evo_tp_options *o)
 {
     evo_tp_options_default(o);
     o->recv_timeout_ms = 20000;
@@ -105,7 +105,7 @@ static void test_roundtrip_coap(void **state)
 {
     (void)state;
     evo_tp_options o;
-    tt_opts(&o);
+    tc_opts(&o);
     tt_roundtrip("coap", &o, &o);
 }
 
@@ -115,7 +115,7 @@ static void test_roundtrip_coaps_psk(void **state)
 {
     (void)state;
     evo_tp_options o;
-    tt_opts(&o);
+    tc_opts(&o);
     o.psk_identity = "edge-7";
     o.psk_key = tt_key;
     o.psk_key_len = sizeof tt_key;
@@ -144,7 +144,7 @@ static void test_big_tensor_blockwise(void **state)
 {
     (void)state;
     evo_tp_options o;
-    tt_opts(&o);
+    tc_opts(&o);
     char url[64];
     evo_tp *l = tt_listen("coap", EVO_TP_REP, &o, url, sizeof url);
     tt_server srv = {l, 1, 0, EVO_OK, true};
@@ -218,7 +218,7 @@ static void test_constrained_node(void **state)
 {
     (void)state;
     evo_tp_options o;
-    tt_opts(&o);
+    tc_opts(&o);
     char url[64], purl[64];
     evo_tp *l = tt_listen("coap", EVO_TP_REP, &o, url, sizeof url);
     evo_tp *pl = tt_listen("coap", EVO_TP_PULL, &o, purl, sizeof purl);
@@ -273,7 +273,7 @@ static void test_bad_messages(void **state)
 {
     (void)state;
     evo_tp_options o;
-    tt_opts(&o);
+    tc_opts(&o);
     for (int pat = 0; pat < 2; pat++) {
         char url[64];
         evo_tp *l = tt_listen("coap", pat ? EVO_TP_PULL : EVO_TP_REP, &o, url, sizeof url);
@@ -331,7 +331,7 @@ static void test_open_errors(void **state)
     evo_tp *t = NULL;
     evo_error err;
     evo_tp_options o;
-    tt_opts(&o);
+    tc_opts(&o);
     assert_int_equal(evo_tp_open(&t, "coap://127.0.0.1:0", EVO_TP_REQ, EVO_TP_LISTEN, &o, &err),
                      EVO_ERR_UNSUPPORTED);
     assert_int_equal(evo_tp_open(&t, "coaps://127.0.0.1:5684", EVO_TP_REQ, EVO_TP_DIAL, &o, &err),

@@ -19,10 +19,7 @@ static int tt_setup(void **state)
 {
     (void)state;
     g_dir = tt_mkdtemp();
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "bash '%s/scripts/make-test-certs.sh' '%s/certs' >/dev/null 2>&1",
-             EVO_SOURCE_DIR, g_dir);
-    g_certs = system(cmd) == 0;
+    g_certs = tt_make_certs(g_dir);
     return 0;
 }
 
@@ -36,38 +33,17 @@ static int tt_teardown(void **state)
 
 static const char *tt_cert(const char *name)
 {
-    static char bufs[8][600];
-    static int k;
-    char *b = bufs[k++ % 8];
-    snprintf(b, 600, "%s/certs/%s", g_dir, name);
-    return b;
-}
-
-static void tt_opts(evo_tp_options *o)
-{
-    evo_tp_options_default(o);
-    o->recv_timeout_ms = 10000;
-    o->send_timeout_ms = 10000;
+    return tt_cert_in(g_dir, name);
 }
 
 static void tt_tls_server(evo_tp_options *o, bool mutual)
 {
-    tt_opts(o);
-    o->tls_cert_file = tt_cert("server.pem");
-    o->tls_key_file = tt_cert("server.key");
-    if (mutual)
-        o->tls_ca_file = tt_cert("ca.pem");
+    tt_tls_server_in(g_dir, o, mutual);
 }
 
 static void tt_tls_client(evo_tp_options *o, const char *ca, bool with_cert)
 {
-    tt_opts(o);
-    o->tls_ca_file = tt_cert(ca);
-    o->tls_server_name = "localhost";
-    if (with_cert) {
-        o->tls_cert_file = tt_cert("client.pem");
-        o->tls_key_file = tt_cert("client.key");
-    }
+    tt_tls_client_in(g_dir, o, ca, with_cert);
 }
 
 /* Open a listener at url (port 0 allowed) and a dialer to it. */
@@ -173,34 +149,19 @@ static void test_roundtrip_tls(void **state)
 
 static void tt_big_tensor(const char *url, const evo_tp_options *lo, const evo_tp_options *dopt)
 {
-    const size_t n = (64u << 20) / 4;
-    float *x = malloc(n * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)(i % 65521) * 0.5f - (float)(i % 7);
-    evo_tensor t = {EVO_DT_FLOAT32, {2, {4096, (int32_t)(n / 4096)}}, x};
-    evo_wire_tensor wt;
-    evo_error err;
-    assert_int_equal(
-        evo_wire_tensor_encode(&wt, "big", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err), EVO_OK);
     evo_msg m;
-    evo_msg_init(&m, EVO_MSG_TENSORS);
-    m.request_id = 64;
-    m.tensors = &wt;
-    m.n_tensors = 1;
+    evo_wire_tensor wt;
+    float *x;
+    size_t n;
+    tt_big_msg(&m, &wt, &x, &n);
     evo_tp *l, *d;
+    evo_error err;
     tt_pair(url, EVO_TP_PULL, EVO_TP_PUSH, lo, dopt, &l, &d);
     assert_int_equal(evo_tp_send(d, &m, &err), EVO_OK);
     evo_msg got;
     if (evo_tp_recv(l, &got, &err) != EVO_OK)
         fail_msg("recv 64 MiB over %s: %s", url, err.msg);
-    assert_int_equal(got.n_tensors, 1);
-    assert_int_equal(got.request_id, 64);
-    /* zero-copy: the elements are read where nng received them */
-    const void *view;
-    assert_int_equal(evo_wire_tensor_view(&got.tensors[0], EVO_DT_FLOAT32, &view), EVO_OK);
-    assert_int_equal(got.tensors[0].payload_len, n * 4);
-    assert_true(memcmp(view, x, n * 4) == 0);
+    tt_assert_big_msg(&got, x, n); /* zero-copy: read where nng received it */
     evo_msg_release(&got);
     evo_tp_close(d);
     evo_tp_close(l);

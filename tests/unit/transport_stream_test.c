@@ -21,10 +21,7 @@ static int ts_setup(void **state)
 {
     (void)state;
     g_dir = tt_mkdtemp();
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "bash '%s/scripts/make-test-certs.sh' '%s/certs' >/dev/null 2>&1",
-             EVO_SOURCE_DIR, g_dir);
-    g_certs = system(cmd) == 0;
+    g_certs = tt_make_certs(g_dir);
     return 0;
 }
 
@@ -38,9 +35,7 @@ static int ts_teardown(void **state)
 
 static void ts_opts(evo_tp_options *o)
 {
-    evo_tp_options_default(o);
-    o->recv_timeout_ms = 10000;
-    o->send_timeout_ms = 10000;
+    tt_opts(o);
 }
 
 /* The URL a dialer uses for listener l opened at url. */
@@ -159,6 +154,21 @@ static void *ts_send_thread(void *arg)
     return NULL;
 }
 
+/* Send m on push from another thread (it may be larger than the socket
+ * buffers) while receiving it on pull into *got. */
+static void ts_transfer(evo_tp *push, evo_tp *pull, const evo_msg *m, evo_msg *got)
+{
+    ts_sender snd = {push, m, EVO_ERR_INTERNAL};
+    pthread_t th;
+    evo_error err;
+    assert_int_equal(pthread_create(&th, NULL, ts_send_thread, &snd), 0);
+    evo_status st = evo_tp_recv(pull, got, &err);
+    pthread_join(th, NULL);
+    if (st != EVO_OK)
+        fail_msg("recv: %s", err.msg);
+    assert_int_equal(snd.st, EVO_OK);
+}
+
 static void test_stream_big_tensor(void **state)
 {
     (void)state;
@@ -183,15 +193,8 @@ static void test_stream_big_tensor(void **state)
     evo_tp *l, *d;
     ts_pair("tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &d);
     for (int rep = 0; rep < 3; rep++) { /* the send buffer is reused */
-        ts_sender snd = {d, &m, EVO_ERR_INTERNAL};
-        pthread_t th;
-        assert_int_equal(pthread_create(&th, NULL, ts_send_thread, &snd), 0);
         evo_msg got;
-        evo_status st = evo_tp_recv(l, &got, &err);
-        pthread_join(th, NULL);
-        if (st != EVO_OK)
-            fail_msg("recv: %s", err.msg);
-        assert_int_equal(snd.st, EVO_OK);
+        ts_transfer(d, l, &m, &got);
         assert_int_equal(got.sequence, 42);
         assert_int_equal(got.n_tensors, 1);
         assert_int_equal(got.tensors[0].index, 7);
@@ -743,33 +746,14 @@ static void test_stream_bad_sender_alone_dropped(void **state)
 
 /* ---------------------------------------------------------------- TLS */
 
-static const char *ts_cert(const char *name)
-{
-    static char bufs[8][600];
-    static int k;
-    char *b = bufs[k++ % 8];
-    snprintf(b, 600, "%s/certs/%s", g_dir, name);
-    return b;
-}
-
 static void ts_tls_server(evo_tp_options *o, bool mutual)
 {
-    ts_opts(o);
-    o->tls_cert_file = ts_cert("server.pem");
-    o->tls_key_file = ts_cert("server.key");
-    if (mutual)
-        o->tls_ca_file = ts_cert("ca.pem");
+    tt_tls_server_in(g_dir, o, mutual);
 }
 
 static void ts_tls_client(evo_tp_options *o, const char *ca, bool with_cert)
 {
-    ts_opts(o);
-    o->tls_ca_file = ts_cert(ca);
-    o->tls_server_name = "localhost";
-    if (with_cert) {
-        o->tls_cert_file = ts_cert("client.pem");
-        o->tls_key_file = ts_cert("client.key");
-    }
+    tt_tls_client_in(g_dir, o, ca, with_cert);
 }
 
 /* Every message type both ways over tls+tcp+stream (server-only and mutual
@@ -793,38 +777,17 @@ static void test_stream_tls(void **state)
         evo_tp_close(d);
         evo_tp_close(l);
     }
-    const size_t n = (64u << 20) / 4;
-    float *x = malloc(n * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)(i % 65521) * 0.5f - (float)(i % 7);
-    evo_tensor t = {EVO_DT_FLOAT32, {2, {4096, (int32_t)(n / 4096)}}, x};
-    evo_wire_tensor wt;
-    evo_error err;
-    assert_int_equal(
-        evo_wire_tensor_encode(&wt, "big", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err), EVO_OK);
     evo_msg m;
-    evo_msg_init(&m, EVO_MSG_TENSORS);
-    m.request_id = 64;
-    m.tensors = &wt;
-    m.n_tensors = 1;
+    evo_wire_tensor wt;
+    float *x;
+    size_t n;
+    tt_big_msg(&m, &wt, &x, &n);
     ts_tls_server(&so, false);
     ts_tls_client(&co, "ca.pem", false);
     ts_pair2("tls+tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &so, &co, &l, &d);
-    ts_sender snd = {d, &m, EVO_ERR_INTERNAL};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, ts_send_thread, &snd), 0);
     evo_msg got;
-    evo_status st = evo_tp_recv(l, &got, &err);
-    pthread_join(th, NULL);
-    if (st != EVO_OK)
-        fail_msg("recv 64 MiB over tls+tcp+stream: %s", err.msg);
-    assert_int_equal(snd.st, EVO_OK);
-    assert_int_equal(got.request_id, 64);
-    const void *view;
-    assert_int_equal(evo_wire_tensor_view(&got.tensors[0], EVO_DT_FLOAT32, &view), EVO_OK);
-    assert_int_equal(got.tensors[0].payload_len, n * 4);
-    assert_true(memcmp(view, x, n * 4) == 0);
+    ts_transfer(d, l, &m, &got);
+    tt_assert_big_msg(&got, x, n);
     evo_msg_release(&got);
     evo_tp_close(d);
     evo_tp_close(l);

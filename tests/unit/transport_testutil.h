@@ -1,13 +1,14 @@
 /*
  * Shared by the transport tests: one sample message of every type (with
  * tensors in every encoding), a deep comparison of messages, TLS material and
- * temporary directories. Header-only so each test stays one program.
+ * options, a 64 MiB message and temporary directories. Header-only so each test stays one program.
  */
 #ifndef EVO_TRANSPORT_TESTUTIL_H
 #define EVO_TRANSPORT_TESTUTIL_H
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -255,6 +256,89 @@ static inline void tt_rmrf(const char *dir)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* TLS material: scripts/make-test-certs.sh writes a CA, a server and a
+ * client certificate (and another CA) into dir/certs; false if it could not
+ * (then the TLS tests skip). */
+static inline bool tt_make_certs(const char *dir)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "bash '%s/scripts/make-test-certs.sh' '%s/certs' >/dev/null 2>&1",
+             EVO_SOURCE_DIR, dir);
+    return system(cmd) == 0;
+}
+
+/* dir/certs/name, in one of 8 rotating buffers (several live at once). */
+static inline const char *tt_cert_in(const char *dir, const char *name)
+{
+    static char bufs[8][600];
+    static int k;
+    char *b = bufs[k++ % 8];
+    snprintf(b, 600, "%s/certs/%s", dir, name);
+    return b;
+}
+
+/* Options with 10 s timeouts. */
+static inline void tt_opts(evo_tp_options *o)
+{
+    evo_tp_options_default(o);
+    o->recv_timeout_ms = 10000;
+    o->send_timeout_ms = 10000;
+}
+
+/* A TLS server's options (mutual: it also requires client certificates). */
+static inline void tt_tls_server_in(const char *dir, evo_tp_options *o, bool mutual)
+{
+    tt_opts(o);
+    o->tls_cert_file = tt_cert_in(dir, "server.pem");
+    o->tls_key_file = tt_cert_in(dir, "server.key");
+    if (mutual)
+        o->tls_ca_file = tt_cert_in(dir, "ca.pem");
+}
+
+/* A TLS client trusting CA file ca, presenting the client certificate if
+ * with_cert. */
+static inline void tt_tls_client_in(const char *dir, evo_tp_options *o, const char *ca,
+                                    bool with_cert)
+{
+    tt_opts(o);
+    o->tls_ca_file = tt_cert_in(dir, ca);
+    o->tls_server_name = "localhost";
+    if (with_cert) {
+        o->tls_cert_file = tt_cert_in(dir, "client.pem");
+        o->tls_key_file = tt_cert_in(dir, "client.key");
+    }
+}
+
+/* A message with one float32 tensor of 64 MiB (the acceptance size for tcp
+ * and tls+tcp), its data in *x (free it after evo_wire_tensor_clear(wt)). */
+static inline void tt_big_msg(evo_msg *m, evo_wire_tensor *wt, float **x, size_t *n)
+{
+    *n = (64u << 20) / 4;
+    *x = (float *)malloc(*n * sizeof **x);
+    assert_non_null(*x);
+    for (size_t i = 0; i < *n; i++)
+        (*x)[i] = (float)(i % 65521) * 0.5f - (float)(i % 7);
+    evo_tensor t = {EVO_DT_FLOAT32, {2, {4096, (int32_t)(*n / 4096)}}, *x};
+    evo_error err;
+    assert_int_equal(
+        evo_wire_tensor_encode(wt, "big", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err), EVO_OK);
+    evo_msg_init(m, EVO_MSG_TENSORS);
+    m->request_id = 64;
+    m->tensors = wt;
+    m->n_tensors = 1;
+}
+
+/* got is tt_big_msg's message, its tensor read in place (zero-copy). */
+static inline void tt_assert_big_msg(const evo_msg *got, const float *x, size_t n)
+{
+    assert_int_equal(got->n_tensors, 1);
+    assert_int_equal(got->request_id, 64);
+    const void *view;
+    assert_int_equal(evo_wire_tensor_view(&got->tensors[0], EVO_DT_FLOAT32, &view), EVO_OK);
+    assert_int_equal(got->tensors[0].payload_len, n * 4);
+    assert_true(memcmp(view, x, n * 4) == 0);
 }
 
 #endif
