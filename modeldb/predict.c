@@ -227,8 +227,11 @@ static double pred_conv_km_flops(const pred_shapes *in, const pred_shapes *out, 
         np = oh * ow;
         *extra_bytes = 0;
     } else {
-        calls = oh;
-        np = ow;
+        /* Row by row, except rows that do not split into 4-position blocks
+         * with whole 64-channel blocks: one call whose blocks span rows. */
+        const bool flat = ow % PRED_KM_P != 0 && m % PRED_KM_M == 0;
+        calls = flat ? 1 : oh;
+        np = flat ? oh * ow : ow;
         /* Unpadded convs read X in place; others read a zero-padded copy. */
         *extra_bytes = ph == h && pw == wd
                            ? 0

@@ -218,13 +218,15 @@ void evo_conv_implicit_avx512(int64_t kk, const float *a, int64_t lda, const flo
                               const evo_conv_tile *tile, const evo_sgemm_tail *t);
 /* Conv with W in the EVO_CONV_W_KM layout (x86/conv_km_avx512.c): for
  * p < np and m < mm,
- *   y[m * ldy + p] = act(bias[m] + sum_{k < kk} b[row(k) + p * ps] * wt[k * mm + m])
- * with row(k) = tab[k], or k * ldb when tab is NULL, vectorized over m;
- * bias may be NULL; act is applied only if Relu or Clip (the caller
- * applies the others). */
+ *   y[m * ldy + p] = act(bias[m] + sum_{k < kk} b[row(k) + off(p)] * wt[k * mm + m])
+ * with row(k) = tab[k], or k * ldb when tab is NULL, and off(p) = pos[p],
+ * or p * ps when pos is NULL (pos lets one call run the positions of
+ * several output rows, whose inputs are not evenly spaced), vectorized
+ * over m; bias may be NULL; act is applied only if Relu or Clip (the
+ * caller applies the others). */
 void evo_conv_km_avx512(int64_t kk, const float *b, int64_t ldb, const int32_t *tab, int64_t ps,
-                        int64_t np, const float *wt, int64_t mm, const float *bias,
-                        const evo_act *act, float *y, int64_t ldy);
+                        const int32_t *pos, int64_t np, const float *wt, int64_t mm,
+                        const float *bias, const evo_act *act, float *y, int64_t ldy);
 /* The same with AVX2 (x86/conv_km_avx2.c). */
 void evo_conv_km_avx2(int64_t kk, const float *b, int64_t ldb, int64_t np, const float *wt,
                       int64_t mm, const float *bias, const evo_act *act, float *y, int64_t ldy);

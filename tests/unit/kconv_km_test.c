@@ -144,6 +144,11 @@ static void test_km_fast_vs_ref(void **state)
     km_case(1, 16, 32, 10, 10, 3, 1, 0, EVO_ACT_RELU);  /* unpadded 3x3: X read in place */
     km_case(2, 16, 64, 11, 9, 3, 2, 0, EVO_ACT_CLIP);   /* the same, stride 2, batch */
     km_case(1, 24, 96, 4, 5, 1, 1, 0, EVO_ACT_RELU);    /* pointwise 64 + 32, 16 + 4 positions */
+    /* Rows not a multiple of 4 wide with whole 64-channel blocks: one call,
+     * 4-position blocks spanning rows (tiny_kws_dscnn's 5-wide stem). */
+    km_case(1, 1, 64, 49, 10, 3, 2, 1, EVO_ACT_RELU);  /* 25x5 out, 31 blocks + 1 */
+    km_case(2, 3, 128, 11, 13, 3, 1, 1, EVO_ACT_CLIP); /* 11x13, 2 x 64 channels, batch */
+    km_case(1, 8, 64, 7, 7, 3, 2, 0, EVO_ACT_SIGMOID); /* 3x3 out, unpadded, act after */
 }
 
 /* Infer a Conv with params p, X dims xd (rank 4) and W dims wd (rank wr);

@@ -32,33 +32,49 @@ KM_FN static inline __m512 km_epilogue(__m512 v, __m512 b, int32_t act, __m512 l
 
 /* The accumulation of a block of NP positions x 64 channels, written out
  * once per NP: -O2 does not unroll the generic loops in km_block, and the
- * accumulators must stay in registers. */
-#define KM_ROW(NP, P)                                                                              \
+ * accumulators must stay in registers. X(P) reads position P's input of
+ * reduction step k: evenly spaced positions (KM_XU: one base, P * ps) or
+ * positions of several output rows (KM_XB: one base per position, the
+ * offsets of pos; slower by 3% on evenly spaced ones, hence two loops). */
+#define KM_XU(P) br[(P)*ps]
+#define KM_XB(P) bp##P[row]
+#define KM_ROW(NP, P, X)                                                                           \
     if (NP > P) {                                                                                  \
-        const __m512 xv = _mm512_set1_ps(br[P * ps]);                                              \
+        const __m512 xv = _mm512_set1_ps(X(P));                                                    \
         a##P##0 = _mm512_fmadd_ps(xv, w0, a##P##0);                                                \
         a##P##1 = _mm512_fmadd_ps(xv, w1, a##P##1);                                                \
         a##P##2 = _mm512_fmadd_ps(xv, w2, a##P##2);                                                \
         a##P##3 = _mm512_fmadd_ps(xv, w3, a##P##3);                                                \
     }
+#define KM_STEP(NP, X)                                                                             \
+    for (int64_t k = 0; k < kk; k++) {                                                             \
+        const float *wr = wt + k * mm;                                                             \
+        const __m512 w0 = _mm512_loadu_ps(wr), w1 = _mm512_loadu_ps(wr + 16);                      \
+        const __m512 w2 = _mm512_loadu_ps(wr + 32), w3 = _mm512_loadu_ps(wr + 48);                 \
+        const int64_t row = tab != NULL ? tab[k] : k * ldb;                                        \
+        const float *br = b + row;                                                                 \
+        (void)br;                                                                                  \
+        KM_ROW(NP, 0, X)                                                                           \
+        KM_ROW(NP, 1, X)                                                                           \
+        KM_ROW(NP, 2, X)                                                                           \
+        KM_ROW(NP, 3, X)                                                                           \
+    }
 #define KM_FULL(NP)                                                                                \
     KM_FN static void km_full##NP(int64_t kk, const float *b, int64_t ldb, const int32_t *tab,     \
-                                  int64_t ps, const float *wt, int64_t mm,                         \
+                                  int64_t ps, const int64_t *po, const float *wt, int64_t mm,      \
                                   __m512 acc[KM_PT][KM_MV])                                        \
     {                                                                                              \
         __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;                         \
         __m512 a10 = a00, a11 = a00, a12 = a00, a13 = a00;                                         \
         __m512 a20 = a00, a21 = a00, a22 = a00, a23 = a00;                                         \
         __m512 a30 = a00, a31 = a00, a32 = a00, a33 = a00;                                         \
-        for (int64_t k = 0; k < kk; k++) {                                                         \
-            const float *wr = wt + k * mm;                                                         \
-            const __m512 w0 = _mm512_loadu_ps(wr), w1 = _mm512_loadu_ps(wr + 16);                  \
-            const __m512 w2 = _mm512_loadu_ps(wr + 32), w3 = _mm512_loadu_ps(wr + 48);             \
-            const float *br = b + (tab != NULL ? tab[k] : k * ldb);                                \
-            KM_ROW(NP, 0)                                                                          \
-            KM_ROW(NP, 1)                                                                          \
-            KM_ROW(NP, 2)                                                                          \
-            KM_ROW(NP, 3)                                                                          \
+        if (po == NULL) {                                                                          \
+            KM_STEP(NP, KM_XU)                                                                     \
+        } else {                                                                                   \
+            const float *bp0 = b + po[0], *bp1 = b + po[NP > 1 ? 1 : 0];                           \
+            const float *bp2 = b + po[NP > 2 ? 2 : 0], *bp3 = b + po[NP > 3 ? 3 : 0];              \
+            (void)bp1, (void)bp2, (void)bp3;                                                       \
+            KM_STEP(NP, KM_XB)                                                                     \
         }                                                                                          \
         acc[0][0] = a00, acc[0][1] = a01, acc[0][2] = a02, acc[0][3] = a03;                        \
         acc[1][0] = a10, acc[1][1] = a11, acc[1][2] = a12, acc[1][3] = a13;                        \
@@ -70,13 +86,14 @@ KM_FULL(2)
 KM_FULL(3)
 KM_FULL(4)
 
-/* One block: positions p0 .. p0 + np (np <= KM_PT), channels m0 .. m0 + mc
- * (mc <= 64). np is a compile-time constant at every call, so the position
- * loops unroll and the accumulators stay in registers. */
+/* One block: positions p0 .. p0 + np (np <= KM_PT) at b + p * ps, or at
+ * b + po[p] when po is not NULL; channels m0 .. m0 + mc (mc <= 64). np is
+ * a compile-time constant at every call, so the position loops unroll and
+ * the accumulators stay in registers. */
 KM_FN static inline __attribute__((always_inline)) void
 km_block(const int np, int64_t kk, const float *b, int64_t ldb, const int32_t *tab, int64_t ps,
-         const float *wt, int64_t mm, int64_t mc, const float *bias, int32_t act, __m512 lo,
-         __m512 hi, float *y, int64_t ldy)
+         const int64_t *po, const float *wt, int64_t mm, int64_t mc, const float *bias, int32_t act,
+         __m512 lo, __m512 hi, float *y, int64_t ldy)
 {
     __mmask16 mk[KM_MV];
     for (int v = 0; v < KM_MV; v++) {
@@ -92,16 +109,16 @@ km_block(const int np, int64_t kk, const float *b, int64_t ldb, const int32_t *t
     if (mc == 16 * KM_MV) {
         switch (np) {
         case 4:
-            km_full4(kk, b, ldb, tab, ps, wt, mm, acc);
+            km_full4(kk, b, ldb, tab, ps, po, wt, mm, acc);
             break;
         case 3:
-            km_full3(kk, b, ldb, tab, ps, wt, mm, acc);
+            km_full3(kk, b, ldb, tab, ps, po, wt, mm, acc);
             break;
         case 2:
-            km_full2(kk, b, ldb, tab, ps, wt, mm, acc);
+            km_full2(kk, b, ldb, tab, ps, po, wt, mm, acc);
             break;
         default:
-            km_full1(kk, b, ldb, tab, ps, wt, mm, acc);
+            km_full1(kk, b, ldb, tab, ps, po, wt, mm, acc);
             break;
         }
     } else {
@@ -112,7 +129,7 @@ km_block(const int np, int64_t kk, const float *b, int64_t ldb, const int32_t *t
                 wv[v] = v < nv ? _mm512_maskz_loadu_ps(mk[v], wr + 16 * v) : _mm512_setzero_ps();
             const float *br = b + (tab != NULL ? tab[k] : k * ldb);
             for (int p = 0; p < np; p++) {
-                const __m512 xv = _mm512_set1_ps(br[p * ps]);
+                const __m512 xv = _mm512_set1_ps(br[po != NULL ? po[p] : p * ps]);
                 for (int v = 0; v < KM_MV; v++)
                     if (v < nv)
                         acc[p][v] = _mm512_fmadd_ps(xv, wv[v], acc[p][v]);
@@ -238,35 +255,55 @@ KM_FN static void km_narrow8(int64_t kk, const float *b, int64_t ldb, const int3
 }
 
 KM_FN void evo_conv_km_avx512(int64_t kk, const float *b, int64_t ldb, const int32_t *tab,
-                              int64_t ps, int64_t np, const float *wt, int64_t mm,
-                              const float *bias, const evo_act *act, float *y, int64_t ldy)
+                              int64_t ps, const int32_t *pos, int64_t np, const float *wt,
+                              int64_t mm, const float *bias, const evo_act *act, float *y,
+                              int64_t ldy)
 {
     const int32_t kind = act->kind;
     const __m512 lo = _mm512_set1_ps(act->a), hi = _mm512_set1_ps(act->b);
+    int64_t po[KM_PT];
     for (int64_t m0 = 0; m0 < mm; m0 += 16 * KM_MV) {
         const int64_t mc = mm - m0 < 16 * KM_MV ? mm - m0 : 16 * KM_MV;
         const float *bm = bias != NULL ? bias + m0 : NULL;
         float *ym = y + m0 * ldy;
         int64_t p0 = 0;
+        if (pos != NULL) { /* positions anywhere: one base per position */
+            for (; p0 < np; p0 += KM_PT) {
+                const int64_t n = np - p0 < KM_PT ? np - p0 : KM_PT;
+                for (int64_t p = 0; p < n; p++)
+                    po[p] = pos[p0 + p];
+                const float *wm = wt + m0;
+                float *yp = ym + p0;
+                if (n == 4)
+                    km_block(4, kk, b, ldb, tab, 0, po, wm, mm, mc, bm, kind, lo, hi, yp, ldy);
+                else if (n == 3)
+                    km_block(3, kk, b, ldb, tab, 0, po, wm, mm, mc, bm, kind, lo, hi, yp, ldy);
+                else if (n == 2)
+                    km_block(2, kk, b, ldb, tab, 0, po, wm, mm, mc, bm, kind, lo, hi, yp, ldy);
+                else
+                    km_block(1, kk, b, ldb, tab, 0, po, wm, mm, mc, bm, kind, lo, hi, yp, ldy);
+            }
+            continue;
+        }
         if (mc == 32)
             for (; p0 + 8 <= np; p0 += 8)
                 km_narrow8(kk, b + p0 * ps, ldb, tab, ps, wt + m0, mm, bm, kind, lo, hi, ym + p0,
                            ldy);
         for (; p0 + KM_PT <= np; p0 += KM_PT)
-            km_block(KM_PT, kk, b + p0 * ps, ldb, tab, ps, wt + m0, mm, mc, bm, kind, lo, hi,
+            km_block(KM_PT, kk, b + p0 * ps, ldb, tab, ps, NULL, wt + m0, mm, mc, bm, kind, lo, hi,
                      ym + p0, ldy);
         switch (np - p0) {
         case 3:
-            km_block(3, kk, b + p0 * ps, ldb, tab, ps, wt + m0, mm, mc, bm, kind, lo, hi, ym + p0,
-                     ldy);
+            km_block(3, kk, b + p0 * ps, ldb, tab, ps, NULL, wt + m0, mm, mc, bm, kind, lo, hi,
+                     ym + p0, ldy);
             break;
         case 2:
-            km_block(2, kk, b + p0 * ps, ldb, tab, ps, wt + m0, mm, mc, bm, kind, lo, hi, ym + p0,
-                     ldy);
+            km_block(2, kk, b + p0 * ps, ldb, tab, ps, NULL, wt + m0, mm, mc, bm, kind, lo, hi,
+                     ym + p0, ldy);
             break;
         case 1:
-            km_block(1, kk, b + p0 * ps, ldb, tab, ps, wt + m0, mm, mc, bm, kind, lo, hi, ym + p0,
-                     ldy);
+            km_block(1, kk, b + p0 * ps, ldb, tab, ps, NULL, wt + m0, mm, mc, bm, kind, lo, hi,
+                     ym + p0, ldy);
             break;
         default:
             break;
