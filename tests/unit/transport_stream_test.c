@@ -744,6 +744,68 @@ static void test_stream_bad_sender_alone_dropped(void **state)
     evo_tp_close(l);
 }
 
+/* Senders of random bytes (valid-looking headers with lying lengths among
+ * them) next to a good sender: the listener reports or drops each bad
+ * connection, never crashes, and the good sender's messages all arrive. */
+static void test_stream_garbage_senders(void **state)
+{
+    (void)state;
+    evo_tp_options o;
+    ts_opts(&o);
+    o.recv_timeout_ms = 300;
+    o.limits.max_body = 1u << 20;
+    evo_tp *l, *good;
+    evo_error err;
+    assert_int_equal(
+        evo_tp_open(&l, "tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_LISTEN, &o, &err), EVO_OK);
+    char url[128];
+    ts_dial_url("tcp+stream://", l, url, sizeof url);
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    enum { NBAD = 6, NBYTES = 4096 };
+    uint8_t junk[NBYTES];
+    evo_msg hb, got;
+    ts_heartbeat(&hb, 0);
+    size_t hlen;
+    uint8_t *valid = tt_encode(&hb, &hlen);
+    for (int i = 0; i < NBAD; i++) {
+        for (size_t j = 0; j < sizeof junk; j++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            junk[j] = (uint8_t)(rng >> 56);
+        }
+        if (i % 2 == 1) { /* a valid header whose body length lies (longer) */
+            memcpy(junk, valid, EVO_WIRE_HEADER_SIZE);
+            junk[24] = (uint8_t)(i * 40);
+            junk[25] = 0x0f;
+        }
+        evo_tp *bad;
+        assert_int_equal(evo_tp_open(&bad, url, EVO_TP_PUSH, EVO_TP_DIAL, &o, &err), EVO_OK);
+        (void)evo_tp_send_encoded(bad, junk, sizeof junk, &err);
+        evo_tp_close(bad); /* a lying length leaves a message cut short */
+    }
+    free(valid);
+    assert_int_equal(evo_tp_open(&good, url, EVO_TP_PUSH, EVO_TP_DIAL, &o, &err), EVO_OK);
+    for (uint32_t i = 0; i < 5; i++) {
+        hb.sequence = 50 + i;
+        assert_int_equal(evo_tp_send(good, &hb, &err), EVO_OK);
+    }
+    uint32_t next = 50;
+    for (int tries = 0; next < 55 && tries < 100; tries++) {
+        evo_status st = evo_tp_recv(l, &got, &err);
+        if (st != EVO_OK) {
+            assert_true(st == EVO_ERR_PARSE || st == EVO_ERR_LIMIT || st == EVO_ERR_IO);
+            continue; /* a refused bad sender, or a timeout */
+        }
+        if (got.type == EVO_MSG_HEARTBEAT && got.sequence >= 50) {
+            assert_int_equal(got.sequence, next);
+            next++;
+        }
+        evo_msg_release(&got);
+    }
+    assert_int_equal(next, 55);
+    evo_tp_close(good);
+    evo_tp_close(l);
+}
+
 /* ---------------------------------------------------------------- TLS */
 
 static void ts_tls_server(evo_tp_options *o, bool mutual)
@@ -898,6 +960,7 @@ int main(void)
         cmocka_unit_test(test_stream_errors),
         cmocka_unit_test(test_stream_many_senders),
         cmocka_unit_test(test_stream_bad_sender_alone_dropped),
+        cmocka_unit_test(test_stream_garbage_senders),
         cmocka_unit_test(test_stream_tls),
         cmocka_unit_test(test_stream_tls_refusals),
         cmocka_unit_test(test_stream_tls_send_timeout),
