@@ -12,9 +12,10 @@
  * "Padded FLOPs" count what the kernels execute, not what the op needs: a
  * dense Conv runs tiles of 8 output channels x 32 positions (AVX-512;
  * implicit GEMM along the zero-padded plane, or its four phases for stride
- * 2, for 3x3-like kernels; one SGEMM over the plane for 1x1) whose partial
- * tiles cost in 16-lane steps, so 3x3 outputs or 3 output channels waste
- * most of a tile; the depthwise kernel runs 16-wide vectors over a small
+ * 2, for 3x3-like kernels; one SGEMM over the plane for 1x1; direct kernels
+ * without copies for 3x3 stride-2 stems and short-reduction 1x1s) whose
+ * partial tiles cost in 16-lane steps, so 3x3 outputs or 3 output channels
+ * waste most of a tile; the depthwise kernel runs 16-wide vectors over a small
  * plane's outputs, over the padded plane when rows are narrow, else row by
  * row. Bytes include what the kernel path adds (the SGEMM's packed input,
  * the implicit path's padded copy, im2col's column matrix) and count
