@@ -16,7 +16,7 @@
  *   evo tcp+stream / ipc+stream / tls+tcp+stream  the same over evo's
  *                       nng_stream channels (what the coordinator and nodes
  *                       use for tensors).
- * Every run sends BENCH_WARM untimed messages first; the paths are
+ * Every run sends BENCH_WARM untimed messages (round trips) first; the paths are
  * interleaved within each of N trials (default 5) and the median is reported,
  * with the process CPU time (all threads) per MiB moved. Then the one-way
  * latency of a 1 KiB message (round trip / 2) and what evo adds to the raw
@@ -126,7 +126,7 @@ static void *bench_raw_server(void *arg)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on unix */
     uint8_t *buf = (uint8_t *)malloc(r->size);
-    int total = r->n + (r->pingpong ? 0 : BENCH_WARM);
+    int total = r->n + BENCH_WARM; /* round trips too: connection and first buffers */
     for (int i = 0; i < total; i++) {
         uint64_t len;
         if (!bench_read_full(fd, &len, 8) || len != r->size || !bench_read_full(fd, buf, len))
@@ -185,7 +185,11 @@ static bench_time bench_raw_run(bool unix_sock, size_t size, int n, bool pingpon
         pthread_barrier_wait(&bench_barrier);
     }
     double t0 = bench_now(), c0 = bench_cpu();
-    for (int i = 0; i < n; i++) {
+    for (int i = pingpong ? -BENCH_WARM : 0; i < n; i++) {
+        if (i == 0 && pingpong) { /* after the untimed round trips */
+            t0 = bench_now();
+            c0 = bench_cpu();
+        }
         bench_write_full(fd, &len, 8);
         bench_write_full(fd, data, size);
         if (pingpong) {
@@ -397,7 +401,7 @@ static void *bench_evo_server(void *arg)
 {
     bench_evo *b = (bench_evo *)arg;
     evo_error err;
-    int total = b->n + (b->echo ? 0 : BENCH_WARM);
+    int total = b->n + BENCH_WARM; /* round trips too: connection, TLS handshake */
     for (int i = 0; i < total; i++) {
         evo_msg m;
         if (evo_tp_recv(b->tp, &m, &err) != EVO_OK)
@@ -503,7 +507,11 @@ static bench_time bench_evo_run(const char *scheme, size_t size, int n, bool pin
         pthread_barrier_wait(&bench_barrier);
     }
     double t0 = bench_now(), c0 = bench_cpu();
-    for (int i = 0; i < n; i++) {
+    for (int i = pingpong ? -BENCH_WARM : 0; i < n; i++) {
+        if (i == 0 && pingpong) { /* after the untimed round trips */
+            t0 = bench_now();
+            c0 = bench_cpu();
+        }
         bench_evo_send_one(d, &t, i);
         if (pingpong) {
             evo_msg r;
