@@ -17,7 +17,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zoo_bench import ROOT, evo_time, ort_time  # noqa: E402
+from zoo_bench import ROOT, evo_time, ort_time, print_table  # noqa: E402
 
 # (channels, side): resnet8's three stages, resnet18's four.
 CASES = [(16, 32), (32, 16), (64, 8), (64, 56), (128, 28), (256, 14), (512, 7)]
@@ -70,16 +70,7 @@ def main():
                     sys.exit(f"baseline failed on conv {c}x{side}: {err}")
                 row += [f"{bv['ms_median']:.3f}", f"{bv['ms_median'] / ev['ms_median']:.2f}x"]
             rows.append(row)
-    if a.markdown:
-        print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
-    else:
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-        print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-        for r in rows:
-            print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+    print_table(head, rows, a.markdown)
 
 
 if __name__ == "__main__":

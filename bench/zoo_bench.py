@@ -65,6 +65,20 @@ def evo_time(evo, model_dir, inputs, runs, threads=1):
     return json.loads(p.stdout.strip().splitlines()[-1]), None
 
 
+def print_table(head, rows, markdown):
+    """rows of strings under head, as a markdown table or aligned columns."""
+    if markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--evo", default=os.path.join(ROOT, "build", "evo"))
@@ -110,16 +124,7 @@ def main():
         lines.append([name, f"{om:.3f}", f"{em:.3f}", f"{emin:.3f}", f"{em / om:.2f}x",
                       f"{rr[0]:.2f}-{rr[1]:.2f}", f"{ar / 1024:.1f}", f"{lb / 1024:.1f}",
                       f"{ar / max(lb, 1):.3f}"])
-    if a.markdown:
-        print("| " + " | ".join(hdr) + " |")
-        print("|" + "---|" * len(hdr))
-        for l in lines:
-            print("| " + " | ".join(l) + " |")
-    else:
-        w = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(hdr)]
-        print("  ".join(h.ljust(w[i]) for i, h in enumerate(hdr)))
-        for l in lines:
-            print("  ".join(c.ljust(w[i]) for i, c in enumerate(l)))
+    print_table(hdr, lines, a.markdown)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,11 @@ static void conv_expect(const evo_node *node, const float *x, int32_t xr, const 
     free(y);
 }
 
+/* Activations the fast paths fuse (Relu, Clip) and one they leave to the
+ * caller (Sigmoid). */
+static const evo_act kc_relu = {EVO_ACT_RELU, 0, 0}, kc_clip = {EVO_ACT_CLIP, -0.25f, 0.5f};
+static const evo_act kc_sigmoid = {EVO_ACT_SIGMOID, 0, 0};
+
 static float x25[25], x35[35], ones9[9];
 
 static void setup_data(void)
@@ -280,8 +285,9 @@ static void test_conv_fused_activation(void **state)
     /* Ops other than Conv/Gemm, and unknown kinds, are refused. */
     extern const evo_op_def evo_op_MatMul;
     unsigned char params[EVO_PARAMS_MAX] = {0};
-    evo_act relu = {EVO_ACT_RELU, 0, 0}, bogus = {99, 0, 0};
-    assert_int_equal(evo_kconv_fuse_activation(&evo_op_MatMul, params, &relu), EVO_ERR_UNSUPPORTED);
+    evo_act bogus = {99, 0, 0};
+    assert_int_equal(evo_kconv_fuse_activation(&evo_op_MatMul, params, &kc_relu),
+                     EVO_ERR_UNSUPPORTED);
     assert_int_equal(evo_kconv_fuse_activation(&evo_op_Conv, params, &bogus), EVO_ERR_INVALID_ARG);
 }
 
@@ -489,11 +495,9 @@ static void test_conv_depthwise_channel_vectors(void **state)
     conv_big_case(32, 32, 32, 7, 5, 3, 2, 1);
     conv_big_case(48, 48, 48, 4, 4, 3, 1, 0);
     conv_big_case(16, 16, 16, 8, 8, 5, 1, 2);
-    const evo_act relu = {EVO_ACT_RELU, 0, 0}, clip = {EVO_ACT_CLIP, -0.25f, 0.5f};
-    const evo_act sigmoid = {EVO_ACT_SIGMOID, 0, 0};
-    conv_big_case_act(64, 64, 64, 6, 6, 3, 1, 1, &relu);
-    conv_big_case_act(32, 32, 32, 6, 6, 3, 2, 1, &clip);
-    conv_big_case_act(16, 16, 16, 5, 5, 3, 1, 1, &sigmoid);
+    conv_big_case_act(64, 64, 64, 6, 6, 3, 1, 1, &kc_relu);
+    conv_big_case_act(32, 32, 32, 6, 6, 3, 2, 1, &kc_clip);
+    conv_big_case_act(16, 16, 16, 5, 5, 3, 1, 1, &kc_sigmoid);
 }
 
 /* The AVX-512 3x3 row kernels (pads 1, stride 1 on planes a vector wide,
@@ -501,14 +505,12 @@ static void test_conv_depthwise_channel_vectors(void **state)
 static void test_conv_depthwise_3x3_rows(void **state)
 {
     (void)state;
-    const evo_act relu = {EVO_ACT_RELU, 0, 0}, clip = {EVO_ACT_CLIP, -0.25f, 0.5f};
-    const evo_act sigmoid = {EVO_ACT_SIGMOID, 0, 0};
-    conv_big_case_act(8, 8, 8, 48, 48, 3, 1, 1, &relu);
-    conv_big_case_act(8, 8, 8, 24, 40, 3, 2, 1, &clip);
-    conv_big_case_act(4, 4, 4, 19, 21, 3, 1, 1, &sigmoid);
-    conv_big_case_act(4, 4, 4, 19, 21, 3, 2, 1, &sigmoid);
-    conv_big_case_batch(2, 8, 8, 8, 20, 33, 3, 2, 1, &clip);
-    conv_big_case_batch(3, 4, 4, 4, 9, 18, 3, 1, 1, &relu);
+    conv_big_case_act(8, 8, 8, 48, 48, 3, 1, 1, &kc_relu);
+    conv_big_case_act(8, 8, 8, 24, 40, 3, 2, 1, &kc_clip);
+    conv_big_case_act(4, 4, 4, 19, 21, 3, 1, 1, &kc_sigmoid);
+    conv_big_case_act(4, 4, 4, 19, 21, 3, 2, 1, &kc_sigmoid);
+    conv_big_case_batch(2, 8, 8, 8, 20, 33, 3, 2, 1, &kc_clip);
+    conv_big_case_batch(3, 4, 4, 4, 9, 18, 3, 1, 1, &kc_relu);
 }
 
 /* The AVX-512 3x3 stride-2 stem kernel (C <= 4, M <= 64): channel blocks of
@@ -519,17 +521,15 @@ static void test_conv_depthwise_3x3_rows(void **state)
 static void test_conv_stem_3x3s2(void **state)
 {
     (void)state;
-    const evo_act relu = {EVO_ACT_RELU, 0, 0}, clip = {EVO_ACT_CLIP, -0.25f, 0.5f};
-    const evo_act sigmoid = {EVO_ACT_SIGMOID, 0, 0};
-    conv_big_case_act(3, 8, 1, 96, 96, 3, 2, 1, &relu);
-    conv_big_case_act(3, 32, 1, 37, 45, 3, 2, 1, &clip);
+    conv_big_case_act(3, 8, 1, 96, 96, 3, 2, 1, &kc_relu);
+    conv_big_case_act(3, 32, 1, 37, 45, 3, 2, 1, &kc_clip);
     conv_big_case(1, 5, 1, 9, 9, 3, 2, 0);
     conv_big_case(4, 13, 1, 20, 70, 3, 2, 1);
     conv_big_case(2, 64, 1, 10, 34, 3, 2, 1);
     conv_big_case(3, 24, 1, 33, 33, 3, 2, 2);
     conv_big_case(3, 8, 1, 12, 12, 3, 2, 1);
     conv_big_case(3, 65, 1, 16, 16, 3, 2, 1);
-    conv_big_case_batch(2, 3, 16, 1, 15, 31, 3, 2, 1, &sigmoid);
+    conv_big_case_batch(2, 3, 16, 1, 15, 31, 3, 2, 1, &kc_sigmoid);
 }
 
 /* The AVX-512 short-reduction pointwise kernel (C <= 32, C * M <= 4096):
@@ -539,14 +539,12 @@ static void test_conv_stem_3x3s2(void **state)
 static void test_conv_pointwise_short_k(void **state)
 {
     (void)state;
-    const evo_act relu = {EVO_ACT_RELU, 0, 0}, clip = {EVO_ACT_CLIP, -0.25f, 0.5f};
-    const evo_act sigmoid = {EVO_ACT_SIGMOID, 0, 0};
-    conv_big_case_act(8, 16, 1, 48, 48, 1, 1, 0, &relu);
-    conv_big_case_act(16, 32, 1, 24, 24, 1, 1, 0, &clip);
+    conv_big_case_act(8, 16, 1, 48, 48, 1, 1, 0, &kc_relu);
+    conv_big_case_act(16, 32, 1, 24, 24, 1, 1, 0, &kc_clip);
     conv_big_case(32, 32, 1, 7, 5, 1, 1, 0);
     conv_big_case(3, 5, 1, 5, 3, 1, 1, 0);
     conv_big_case(24, 13, 1, 9, 9, 1, 1, 0);
-    conv_big_case_batch(2, 16, 24, 1, 6, 7, 1, 1, 0, &sigmoid);
+    conv_big_case_batch(2, 16, 24, 1, 6, 7, 1, 1, 0, &kc_sigmoid);
     conv_big_case(33, 16, 1, 8, 8, 1, 1, 0);
     conv_big_case(32, 136, 1, 6, 6, 1, 1, 0);
 }

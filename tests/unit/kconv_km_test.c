@@ -153,22 +153,6 @@ static void test_km_fast_vs_ref(void **state)
 
 /* Infer a Conv with params p, X dims xd (rank 4) and W dims wd (rank wr);
  * expect `code` and `fragment` in the message. */
-static void km_expect_error(const evo_conv_params *p, const int32_t *xd, int32_t wr,
-                            const int32_t *wd, evo_status code, const char *fragment)
-{
-    evo_tensor tx, tw, ty;
-    kc_tensor(&tx, EVO_DT_FLOAT32, NULL, 4, xd);
-    kc_tensor(&tw, EVO_DT_FLOAT32, NULL, wr, wd);
-    evo_tensor *in[3] = {&tx, &tw, NULL};
-    memset(&ty, 0, sizeof ty);
-    evo_error err;
-    evo_status rv = kc_infer(&evo_op_Conv, p, in, 3, &ty, &err);
-    if (rv != code)
-        fail_msg("[%s] expected status %d, got %d (%s)", fragment, (int)code, (int)rv, err.msg);
-    if (strstr(err.msg, fragment) == NULL)
-        fail_msg("message '%s' lacks '%s'", err.msg, fragment);
-}
-
 static void test_km_bad_input(void **state)
 {
     (void)state;
@@ -178,33 +162,33 @@ static void test_km_bad_input(void **state)
     const int32_t ok[2] = {36, 16};
     /* W must be 2-D */
     const int32_t w4[4] = {16, 4, 3, 3};
-    km_expect_error(&p, xd, 4, w4, EVO_ERR_SHAPE, "rank 2");
+    kc_conv_expect_error(&p, 4, xd, 4, w4, EVO_ERR_SHAPE, "rank 2");
     /* rows must be C * kernel */
     const int32_t rows_bad[2] = {35, 16};
-    km_expect_error(&p, xd, 2, rows_bad, EVO_ERR_SHAPE, "expected C * kernel = 36");
+    kc_conv_expect_error(&p, 4, xd, 2, rows_bad, EVO_ERR_SHAPE, "expected C * kernel = 36");
     /* group 1 only */
     evo_conv_params q = p;
     q.group = 2;
-    km_expect_error(&q, xd, 2, ok, EVO_ERR_SHAPE, "group 1");
+    kc_conv_expect_error(&q, 4, xd, 2, ok, EVO_ERR_SHAPE, "group 1");
     /* kernel_shape must be complete and positive */
     q = p;
     q.n_kernel = 0;
-    km_expect_error(&q, xd, 2, ok, EVO_ERR_SHAPE, "kernel_shape");
+    kc_conv_expect_error(&q, 4, xd, 2, ok, EVO_ERR_SHAPE, "kernel_shape");
     q = p;
     q.kernel[1] = 0;
-    km_expect_error(&q, xd, 2, ok, EVO_ERR_SHAPE, "must be >= 1");
+    kc_conv_expect_error(&q, 4, xd, 2, ok, EVO_ERR_SHAPE, "must be >= 1");
     /* huge kernel dims must not overflow the row count */
     q = p;
     q.kernel[0] = INT32_MAX;
     q.kernel[1] = INT32_MAX;
-    km_expect_error(&q, xd, 2, ok, EVO_ERR_SHAPE, "expected C * kernel");
+    kc_conv_expect_error(&q, 4, xd, 2, ok, EVO_ERR_SHAPE, "expected C * kernel");
     /* zero output channels */
     const int32_t m0[2] = {36, 0};
-    km_expect_error(&p, xd, 2, m0, EVO_ERR_SHAPE, "must be >= 1");
+    kc_conv_expect_error(&p, 4, xd, 2, m0, EVO_ERR_SHAPE, "must be >= 1");
     /* unknown layouts */
     q = p;
     q.w_layout = 7;
-    km_expect_error(&q, xd, 2, ok, EVO_ERR_SHAPE, "unknown weight layout 7");
+    kc_conv_expect_error(&q, 4, xd, 2, ok, EVO_ERR_SHAPE, "unknown weight layout 7");
     /* ConvTranspose has no KM layout */
     evo_shape xs = {.rank = 4, .dims = {1, 4, 6, 6}}, ws = {.rank = 2, .dims = {36, 16}};
     evo_conv_geom g;
@@ -213,12 +197,8 @@ static void test_km_bad_input(void **state)
     assert_int_equal(evo_conv_transpose_resolve(&p, &xs, &ws, &g, &err), EVO_ERR_SHAPE);
     assert_non_null(strstr(err.msg, "not supported"));
     /* and the valid one passes */
-    evo_tensor tx, tw, ty;
-    kc_tensor(&tx, EVO_DT_FLOAT32, NULL, 4, xd);
-    kc_tensor(&tw, EVO_DT_FLOAT32, NULL, 2, ok);
-    evo_tensor *in[3] = {&tx, &tw, NULL};
-    memset(&ty, 0, sizeof ty);
-    assert_int_equal(kc_infer(&evo_op_Conv, &p, in, 3, &ty, &err), EVO_OK);
+    evo_tensor ty;
+    assert_int_equal(kc_conv_infer(&p, 4, xd, 2, ok, &ty, &err), EVO_OK);
     assert_int_equal(ty.shape.dims[1], 16);
     assert_int_equal(ty.shape.dims[2], 4);
 }

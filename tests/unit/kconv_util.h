@@ -199,4 +199,32 @@ static inline void kc_layouts_agree(const evo_op_def *op, const void *params, ev
     free(got);
 }
 
+/* Conv shape inference on a float32 X [xr: xd] and W [wr: wd] (no bias)
+ * with already parsed params p: the status, *y's shape and err. */
+static inline evo_status kc_conv_infer(const void *p, int32_t xr, const int32_t *xd, int32_t wr,
+                                       const int32_t *wd, evo_tensor *y, evo_error *err)
+{
+    extern const evo_op_def evo_op_Conv;
+    evo_tensor tx, tw;
+    kc_tensor(&tx, EVO_DT_FLOAT32, NULL, xr, xd);
+    kc_tensor(&tw, EVO_DT_FLOAT32, NULL, wr, wd);
+    evo_tensor *in[3] = {&tx, &tw, NULL};
+    memset(y, 0, sizeof *y);
+    evo_error_clear(err);
+    return kc_infer(&evo_op_Conv, p, in, 3, y, err);
+}
+
+/* The same must fail with status code and a message containing fragment. */
+static inline void kc_conv_expect_error(const void *p, int32_t xr, const int32_t *xd, int32_t wr,
+                                        const int32_t *wd, evo_status code, const char *fragment)
+{
+    evo_tensor y;
+    evo_error err;
+    evo_status rv = kc_conv_infer(p, xr, xd, wr, wd, &y, &err);
+    if (rv != code)
+        fail_msg("[%s] expected status %d, got %d (%s)", fragment, (int)code, (int)rv, err.msg);
+    if (strstr(err.msg, fragment) == NULL)
+        fail_msg("message '%s' lacks '%s'", err.msg, fragment);
+}
+
 #endif /* KCONV_UTIL_H */
