@@ -180,8 +180,7 @@ static void conv_dw_run(float *out, int64_t n, const float *in, int64_t in_row, 
                                     act);
         else
             evo_dwconv_rows_avx2(out, n, in, in_row, w, rows, kw, stride, dil, bias, act);
-        if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
-            evo_act_apply(act, out, (size_t)n);
+        evo_act_apply_unfused(act, out, (size_t)n);
         return;
     }
 #endif
@@ -242,9 +241,7 @@ static void conv_depthwise(const evo_conv_geom *g, const float *x, const float *
             if (evo_cpu_use_avx512() && (sw == 1 || sw == 2)) {
                 evo_dwconv_plane_avx512(yc, oh_n, ow_n, ow_n, xc, sh * pw_n, dh * pw_n, wc, kh, kw,
                                         sw, dw, b, act);
-                if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU &&
-                    act->kind != EVO_ACT_CLIP)
-                    evo_act_apply(act, yc, (size_t)(oh_n * ow_n));
+                evo_act_apply_unfused(act, yc, (size_t)(oh_n * ow_n));
                 continue;
             }
 #endif
@@ -350,8 +347,7 @@ static void conv_dw3(const evo_conv_geom *g, const float *x, const float *w, con
             else
                 evo_dwconv3x3s2_avx512(yc, g->out[1], g->out[2], xc, g->in[1], g->in[2], w + ch * 9,
                                        b, act, zero_row);
-            if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
-                evo_act_apply(act, yc, (size_t)g->out_size);
+            evo_act_apply_unfused(act, yc, (size_t)g->out_size);
         }
 }
 #endif
@@ -393,8 +389,6 @@ static void conv_dw_masked(const evo_conv_geom *g, const float *x, const float *
                 off[a * kw + b] = (pa * 2 + pb) * q + (dr - pa) / 2 * w2 + (dc - pb) / 2;
             }
         }
-    const bool late =
-        act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP;
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t ch = 0; ch < g->c; ch++) {
             const float *xc = x + (n * g->c + ch) * g->in_size;
@@ -411,8 +405,7 @@ static void conv_dw_masked(const evo_conv_geom *g, const float *x, const float *
             }
             evo_dwconv_masked_avx512(yc, g->out_size, xc, off, w + ch * g->k_size, g->k_size, masks,
                                      bias != NULL ? bias[ch] : 0.0f, act);
-            if (late)
-                evo_act_apply(act, yc, (size_t)g->out_size);
+            evo_act_apply_unfused(act, yc, (size_t)g->out_size);
         }
 }
 #endif
@@ -823,8 +816,7 @@ static void conv_km_implicit(const evo_conv_geom *g, const float *x, const float
                 evo_conv_km_avx512(k, src + r * g->stride[1] * pw, 0, tab, g->stride[2], NULL,
                                    g->out[2], w, g->m, bias, act, yn + r * g->out[2], g->out_size);
     }
-    if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
-        evo_act_apply(act, y, (size_t)(g->n * g->m * g->out_size));
+    evo_act_apply_unfused(act, y, (size_t)(g->n * g->m * g->out_size));
 }
 #endif
 
@@ -947,8 +939,7 @@ void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const
         }
         if (evo_cpu_use_avx512() && conv_dw_cv_ok(g)) {
             evo_dwconv_cv_avx512(g, x, w, bias, act, y, conv_align64(scratch));
-            if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
-                evo_act_apply(act, y, (size_t)(g->n * g->m * g->out_size));
+            evo_act_apply_unfused(act, y, (size_t)(g->n * g->m * g->out_size));
             return;
         }
         if (evo_cpu_use_avx512() && conv_dw3_ok(g)) {
@@ -964,13 +955,10 @@ void evo_conv_fast(const evo_conv_geom *g, const float *x, const float *w, const
         return;
     }
 #if defined(EVO_HAVE_X86)
-    if (evo_cpu_use_avx512() && (conv_s2stem_ok(g) || conv_pw_smallk_ok(g))) {
-        if (conv_s2stem_ok(g))
-            evo_conv3x3s2_avx512(g, x, w, bias, act, y);
-        else
-            evo_conv1x1_smallk_avx512(g, x, w, bias, act, y);
-        if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
-            evo_act_apply(act, y, (size_t)(g->n * g->m * g->out_size));
+    const bool stem = conv_s2stem_ok(g);
+    if (evo_cpu_use_avx512() && (stem || conv_pw_smallk_ok(g))) {
+        (stem ? evo_conv3x3s2_avx512 : evo_conv1x1_smallk_avx512)(g, x, w, bias, act, y);
+        evo_act_apply_unfused(act, y, (size_t)(g->n * g->m * g->out_size));
         return;
     }
     if (evo_cpu_use_avx512() && conv_implicit_ok(g)) {

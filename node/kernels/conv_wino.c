@@ -217,8 +217,7 @@ void evo_conv_wino(const evo_conv_geom *g, const float *x, const float *u, const
         evo_wino_plan_make(g, &p);
         float *s = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
         evo_conv_wino_avx512(g, &p, x, u, bias, act, y, s);
-        if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
-            evo_act_apply(act, y, (size_t)(g->n * g->m * g->out_size));
+        evo_act_apply_unfused(act, y, (size_t)(g->n * g->m * g->out_size));
         return;
     }
 #endif

@@ -69,6 +69,12 @@ void evo_act_apply(const evo_act *act, float *x, size_t n)
     }
 }
 
+void evo_act_apply_unfused(const evo_act *act, float *x, size_t n)
+{
+    if (act->kind != EVO_ACT_NONE && act->kind != EVO_ACT_RELU && act->kind != EVO_ACT_CLIP)
+        evo_act_apply(act, x, n);
+}
+
 /* ---------------------------------------------------------------- portable micro-kernel */
 
 void evo_sgemm_ukernel_portable(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,

@@ -49,6 +49,10 @@ typedef struct evo_act {
 
 /* Apply act to n contiguous floats in place. */
 void evo_act_apply(const evo_act *act, float *x, size_t n);
+/* The same, except for the activations the fast conv kernels fuse into
+ * their stores (Relu, Clip; and none): what a caller applies after such a
+ * kernel. */
+void evo_act_apply_unfused(const evo_act *act, float *x, size_t n);
 /* True if kind is a known activation. */
 bool evo_act_valid(const evo_act *act);
 
