@@ -110,18 +110,8 @@ static int tp_stream_await(tp_stream *s, int32_t ms)
         nng_aio_wait(s->aio);
         return nng_aio_result(s->aio);
     }
-    struct timespec ts;
-    const struct timespec *deadline = NULL;
-    if (ms >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        deadline = &ts;
-    }
+    const struct timespec ts = tp_deadline_ms(ms < 0 ? 0 : ms);
+    const struct timespec *deadline = ms >= 0 ? &ts : NULL;
     bool late = false;
     pthread_mutex_lock(&s->done_mu);
     while (!s->done && !late) {
@@ -136,13 +126,7 @@ static int tp_stream_await(tp_stream *s, int32_t ms)
         /* nng 1.5.2's TLS streams cannot cancel a transfer either: if the
          * cancel does not end it, closing the connection does (the caller
          * drops it: s->broken). */
-        struct timespec grace;
-        clock_gettime(CLOCK_MONOTONIC, &grace);
-        grace.tv_nsec += 200000000L;
-        if (grace.tv_nsec >= 1000000000L) {
-            grace.tv_sec++;
-            grace.tv_nsec -= 1000000000L;
-        }
+        const struct timespec grace = tp_deadline_ms(200);
         pthread_mutex_lock(&s->done_mu);
         while (!s->done)
             if (pthread_cond_timedwait(&s->done_cv, &s->done_mu, &grace) == ETIMEDOUT)
@@ -352,11 +336,7 @@ static evo_status tp_stream_recv_locked(evo_tp *tp, evo_msg *out, evo_error *err
 static int tp_stream_port(const evo_tp *tp)
 {
     const tp_stream *s = (const tp_stream *)tp->impl;
-    int port = -1;
-    if (!s->listener || !s->tcp ||
-        nng_stream_listener_get_int(s->listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
-        return -1;
-    return port;
+    return tp_stream_listener_port(s->listener, s->tcp);
 }
 
 static void tp_stream_close(evo_tp *tp)
@@ -449,15 +429,10 @@ evo_status tp_stream_open(evo_tp *tp, evo_error *err)
     s->tls = tls;
     s->tcp = !strncmp(nurl, "tcp://", 6) || tls != NULL;
     s->mu_ok = pthread_mutex_init(&s->mu, NULL) == 0;
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) == 0) {
-        if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-            pthread_mutex_init(&s->done_mu, NULL) == 0) {
-            s->done_ok = pthread_cond_init(&s->done_cv, &ca) == 0;
-            if (!s->done_ok)
-                pthread_mutex_destroy(&s->done_mu);
-        }
-        pthread_condattr_destroy(&ca);
+    if (pthread_mutex_init(&s->done_mu, NULL) == 0) {
+        s->done_ok = tp_cond_init_monotonic(&s->done_cv);
+        if (!s->done_ok)
+            pthread_mutex_destroy(&s->done_mu);
     }
     s->pool = s->mu_ok && s->done_ok ? tp_stream_pool_new() : NULL;
     if (!s->pool) {

@@ -251,16 +251,7 @@ static evo_status tp_sl_recv(evo_tp *tp, evo_msg *out, evo_error *err)
 {
     tp_sl *l = (tp_sl *)tp->impl;
     const int32_t timeout_ms = tp->opt.recv_timeout_ms;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    if (timeout_ms >= 0) {
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    const struct timespec deadline = tp_deadline_ms(timeout_ms < 0 ? 0 : timeout_ms);
     pthread_mutex_lock(&l->mu);
     while (l->q_len == 0)
         if (!tp_sl_wait_locked(l, timeout_ms, &deadline))
@@ -309,10 +300,7 @@ static evo_status tp_sl_send_encoded(evo_tp *tp, const void *buf, size_t len, ev
 static int tp_sl_port(const evo_tp *tp)
 {
     const tp_sl *l = (const tp_sl *)tp->impl;
-    int port = -1;
-    if (!l->tcp || nng_stream_listener_get_int(l->listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
-        return -1;
-    return port;
+    return tp_stream_listener_port(l->listener, l->tcp);
 }
 
 static void tp_sl_close(evo_tp *tp)
@@ -387,12 +375,7 @@ evo_status tp_stream_listener_open(evo_tp *tp, const char *nurl, nng_tls_config 
     l->q_cap = tp->opt.stream_depth;
     l->mu_ok = pthread_mutex_init(&l->mu, NULL) == 0;
     l->not_full_ok = pthread_cond_init(&l->not_full, NULL) == 0;
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) == 0) {
-        l->ready_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-                      pthread_cond_init(&l->ready, &ca) == 0;
-        pthread_condattr_destroy(&ca);
-    }
+    l->ready_ok = tp_cond_init_monotonic(&l->ready);
     l->q = (tp_sl_item *)calloc((size_t)l->q_cap, sizeof *l->q);
     l->pool = tp_stream_pool_new();
     if (!l->mu_ok || !l->ready_ok || !l->not_full_ok || !l->q || !l->pool) {

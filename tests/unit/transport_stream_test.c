@@ -808,6 +808,11 @@ static void test_stream_garbage_senders(void **state)
 
 /* ---------------------------------------------------------------- TLS */
 
+static const char *ts_cert_path(const char *name)
+{
+    return tt_cert_in(g_dir, name);
+}
+
 static void ts_tls_server(evo_tp_options *o, bool mutual)
 {
     tt_tls_server_in(g_dir, o, mutual);
@@ -865,6 +870,28 @@ static void test_stream_tls_refusals(void **state)
     (void)state;
     if (!g_certs)
         skip();
+    {
+        /* missing or wrong files are named at open, before any connection */
+        evo_tp_options o;
+        evo_tp *tp = NULL;
+        evo_error err;
+        ts_opts(&o);
+        assert_int_equal(
+            evo_tp_open(&tp, "tls+tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_LISTEN, &o, &err),
+            EVO_ERR_INVALID_ARG);
+        assert_non_null(strstr(err.msg, "tls_cert_file"));
+        ts_tls_server(&o, false);
+        o.tls_key_file = ts_cert_path("client.key"); /* not server.pem's key */
+        assert_int_equal(
+            evo_tp_open(&tp, "tls+tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_LISTEN, &o, &err),
+            EVO_ERR_INVALID_ARG);
+        ts_tls_client(&o, "no-such-ca.pem", false);
+        assert_int_equal(
+            evo_tp_open(&tp, "tls+tcp+stream://127.0.0.1:1", EVO_TP_PUSH, EVO_TP_DIAL, &o, &err),
+            EVO_ERR_IO);
+        assert_non_null(strstr(err.msg, "no-such-ca.pem"));
+        assert_null(tp);
+    }
     for (int mutual = 0; mutual < 2; mutual++) {
         evo_tp_options so, co;
         evo_tp *l, *d = NULL;
