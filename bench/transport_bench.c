@@ -705,9 +705,10 @@ static void bench_network(int trials, bool coap)
         lat[k] = bench_raw_run(false, 1024, 2000, true, data).wall / 2000 / 2 * 1e6;
     double raw = bench_median(lat, trials);
     printf("| raw TCP | %.1f | - |\n", raw);
-    static const char *const schemes[] = {"tcp", "ipc", "tls+tcp", "coap", "tcp+stream"};
-    for (int q = 0; q < 5; q++) {
-        if ((q == 2 && !bench_certs) || (q == 3 && !coap))
+    static const char *const schemes[] = {"tcp",        "ipc",        "tls+tcp",       "coap",
+                                          "tcp+stream", "ipc+stream", "tls+tcp+stream"};
+    for (int q = 0; q < 7; q++) {
+        if ((strstr(schemes[q], "tls") && !bench_certs) || (q == 3 && !coap))
             continue;
         for (int k = 0; k < trials; k++)
             lat[k] = bench_evo_run(schemes[q], 1024, 1000, true, data).wall / 1000 / 2 * 1e6;

@@ -8,8 +8,9 @@
  * costs); nng's byte streams have no fan-in, so it is built here.
  *
  * How: an accept thread takes connections; each connection gets a reader
- * thread that reads its messages (the 32-byte header, then the whole
- * message into a pool buffer, stream_pool.c) and queues them; evo_tp_recv
+ * thread that reads its messages (the 32-byte header with whatever else
+ * has arrived, then the rest of the message straight into a pool buffer,
+ * stream_pool.c) and queues them; evo_tp_recv
  * pops and decodes. Reader threads wait on their aio (no completion
  * callbacks): nng then moves the bytes in the reader's own thread when
  * they are already there, where a callback would cost a hand-off to one of
@@ -39,6 +40,12 @@
 #define TP_SL_MAX_CONNS 256
 /* Reader threads only read into buffers and queue them. */
 #define TP_SL_STACK (256u << 10)
+/* Each read of a header asks for up to this many bytes: a burst of small
+ * messages then arrives in one read instead of two per message (header,
+ * body), and a large message's first bytes come with its header (they are
+ * copied into its buffer: at most this much per message, the rest is read
+ * straight into the buffer). */
+#define TP_SL_READAHEAD (16u << 10)
 
 typedef struct tp_sl tp_sl;
 
@@ -46,6 +53,8 @@ typedef struct tp_sl_conn {
     tp_sl *l;
     nng_stream *st;
     nng_aio *aio; /* the reader's, without callback */
+    uint8_t *ra;  /* read-ahead: TP_SL_READAHEAD bytes, ra_len of them buffered from ra_pos */
+    size_t ra_pos, ra_len;
     pthread_t th;
     bool finished; /* the reader thread has returned: join it */
     struct tp_sl_conn *next;
@@ -112,42 +121,72 @@ static bool tp_sl_read(nng_stream *st, nng_aio *aio, uint8_t *p, size_t n)
     return true;
 }
 
+/* Have at least need (<= TP_SL_READAHEAD) bytes in c's read-ahead buffer;
+ * each read takes whatever has arrived, up to the buffer's free space. */
+static bool tp_sl_fill(tp_sl_conn *c, size_t need)
+{
+    if (c->ra_pos + need > TP_SL_READAHEAD) {
+        memmove(c->ra, c->ra + c->ra_pos, c->ra_len);
+        c->ra_pos = 0;
+    }
+    while (c->ra_len < need) {
+        uint8_t *end = c->ra + c->ra_pos + c->ra_len;
+        nng_iov iov = {end, TP_SL_READAHEAD - c->ra_pos - c->ra_len};
+        if (nng_aio_set_iov(c->aio, 1, &iov) != 0)
+            return false;
+        nng_stream_recv(c->st, c->aio);
+        nng_aio_wait(c->aio);
+        size_t got = nng_aio_count(c->aio);
+        if (nng_aio_result(c->aio) != 0 || got == 0)
+            return false;
+        c->ra_len += got;
+    }
+    return true;
+}
+
+/* The next n bytes of the stream into p: first what is buffered, the rest
+ * read straight into p. */
+static bool tp_sl_take(tp_sl_conn *c, uint8_t *p, size_t n)
+{
+    size_t k = n < c->ra_len ? n : c->ra_len;
+    memcpy(p, c->ra + c->ra_pos, k);
+    c->ra_pos += k;
+    c->ra_len -= k;
+    if (c->ra_len == 0)
+        c->ra_pos = 0;
+    return tp_sl_read(c->st, c->aio, p + k, n - k);
+}
+
 static void *tp_sl_reader(void *arg)
 {
     tp_sl_conn *c = (tp_sl_conn *)arg;
     tp_sl *l = c->l;
-    nng_aio *aio = c->aio;
-    {
-        for (;;) {
-            uint8_t hdr[EVO_WIRE_HEADER_SIZE];
-            if (!tp_sl_read(c->st, aio, hdr, sizeof hdr))
-                break; /* closed, or the sender went away */
-            uint64_t body_len;
-            tp_sl_item it = {NULL, 0, {EVO_OK, ""}};
-            evo_status st = tp_wire_peek_header(hdr, sizeof hdr, &l->limits, &body_len, &it.err);
-            if (st != EVO_OK) {
-                evo_error_prefix(&it.err, "message from '%s' rejected (connection dropped)",
-                                 l->url);
-                tp_sl_push(l, &it);
-                break;
-            }
-            /* body_len <= max_body (u32) here */
-            it.total = EVO_WIRE_HEADER_SIZE + (size_t)body_len;
-            it.base = tp_stream_pool_get(l->pool, it.total);
-            if (!it.base) {
-                evo_error_set(&it.err, EVO_ERR_NOMEM,
-                              "no memory for a %zu byte message from '%s' (connection dropped)",
-                              it.total, l->url);
-                tp_sl_push(l, &it);
-                break;
-            }
-            uint8_t *msg = it.base + TP_PAYLOAD_ALIGN;
-            memcpy(msg, hdr, sizeof hdr);
-            if (!tp_sl_read(c->st, aio, msg + sizeof hdr, (size_t)body_len) ||
-                !tp_sl_push(l, &it)) {
-                tp_stream_pool_put(it.base);
-                break;
-            }
+    for (;;) {
+        if (!tp_sl_fill(c, EVO_WIRE_HEADER_SIZE))
+            break; /* closed, or the sender went away */
+        const uint8_t *hdr = c->ra + c->ra_pos;
+        uint64_t body_len;
+        tp_sl_item it = {NULL, 0, {EVO_OK, ""}};
+        evo_status st =
+            tp_wire_peek_header(hdr, EVO_WIRE_HEADER_SIZE, &l->limits, &body_len, &it.err);
+        if (st != EVO_OK) {
+            evo_error_prefix(&it.err, "message from '%s' rejected (connection dropped)", l->url);
+            tp_sl_push(l, &it);
+            break;
+        }
+        /* body_len <= max_body (u32) here */
+        it.total = EVO_WIRE_HEADER_SIZE + (size_t)body_len;
+        it.base = tp_stream_pool_get(l->pool, it.total);
+        if (!it.base) {
+            evo_error_set(&it.err, EVO_ERR_NOMEM,
+                          "no memory for a %zu byte message from '%s' (connection dropped)",
+                          it.total, l->url);
+            tp_sl_push(l, &it);
+            break;
+        }
+        if (!tp_sl_take(c, it.base + TP_PAYLOAD_ALIGN, it.total) || !tp_sl_push(l, &it)) {
+            tp_stream_pool_put(it.base);
+            break;
         }
     }
     nng_stream_close(c->st);
@@ -162,6 +201,7 @@ static void tp_sl_conn_free(tp_sl_conn *c)
     pthread_join(c->th, NULL);
     nng_aio_free(c->aio);
     nng_stream_free(c->st);
+    free(c->ra);
     free(c);
 }
 
@@ -208,6 +248,7 @@ static void *tp_sl_acceptor(void *arg)
         pthread_mutex_lock(&l->mu);
         tp_sl_take_finished_locked(l, &done); /* a long-lived listener sees many senders */
         bool take = c && !l->closing && l->n_conns < TP_SL_MAX_CONNS &&
+                    (c->ra = (uint8_t *)malloc(TP_SL_READAHEAD)) != NULL &&
                     nng_aio_alloc(&c->aio, NULL, NULL) == 0;
         if (take) {
             c->l = l;
@@ -229,6 +270,8 @@ static void *tp_sl_acceptor(void *arg)
         if (!take) {
             if (c && c->aio)
                 nng_aio_free(c->aio);
+            if (c)
+                free(c->ra);
             free(c);
             nng_stream_close(st);
             nng_stream_free(st);
