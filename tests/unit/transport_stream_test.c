@@ -297,6 +297,104 @@ static void test_stream_concurrent_senders(void **state)
     evo_tp_close(l);
 }
 
+/* ------------------------------------------------ burst of many sizes */
+
+enum { TS_BURST = 12000, TS_BURST_TINY = 10000, TS_BURST_MAX = 9000 };
+
+/* Float count of burst message i: first only tiny ones (a 16 KiB
+ * read-ahead holds a hundred and often ends inside a header, which the
+ * reader then has to move to the front), then also ones beyond the
+ * read-ahead. */
+static int ts_burst_len(uint32_t i)
+{
+    static const int lens[] = {0,  1,  2,  3,   5,   8,   13,   21,
+                               34, 55, 89, 144, 233, 377, 4100, TS_BURST_MAX};
+    return lens[(i * 7u + i / 16u) % (i < TS_BURST_TINY ? 8u : 16u)];
+}
+
+static float ts_burst_value(uint32_t i, int j)
+{
+    return (float)(i % 251u) + (float)j * 0.25f;
+}
+
+typedef struct ts_burster {
+    evo_tp *tp;
+    int failures;
+} ts_burster;
+
+static void *ts_burst_thread(void *arg)
+{
+    ts_burster *b = (ts_burster *)arg;
+    float *v = malloc(TS_BURST_MAX * sizeof *v);
+    evo_error err;
+    for (uint32_t i = 0; v && i < TS_BURST; i++) {
+        int n = ts_burst_len(i);
+        for (int j = 0; j < n; j++)
+            v[j] = ts_burst_value(i, j);
+        evo_tensor t = {EVO_DT_FLOAT32, {1, {n}}, v};
+        evo_wire_tensor wt;
+        evo_msg m;
+        if (evo_wire_tensor_encode(&wt, "b", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err)) {
+            b->failures++;
+            continue;
+        }
+        evo_msg_init(&m, EVO_MSG_TENSORS);
+        m.sequence = i;
+        m.tensors = &wt;
+        m.n_tensors = 1;
+        if (evo_tp_send(b->tp, &m, &err) != EVO_OK)
+            b->failures++;
+        evo_wire_tensor_clear(&wt);
+    }
+    b->failures += v == NULL;
+    free(v);
+    return NULL;
+}
+
+/* Messages of mixed sizes sent back to back (so several, and parts of the
+ * next, arrive in one read) each come out whole and in order. */
+static void ts_burst(const char *url)
+{
+    evo_tp_options o;
+    ts_opts(&o);
+    o.stream_depth = 4; /* the reader also waits for room now and then */
+    evo_tp *l, *d;
+    ts_pair(url, EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &d);
+    ts_burster b = {d, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, ts_burst_thread, &b), 0);
+    evo_error err;
+    for (uint32_t i = 0; i < TS_BURST; i++) {
+        evo_msg got;
+        if (evo_tp_recv(l, &got, &err) != EVO_OK)
+            fail_msg("recv %u: %s", i, err.msg);
+        assert_int_equal(got.sequence, i);
+        assert_int_equal(got.n_tensors, 1);
+        int n = ts_burst_len(i);
+        assert_int_equal(got.tensors[0].payload_len, (size_t)n * 4);
+        const float *v;
+        assert_int_equal(evo_wire_tensor_view(&got.tensors[0], EVO_DT_FLOAT32, (const void **)&v),
+                         EVO_OK);
+        for (int j = 0; j < n; j++)
+            if (v[j] != ts_burst_value(i, j))
+                fail_msg("message %u float %d: %g, expected %g", i, j, v[j], ts_burst_value(i, j));
+        evo_msg_release(&got);
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(b.failures, 0);
+    evo_tp_close(d);
+    evo_tp_close(l);
+}
+
+static void test_stream_burst_of_sizes(void **state)
+{
+    (void)state;
+    ts_burst("tcp+stream://127.0.0.1:0");
+    char url[512];
+    snprintf(url, sizeof url, "ipc+stream://%s/burst.sock", g_dir);
+    ts_burst(url);
+}
+
 /* ------------------------------------------------------- gather encoding */
 
 /* A message with payloads above and below the reference threshold. */
@@ -981,6 +1079,7 @@ int main(void)
         cmocka_unit_test(test_stream_big_tensor),
         cmocka_unit_test(test_stream_gather_encoding),
         cmocka_unit_test(test_stream_concurrent_senders),
+        cmocka_unit_test(test_stream_burst_of_sizes),
         cmocka_unit_test(test_stream_bad_body_keeps_channel),
         cmocka_unit_test(test_stream_bad_magic),
         cmocka_unit_test(test_stream_over_limit),
