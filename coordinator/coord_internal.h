@@ -101,9 +101,9 @@ bool coord_url_is_loopback(const char *url);
 bool coord_url_is_coap(const char *url);
 /* scheme://host of url (no port) into out. */
 /* The URL of a tensor data channel next to control URL url: nng byte
- * streams (tcp+stream, ipc+stream: no per-message allocation, many senders
- * per listener; transport/stream_listener.c) for tcp and ipc; other schemes
- * (tls+tcp, inproc, coap) as they are. */
+ * streams (tcp+stream, ipc+stream, tls+tcp+stream: no per-message
+ * allocation, many senders per listener; transport/stream_listener.c) for
+ * tcp, ipc and tls+tcp; other schemes (inproc, coap) as they are. */
 void coord_data_url(const char *url, char *out, size_t cap);
 void coord_url_base(const char *url, char *out, size_t cap);
 /* Replace the port of url: "tcp://1.2.3.4:0" + 5000 -> "tcp://1.2.3.4:5000". */

@@ -24,12 +24,10 @@
  * loses the framing, so the connection is dropped; a body that fails to
  * decode keeps it (the next message starts where the body ended).
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
@@ -40,7 +38,7 @@ typedef struct tp_stream {
     nng_stream_listener *listener;
     nng_stream_dialer *dialer;
     nng_stream *conn;
-    nng_aio *aio;
+    tp_xfer x; /* accept, dial and transfers on conn */
     bool tcp;
     /* Send-side buffer for everything but large payloads; grown, reused. */
     uint8_t *sbuf;
@@ -51,10 +49,6 @@ typedef struct tp_stream {
      * shared (nng sockets allow concurrent senders, so this channel does). */
     pthread_mutex_t mu;
     bool mu_ok;
-    /* Completion of the operation on aio (tp_stream_await). */
-    pthread_mutex_t done_mu;
-    pthread_cond_t done_cv;
-    bool done, done_ok;
     bool broken; /* conn was closed to end a transfer: drop it */
 } tp_stream;
 
@@ -80,94 +74,30 @@ static void tp_stream_drop(tp_stream *s)
     }
 }
 
-static void tp_stream_aio_done(void *arg)
-{
-    tp_stream *s = (tp_stream *)arg;
-    pthread_mutex_lock(&s->done_mu);
-    s->done = true;
-    pthread_cond_signal(&s->done_cv);
-    pthread_mutex_unlock(&s->done_mu);
-}
-
-/* Before starting an operation on s->aio that may take ms (< 0: no limit;
- * the aio's own timeout, which nng's TCP streams honour, its TLS streams
- * not: see tp_stream_await). */
-static void tp_stream_arm(tp_stream *s, int32_t ms)
-{
-    nng_aio_set_timeout(s->aio, ms < 0 ? NNG_DURATION_INFINITE : (nng_duration)ms);
-    pthread_mutex_lock(&s->done_mu);
-    s->done = false;
-    pthread_mutex_unlock(&s->done_mu);
-}
-
-/* Wait for the operation on s->aio for ms (< 0: no limit), then cancel it.
- * TLS: nng 1.5.2's TLS streams ignore the aio timeout, and a peer that
- * stops reading must not hang a sender for ever, so the wait is bounded
- * here (the aio's callback signals done_cv). */
-static int tp_stream_await(tp_stream *s, int32_t ms)
-{
-    if (!s->tls) { /* TCP and IPC honour the aio timeout */
-        nng_aio_wait(s->aio);
-        return nng_aio_result(s->aio);
-    }
-    const struct timespec ts = tp_deadline_ms(ms < 0 ? 0 : ms);
-    const struct timespec *deadline = ms >= 0 ? &ts : NULL;
-    bool late = false;
-    pthread_mutex_lock(&s->done_mu);
-    while (!s->done && !late) {
-        if (!deadline)
-            pthread_cond_wait(&s->done_cv, &s->done_mu);
-        else
-            late = pthread_cond_timedwait(&s->done_cv, &s->done_mu, deadline) == ETIMEDOUT;
-    }
-    pthread_mutex_unlock(&s->done_mu);
-    if (late) {
-        nng_aio_cancel(s->aio);
-        /* nng 1.5.2's TLS streams cannot cancel a transfer either: if the
-         * cancel does not end it, closing the connection does (the caller
-         * drops it: s->broken). */
-        const struct timespec grace = tp_deadline_ms(200);
-        pthread_mutex_lock(&s->done_mu);
-        while (!s->done)
-            if (pthread_cond_timedwait(&s->done_cv, &s->done_mu, &grace) == ETIMEDOUT)
-                break;
-        bool stuck = !s->done;
-        pthread_mutex_unlock(&s->done_mu);
-        if (stuck && s->conn) {
-            nng_stream_close(s->conn);
-            s->broken = true;
-        }
-        nng_aio_wait(s->aio);
-    }
-    int rv = nng_aio_result(s->aio);
-    return late && rv != 0 ? NNG_ETIMEDOUT : rv;
-}
-
 /* Have a connection: accept (listener) or dial (dialer). */
 static evo_status tp_stream_connect(evo_tp *tp, int32_t timeout_ms, evo_error *err)
 {
     tp_stream *s = (tp_stream *)tp->impl;
     if (s->conn)
         return EVO_OK;
-    tp_stream_arm(s, timeout_ms);
+    tp_xfer_arm(&s->x, timeout_ms);
     if (s->listener)
-        nng_stream_listener_accept(s->listener, s->aio);
+        nng_stream_listener_accept(s->listener, s->x.aio);
     else
-        nng_stream_dialer_dial(s->dialer, s->aio);
-    int rv = tp_stream_await(s, timeout_ms);
+        nng_stream_dialer_dial(s->dialer, s->x.aio);
+    bool closed;
+    int rv = tp_xfer_await(&s->x, timeout_ms, NULL, &closed);
     evo_status hs;
     if (rv != 0 && s->tls && tp_tls_handshake_failed(tp, rv, err, &hs))
         return hs;
     if (rv != 0)
         return tp_stream_fail(err, tp, s->listener ? "accept" : "dial", rv);
-    s->conn = (nng_stream *)nng_aio_get_output(s->aio, 0);
+    s->conn = (nng_stream *)nng_aio_get_output(s->x.aio, 0);
     if (s->tcp)
         (void)nng_stream_set_bool(s->conn, NNG_OPT_TCP_NODELAY, true);
     return EVO_OK;
 }
 
-/* nng 1.5.2 takes at most this many iov entries per aio. */
-#define TP_STREAM_IOV_MAX 8
 /* Payloads this large are sent from the caller's memory instead of being
  * copied into the send buffer (smaller ones cost less to copy than an extra
  * iov entry and kernel segment). */
@@ -180,38 +110,13 @@ static evo_status tp_stream_connect(evo_tp *tp, int32_t timeout_ms, evo_error *e
 static int tp_stream_iov_io(tp_stream *s, nng_iov *iov, unsigned n, bool send, int32_t timeout_ms,
                             size_t *moved)
 {
-    *moved = 0;
-    while (n && iov->iov_len == 0)
-        iov++, n--;
-    while (n) {
-        int rv = nng_aio_set_iov(s->aio, n < TP_STREAM_IOV_MAX ? n : TP_STREAM_IOV_MAX, iov);
-        if (rv != 0)
-            return rv;
-        tp_stream_arm(s, timeout_ms);
-        if (send)
-            nng_stream_send(s->conn, s->aio);
-        else
-            nng_stream_recv(s->conn, s->aio);
-        if ((rv = tp_stream_await(s, timeout_ms)) != 0) {
-            *moved += nng_aio_count(s->aio);
-            return rv;
-        }
-        size_t c = nng_aio_count(s->aio);
-        if (c == 0)
-            return NNG_ECLOSED;
-        *moved += c;
-        while (n && c >= iov->iov_len) {
-            c -= iov->iov_len;
-            iov++, n--;
-        }
-        if (n) {
-            iov->iov_buf = (uint8_t *)iov->iov_buf + c;
-            iov->iov_len -= c;
-        }
-        while (n && iov->iov_len == 0)
-            iov++, n--;
-    }
-    return 0;
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    bool closed;
+    int rv = tp_xfer_io(&s->x, s->conn, iov, n, total, send, timeout_ms, moved, &closed);
+    s->broken |= closed;
+    return rv;
 }
 
 static int tp_stream_io(tp_stream *s, void *p, size_t n, bool send, int32_t timeout_ms,
@@ -353,14 +258,9 @@ static void tp_stream_close(evo_tp *tp)
         nng_stream_dialer_close(s->dialer);
         nng_stream_dialer_free(s->dialer);
     }
-    if (s->aio)
-        nng_aio_free(s->aio);
+    tp_xfer_fini(&s->x);
     if (s->mu_ok)
         pthread_mutex_destroy(&s->mu);
-    if (s->done_ok) {
-        pthread_cond_destroy(&s->done_cv);
-        pthread_mutex_destroy(&s->done_mu);
-    }
     tp_stream_pool_close(s->pool);
     if (s->tls)
         nng_tls_config_free(s->tls);
@@ -429,20 +329,13 @@ evo_status tp_stream_open(evo_tp *tp, evo_error *err)
     s->tls = tls;
     s->tcp = !strncmp(nurl, "tcp://", 6) || tls != NULL;
     s->mu_ok = pthread_mutex_init(&s->mu, NULL) == 0;
-    if (pthread_mutex_init(&s->done_mu, NULL) == 0) {
-        s->done_ok = tp_cond_init_monotonic(&s->done_cv);
-        if (!s->done_ok)
-            pthread_mutex_destroy(&s->done_mu);
-    }
-    s->pool = s->mu_ok && s->done_ok ? tp_stream_pool_new() : NULL;
+    s->pool = s->mu_ok && tp_xfer_init(&s->x, tls != NULL) ? tp_stream_pool_new() : NULL;
     if (!s->pool) {
         tp_stream_close(tp);
         return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a stream channel");
     }
-    /* A completion callback costs a hand-off to one of nng's threads per
-     * transfer (half the rate of 1 KiB messages); only TLS needs it. */
-    int rv = nng_aio_alloc(&s->aio, tls ? tp_stream_aio_done : NULL, s);
-    if (rv == 0 && tp->mode == EVO_TP_LISTEN) {
+    int rv = 0;
+    if (tp->mode == EVO_TP_LISTEN) {
         if ((rv = nng_stream_listener_alloc(&s->listener, nurl)) == 0 && tls)
             rv = nng_stream_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, tls);
         if (rv == 0)
@@ -454,7 +347,7 @@ evo_status tp_stream_open(evo_tp *tp, evo_error *err)
         }
         return EVO_OK;
     }
-    if (rv == 0 && (rv = nng_stream_dialer_alloc(&s->dialer, nurl)) == 0 && tls)
+    if ((rv = nng_stream_dialer_alloc(&s->dialer, nurl)) == 0 && tls)
         rv = nng_stream_dialer_set_ptr(s->dialer, NNG_OPT_TLS_CONFIG, tls);
     if (rv != 0) {
         st = tp_stream_fail(err, tp, "dial", rv);

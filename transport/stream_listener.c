@@ -10,12 +10,11 @@
  * How: an accept thread takes connections; each connection gets a reader
  * thread that reads its messages (the 32-byte header with whatever else
  * has arrived, then the rest of the message straight into a pool buffer,
- * stream_pool.c) and queues them; evo_tp_recv
- * pops and decodes. Reader threads wait on their aio (no completion
- * callbacks): nng then moves the bytes in the reader's own thread when
- * they are already there, where a callback would cost a hand-off to one of
- * nng's threads per transfer (measured: 1 KiB messages at a tenth of the
- * rate). The queue holds stream_depth messages; a reader finding it full
+ * stream_pool.c) and queues them; evo_tp_recv pops and decodes. Reader
+ * threads wait on their transfers (tp_xfer, stream_xfer.c: over TCP and IPC
+ * nng then moves bytes that are already there in the reader's own thread;
+ * a first version driven by completion callbacks moved 1 KiB messages at
+ * a tenth of the rate). The queue holds stream_depth messages; a reader finding it full
  * waits, so memory stays bounded and senders feel back-pressure through
  * TCP. A header the limits refuse loses that connection's framing: it is
  * closed and the next evo_tp_recv reports it; a body that fails to decode
@@ -52,8 +51,9 @@ typedef struct tp_sl tp_sl;
 typedef struct tp_sl_conn {
     tp_sl *l;
     nng_stream *st;
-    nng_aio *aio; /* the reader's, without callback */
-    uint8_t *ra;  /* read-ahead: TP_SL_READAHEAD bytes, ra_len of them buffered from ra_pos */
+    tp_xfer x;   /* the reader's transfers */
+    tp_xfer xc;  /* TLS: its long reads, continued from record to record */
+    uint8_t *ra; /* read-ahead: TP_SL_READAHEAD bytes, ra_len of them buffered from ra_pos */
     size_t ra_pos, ra_len;
     pthread_t th;
     bool finished; /* the reader thread has returned: join it */
@@ -103,44 +103,33 @@ static bool tp_sl_push(tp_sl *l, const tp_sl_item *it)
     return ok;
 }
 
-/* Read exactly n bytes into p (false: closed, failed or the peer left). */
-static bool tp_sl_read(nng_stream *st, nng_aio *aio, uint8_t *p, size_t n)
+/* Read at least at_least bytes into p[0..cap) (false: closed, failed or
+ * the peer left); *got: how many came. */
+static bool tp_sl_read(tp_sl_conn *c, uint8_t *p, size_t cap, size_t at_least, size_t *got)
 {
-    while (n) {
-        nng_iov iov = {p, n};
-        if (nng_aio_set_iov(aio, 1, &iov) != 0)
-            return false;
-        nng_stream_recv(st, aio);
-        nng_aio_wait(aio);
-        size_t got = nng_aio_count(aio);
-        if (nng_aio_result(aio) != 0 || got == 0)
-            return false;
-        p += got;
-        n -= got;
-    }
-    return true;
+    nng_iov iov = {p, cap};
+    bool closed;
+    /* Short TLS reads stay in the reader's thread when their record is
+     * there (a callback per read halved the rate of 1 KiB messages). */
+    tp_xfer *x = c->xc.aio && at_least > TP_SL_READAHEAD ? &c->xc : &c->x;
+    return tp_xfer_io(x, c->st, &iov, 1, at_least, false, -1, got, &closed) == 0 &&
+           *got >= at_least;
 }
 
 /* Have at least need (<= TP_SL_READAHEAD) bytes in c's read-ahead buffer;
  * each read takes whatever has arrived, up to the buffer's free space. */
 static bool tp_sl_fill(tp_sl_conn *c, size_t need)
 {
+    if (c->ra_len >= need)
+        return true;
     if (c->ra_pos + need > TP_SL_READAHEAD) {
         memmove(c->ra, c->ra + c->ra_pos, c->ra_len);
         c->ra_pos = 0;
     }
-    while (c->ra_len < need) {
-        uint8_t *end = c->ra + c->ra_pos + c->ra_len;
-        nng_iov iov = {end, TP_SL_READAHEAD - c->ra_pos - c->ra_len};
-        if (nng_aio_set_iov(c->aio, 1, &iov) != 0)
-            return false;
-        nng_stream_recv(c->st, c->aio);
-        nng_aio_wait(c->aio);
-        size_t got = nng_aio_count(c->aio);
-        if (nng_aio_result(c->aio) != 0 || got == 0)
-            return false;
-        c->ra_len += got;
-    }
+    size_t have = c->ra_pos + c->ra_len, got;
+    if (!tp_sl_read(c, c->ra + have, TP_SL_READAHEAD - have, need - c->ra_len, &got))
+        return false;
+    c->ra_len += got;
     return true;
 }
 
@@ -148,13 +137,13 @@ static bool tp_sl_fill(tp_sl_conn *c, size_t need)
  * read straight into p. */
 static bool tp_sl_take(tp_sl_conn *c, uint8_t *p, size_t n)
 {
-    size_t k = n < c->ra_len ? n : c->ra_len;
+    size_t k = n < c->ra_len ? n : c->ra_len, got;
     memcpy(p, c->ra + c->ra_pos, k);
     c->ra_pos += k;
     c->ra_len -= k;
     if (c->ra_len == 0)
         c->ra_pos = 0;
-    return tp_sl_read(c->st, c->aio, p + k, n - k);
+    return k == n || tp_sl_read(c, p + k, n - k, n - k, &got);
 }
 
 static void *tp_sl_reader(void *arg)
@@ -199,7 +188,8 @@ static void *tp_sl_reader(void *arg)
 static void tp_sl_conn_free(tp_sl_conn *c)
 {
     pthread_join(c->th, NULL);
-    nng_aio_free(c->aio);
+    tp_xfer_fini(&c->x);
+    tp_xfer_fini(&c->xc);
     nng_stream_free(c->st);
     free(c->ra);
     free(c);
@@ -249,11 +239,10 @@ static void *tp_sl_acceptor(void *arg)
         tp_sl_take_finished_locked(l, &done); /* a long-lived listener sees many senders */
         bool take = c && !l->closing && l->n_conns < TP_SL_MAX_CONNS &&
                     (c->ra = (uint8_t *)malloc(TP_SL_READAHEAD)) != NULL &&
-                    nng_aio_alloc(&c->aio, NULL, NULL) == 0;
+                    tp_xfer_init(&c->x, false) && (!l->tls || tp_xfer_init(&c->xc, true));
         if (take) {
             c->l = l;
             c->st = st;
-            nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
             take = pthread_create(&c->th, attr_ok ? &attr : NULL, tp_sl_reader, c) == 0;
         }
         if (take) {
@@ -268,10 +257,11 @@ static void *tp_sl_acceptor(void *arg)
             tp_sl_conn_free(d);
         }
         if (!take) {
-            if (c && c->aio)
-                nng_aio_free(c->aio);
-            if (c)
+            if (c) {
+                tp_xfer_fini(&c->x);
+                tp_xfer_fini(&c->xc);
                 free(c->ra);
+            }
             free(c);
             nng_stream_close(st);
             nng_stream_free(st);
@@ -368,8 +358,13 @@ static void tp_sl_close(evo_tp *tp)
     /* Closing the stream ends a transfer in progress; stopping the aio
      * also refuses one the reader is about to start. */
     for (tp_sl_conn *c = conns; c; c = c->next) {
+        tp_xfer_abort(&c->x);
+        if (c->xc.aio)
+            tp_xfer_abort(&c->xc);
         nng_stream_close(c->st);
-        nng_aio_stop(c->aio);
+        nng_aio_stop(c->x.aio);
+        if (c->xc.aio)
+            nng_aio_stop(c->xc.aio);
     }
     while (conns) {
         tp_sl_conn *c = conns;

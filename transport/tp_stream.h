@@ -68,6 +68,51 @@ static inline int tp_stream_listener_port(nng_stream_listener *l, bool tcp)
     return port;
 }
 
+/* One aio doing a connection's operations (accept, dial, transfers), one
+ * at a time, waited on by one thread (stream_xfer.c says why it works in
+ * two ways). continued: TLS (the aio's callback carries a transfer on from
+ * record to record and the waits are bounded here); otherwise TCP or IPC
+ * (no callback; nng honours the aio timeout). */
+typedef struct tp_xfer {
+    nng_aio *aio;
+    bool continued;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool mu_ok, cv_ok;
+    /* under mu: the operation in progress */
+    bool done, stop;
+    bool aborted; /* tp_xfer_abort: for good */
+    nng_stream *conn;
+    nng_iov *iov; /* what is left of a transfer: n entries (0: none) */
+    unsigned n;
+    bool send;
+    size_t at_least, moved;
+    int rv;
+} tp_xfer;
+
+/* false: out of memory (tp_xfer_fini still frees what was made). */
+bool tp_xfer_init(tp_xfer *x, bool continued);
+void tp_xfer_fini(tp_xfer *x);
+/* From another thread: end the wait of the operation in progress and
+ * refuse further ones (NNG_ECLOSED), before nng_aio_stop(x->aio) (which
+ * would leave a continued operation's waiter without its callback). */
+void tp_xfer_abort(tp_xfer *x);
+/* Before starting an accept or dial on x->aio that may take ms (< 0: no
+ * limit). */
+void tp_xfer_arm(tp_xfer *x, int32_t ms);
+/* Wait for the accept or dial started on x->aio: 0 or an nng error
+ * (NNG_ETIMEDOUT past ms). A continued operation that outlasts ms and
+ * cannot be cancelled is ended by closing conn (if given; *closed set: the
+ * caller drops it). */
+int tp_xfer_await(tp_xfer *x, int32_t ms, nng_stream *conn, bool *closed);
+/* Move bytes of iov[0..n) over conn (entries are consumed) until at least
+ * at_least have moved (the whole iov: its total; a read of what has
+ * arrived: 1), each operation within timeout_ms (< 0: no limit). Returns 0
+ * or an nng error; *moved says how many bytes went, *closed as for
+ * tp_xfer_await. */
+int tp_xfer_io(tp_xfer *x, nng_stream *conn, nng_iov *iov, unsigned n, size_t at_least, bool send,
+               int32_t timeout_ms, size_t *moved, bool *closed);
+
 /* nng error rv of operation `what` as an evo error naming the channel. */
 evo_status tp_stream_fail(evo_error *err, const evo_tp *tp, const char *what, int rv);
 

@@ -372,14 +372,14 @@ static void test_helpers(void **s)
     assert_string_equal(out, "tls+tcp://127.0.0.1:5000");
     coord_url_reachable("tcp://0.0.0.0:4000", "tcp://192.0.2.7:7400", out, sizeof out);
     assert_string_equal(out, "tcp://192.0.2.7:4000");
-    /* data channels: byte streams for tcp and ipc, the rest as they are */
+    /* data channels: byte streams for tcp, ipc and tls+tcp, the rest as they are */
     assert_true(coord_url_is_loopback("ipc+stream:///tmp/x"));
     coord_data_url("tcp://127.0.0.1:0", out, sizeof out);
     assert_string_equal(out, "tcp+stream://127.0.0.1:0");
     coord_data_url("ipc:///tmp/c.data", out, sizeof out);
     assert_string_equal(out, "ipc+stream:///tmp/c.data");
     coord_data_url("tls+tcp://127.0.0.1:0", out, sizeof out);
-    assert_string_equal(out, "tls+tcp://127.0.0.1:0");
+    assert_string_equal(out, "tls+tcp+stream://127.0.0.1:0");
     coord_data_url("inproc://c.data", out, sizeof out);
     assert_string_equal(out, "inproc://c.data");
     coord_url_with_port("tcp+stream://127.0.0.1:0", 5001, out, sizeof out);
