@@ -14,9 +14,9 @@
  * threads wait on their transfers (tp_xfer, stream_xfer.c: over TCP and IPC
  * nng then moves bytes that are already there in the reader's own thread;
  * a first version driven by completion callbacks moved 1 KiB messages at
- * a tenth of the rate). The queue holds stream_depth messages; a reader finding it full
- * waits, so memory stays bounded and senders feel back-pressure through
- * TCP. A header the limits refuse loses that connection's framing: it is
+ * a tenth of the rate). The queue holds stream_depth messages; a reader
+ * finding it full waits, so memory stays bounded and senders feel
+ * back-pressure through TCP. A header the limits refuse loses that connection's framing: it is
  * closed and the next evo_tp_recv reports it; a body that fails to decode
  * is reported by evo_tp_recv and its connection goes on. A sender that
  * disconnects just goes away (the others are not affected).
