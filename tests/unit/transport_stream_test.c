@@ -10,6 +10,9 @@
 #include <pthread.h>
 #include <time.h>
 
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
 #include "transport_testutil.h"
 
 #include "../../transport/tp_internal.h"
@@ -1036,6 +1039,80 @@ static void test_stream_tls_refusals(void **state)
 
 /* A sender whose TLS peer never reads gives up after its send timeout
  * (nng's TLS streams ignore the aio timeout; the channel enforces it). */
+/* A TLS sender that stops in the middle of a 1 MiB message leaves the
+ * listener's reader waiting inside a record-by-record transfer; closing the
+ * listener still ends it promptly (and under ASan frees everything). The
+ * sender is a raw nng TLS stream, so it can stop where evo never would. */
+static void test_stream_tls_close_mid_message(void **state)
+{
+    (void)state;
+    if (!g_certs)
+        skip();
+    evo_tp_options so;
+    ts_tls_server(&so, false);
+    evo_tp *l;
+    evo_error err;
+    assert_int_equal(
+        evo_tp_open(&l, "tls+tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_LISTEN, &so, &err),
+        EVO_OK);
+    float *v = calloc(1 << 18, sizeof *v);
+    assert_non_null(v);
+    evo_tensor t = {EVO_DT_FLOAT32, {1, {1 << 18}}, v};
+    evo_wire_tensor wt;
+    assert_int_equal(evo_wire_tensor_encode(&wt, "t", 0, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
+                     EVO_OK);
+    evo_msg m;
+    evo_msg_init(&m, EVO_MSG_TENSORS);
+    m.tensors = &wt;
+    m.n_tensors = 1;
+    size_t cap, len;
+    assert_int_equal(evo_wire_encoded_size(&m, &cap, &err), EVO_OK);
+    uint8_t *buf = malloc(cap);
+    assert_non_null(buf);
+    assert_int_equal(evo_wire_encode(&m, buf, cap, &len, &err), EVO_OK);
+
+    nng_tls_config *cfg;
+    nng_stream_dialer *sd;
+    nng_aio *aio;
+    char url[64];
+    snprintf(url, sizeof url, "tls+tcp://127.0.0.1:%d", evo_tp_port(l));
+    assert_int_equal(nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT), 0);
+    assert_int_equal(nng_tls_config_ca_file(cfg, ts_cert_path("ca.pem")), 0);
+    assert_int_equal(nng_tls_config_server_name(cfg, "localhost"), 0);
+    assert_int_equal(nng_stream_dialer_alloc(&sd, url), 0);
+    assert_int_equal(nng_stream_dialer_set_ptr(sd, NNG_OPT_TLS_CONFIG, cfg), 0);
+    assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
+    nng_aio_set_timeout(aio, 10000);
+    nng_stream_dialer_dial(sd, aio);
+    nng_aio_wait(aio);
+    assert_int_equal(nng_aio_result(aio), 0);
+    nng_stream *st = nng_aio_get_output(aio, 0);
+    /* the header and the first 100 KiB of the body, then nothing */
+    size_t sent = 0, part = 100u << 10;
+    while (sent < part) {
+        nng_iov iov = {buf + sent, part - sent};
+        nng_aio_set_iov(aio, 1, &iov);
+        nng_stream_send(st, aio);
+        nng_aio_wait(aio);
+        assert_int_equal(nng_aio_result(aio), 0);
+        sent += nng_aio_count(aio);
+    }
+    struct timespec nap = {0, 300 * 1000000L}, t0, t1;
+    nanosleep(&nap, NULL); /* the reader is now waiting for the rest */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    evo_tp_close(l);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 5);
+    nng_stream_close(st);
+    nng_stream_free(st);
+    nng_aio_free(aio);
+    nng_stream_dialer_free(sd);
+    nng_tls_config_free(cfg);
+    free(buf);
+    evo_wire_tensor_clear(&wt);
+    free(v);
+}
+
 static void test_stream_tls_send_timeout(void **state)
 {
     (void)state;
@@ -1090,6 +1167,7 @@ int main(void)
         cmocka_unit_test(test_stream_tls),
         cmocka_unit_test(test_stream_tls_refusals),
         cmocka_unit_test(test_stream_tls_send_timeout),
+        cmocka_unit_test(test_stream_tls_close_mid_message),
     };
     return cmocka_run_group_tests(tests, ts_setup, ts_teardown);
 }
