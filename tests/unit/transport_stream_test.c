@@ -233,28 +233,31 @@ typedef struct ts_pusher {
     float data[TS_CN];
 } ts_pusher;
 
+/* Send t raw as tensor `name` in a TENSORS message with sequence seq. */
+static bool ts_send_tensor(evo_tp *tp, const evo_tensor *t, const char *name, uint32_t seq)
+{
+    evo_wire_tensor wt;
+    evo_msg m;
+    evo_error err;
+    if (evo_wire_tensor_encode(&wt, name, -1, t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err) != EVO_OK)
+        return false;
+    evo_msg_init(&m, EVO_MSG_TENSORS);
+    m.sequence = seq;
+    m.tensors = &wt;
+    m.n_tensors = 1;
+    bool ok = evo_tp_send(tp, &m, &err) == EVO_OK;
+    evo_wire_tensor_clear(&wt);
+    return ok;
+}
+
 static void *ts_push_thread(void *arg)
 {
     ts_pusher *p = (ts_pusher *)arg;
     for (int i = 0; i < TS_CN; i++)
         p->data[i] = p->value;
     evo_tensor t = {EVO_DT_FLOAT32, {1, {TS_CN}}, p->data};
-    evo_error err;
-    for (uint32_t i = 0; i < 24; i++) {
-        evo_wire_tensor wt;
-        evo_msg m;
-        if (evo_wire_tensor_encode(&wt, "t", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err)) {
-            p->failures++;
-            continue;
-        }
-        evo_msg_init(&m, EVO_MSG_TENSORS);
-        m.sequence = p->base + i;
-        m.tensors = &wt;
-        m.n_tensors = 1;
-        if (evo_tp_send(p->tp, &m, &err) != EVO_OK)
-            p->failures++;
-        evo_wire_tensor_clear(&wt);
-    }
+    for (uint32_t i = 0; i < 24; i++)
+        p->failures += !ts_send_tensor(p->tp, &t, "t", p->base + i);
     return NULL;
 }
 
@@ -329,25 +332,12 @@ static void *ts_burst_thread(void *arg)
 {
     ts_burster *b = (ts_burster *)arg;
     float *v = malloc(TS_BURST_MAX * sizeof *v);
-    evo_error err;
     for (uint32_t i = 0; v && i < TS_BURST; i++) {
         int n = ts_burst_len(i);
         for (int j = 0; j < n; j++)
             v[j] = ts_burst_value(i, j);
         evo_tensor t = {EVO_DT_FLOAT32, {1, {n}}, v};
-        evo_wire_tensor wt;
-        evo_msg m;
-        if (evo_wire_tensor_encode(&wt, "b", -1, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err)) {
-            b->failures++;
-            continue;
-        }
-        evo_msg_init(&m, EVO_MSG_TENSORS);
-        m.sequence = i;
-        m.tensors = &wt;
-        m.n_tensors = 1;
-        if (evo_tp_send(b->tp, &m, &err) != EVO_OK)
-            b->failures++;
-        evo_wire_tensor_clear(&wt);
+        b->failures += !ts_send_tensor(b->tp, &t, "b", i);
     }
     b->failures += v == NULL;
     free(v);
@@ -1039,6 +1029,17 @@ static void test_stream_tls_refusals(void **state)
 
 /* A sender whose TLS peer never reads gives up after its send timeout
  * (nng's TLS streams ignore the aio timeout; the channel enforces it). */
+/* *m: a TENSORS message carrying t raw as *wt (evo_wire_tensor_clear it). */
+static void ts_one_tensor_msg(const evo_tensor *t, evo_wire_tensor *wt, evo_msg *m)
+{
+    evo_error err;
+    assert_int_equal(evo_wire_tensor_encode(wt, "t", 0, t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
+                     EVO_OK);
+    evo_msg_init(m, EVO_MSG_TENSORS);
+    m->tensors = wt;
+    m->n_tensors = 1;
+}
+
 /* A TLS sender that stops in the middle of a 1 MiB message leaves the
  * listener's reader waiting inside a record-by-record transfer; closing the
  * listener still ends it promptly (and under ASan frees everything). The
@@ -1059,12 +1060,8 @@ static void test_stream_tls_close_mid_message(void **state)
     assert_non_null(v);
     evo_tensor t = {EVO_DT_FLOAT32, {1, {1 << 18}}, v};
     evo_wire_tensor wt;
-    assert_int_equal(evo_wire_tensor_encode(&wt, "t", 0, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
-                     EVO_OK);
     evo_msg m;
-    evo_msg_init(&m, EVO_MSG_TENSORS);
-    m.tensors = &wt;
-    m.n_tensors = 1;
+    ts_one_tensor_msg(&t, &wt, &m);
     size_t cap, len;
     assert_int_equal(evo_wire_encoded_size(&m, &cap, &err), EVO_OK);
     uint8_t *buf = malloc(cap);
@@ -1127,13 +1124,9 @@ static void test_stream_tls_send_timeout(void **state)
     static float big[1 << 20]; /* 4 MiB: more than the socket buffers hold */
     evo_tensor t = {EVO_DT_FLOAT32, {1, {1 << 20}}, big};
     evo_wire_tensor wt;
-    evo_error err;
-    assert_int_equal(evo_wire_tensor_encode(&wt, "t", 0, &t, EVO_ENC_RAW, EVO_COMP_NONE, -1, &err),
-                     EVO_OK);
     evo_msg m;
-    evo_msg_init(&m, EVO_MSG_TENSORS);
-    m.tensors = &wt;
-    m.n_tensors = 1;
+    ts_one_tensor_msg(&t, &wt, &m);
+    evo_error err;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     evo_status st = EVO_OK;
