@@ -80,6 +80,10 @@ struct evo_agent {
     agent_push push[AGENT_MAX_PUSH];
     size_t n_push;
 
+    /* The session with the coordinator. Registering again (the heartbeat
+     * thread, after the coordinator restarted) replaces session, coord_data
+     * and assign_seq under mu; the other threads read them under mu
+     * (agent_session_key, agent_coord_data). */
     uint8_t session[COORD_SESSION_SIZE];
     char session_id[33];
     int32_t hb_ms;
@@ -105,6 +109,22 @@ struct evo_agent {
 static char *agent_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+/* Copies of the session's key and the coordinator's data URL (see the
+ * struct: a new registration may replace them). */
+static void agent_session_key(evo_agent *a, uint8_t key[COORD_SESSION_SIZE])
+{
+    pthread_mutex_lock(&a->mu);
+    memcpy(key, a->session, COORD_SESSION_SIZE);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void agent_coord_data(evo_agent *a, char out[EVO_WIRE_STR_MAX])
+{
+    pthread_mutex_lock(&a->mu);
+    memcpy(out, a->coord_data, EVO_WIRE_STR_MAX);
+    pthread_mutex_unlock(&a->mu);
 }
 
 static bool agent_timed_out(const evo_error *e)
@@ -197,7 +217,9 @@ static void agent_reply_ack(evo_agent *a, uint64_t value)
 static void agent_on_assign(evo_agent *a, const evo_msg *m)
 {
     evo_error e;
-    if (coord_msg_verify(m, a->session, sizeof a->session, NULL, 0, &e) != EVO_OK) {
+    uint8_t key[COORD_SESSION_SIZE];
+    agent_session_key(a, key);
+    if (coord_msg_verify(m, key, sizeof key, NULL, 0, &e) != EVO_OK) {
         EVO_LOGW("node %s: refused an assignment: %s", a->name, e.msg);
         agent_reply_error(a, EVO_ERR_MISMATCH, e.msg);
         return;
@@ -205,12 +227,13 @@ static void agent_on_assign(evo_agent *a, const evo_msg *m)
     cJSON *j = coord_msg_json(m);
     uint64_t seq = (uint64_t)coord_json_num(j, "seq", 0);
     const cJSON *list = cJSON_GetObjectItem(j, "stages");
+    pthread_mutex_lock(&a->mu);
     if (j == NULL || !cJSON_IsArray(list) || seq <= a->assign_seq) {
+        pthread_mutex_unlock(&a->mu);
         cJSON_Delete(j);
         agent_reply_error(a, EVO_ERR_PARSE, "assignment is malformed or replayed");
         return;
     }
-    pthread_mutex_lock(&a->mu);
     a->assign_seq = seq;
     a->n_assigned = 0;
     const cJSON *it;
@@ -354,8 +377,9 @@ static void agent_on_probe(evo_agent *a, const evo_msg *m)
     cJSON *j = coord_msg_json(m);
     char what[2 * EVO_WIRE_STR_MAX + 16];
     snprintf(what, sizeof what, "probe:%s:%s", coord_json_str(j, "from", ""), a->name);
-    uint8_t want[COORD_MAC_SIZE], got[COORD_MAC_SIZE];
-    coord_hmac_str(a->session, sizeof a->session, what, want);
+    uint8_t want[COORD_MAC_SIZE], got[COORD_MAC_SIZE], key[COORD_SESSION_SIZE];
+    agent_session_key(a, key);
+    coord_hmac_str(key, sizeof key, what, want);
     bool ok = coord_unhex(coord_json_str(j, "ticket", ""), got, sizeof got) &&
               coord_equal(want, got, sizeof got);
     cJSON_Delete(j);
@@ -408,7 +432,9 @@ static void agent_send_error(evo_agent *a, uint64_t request_id, const evo_error 
     evo_msg r;
     evo_msg_set_error(&r, request_id, e);
     evo_error se;
-    if (agent_push_msg(a, a->coord_data, &r, &se) != EVO_OK)
+    char url[EVO_WIRE_STR_MAX];
+    agent_coord_data(a, url);
+    if (agent_push_msg(a, url, &r, &se) != EVO_OK)
         EVO_LOGW("node %s: cannot report an error to the coordinator: %s", a->name, se.msg);
 }
 
@@ -434,8 +460,9 @@ static evo_status agent_run(evo_agent *a, const evo_msg *m, uint64_t t_recv_wall
      * a stray process cannot make the node compute. */
     char what[160];
     snprintf(what, sizeof what, "run:%llu:%s", (unsigned long long)m->request_id, digest);
-    uint8_t want[COORD_MAC_SIZE], got[COORD_MAC_SIZE];
-    coord_hmac_str(a->session, sizeof a->session, what, want);
+    uint8_t want[COORD_MAC_SIZE], got[COORD_MAC_SIZE], key[COORD_SESSION_SIZE];
+    agent_session_key(a, key);
+    coord_hmac_str(key, sizeof key, what, want);
     if (!coord_unhex(coord_json_str(hop, "mac", ""), got, sizeof got) ||
         !coord_equal(want, got, sizeof got)) {
         cJSON_Delete(route);
@@ -535,7 +562,8 @@ static evo_status agent_run(evo_agent *a, const evo_msg *m, uint64_t t_recv_wall
                 EVO_OK)
             rv = coord_env_add(&out, &wt, e);
         const cJSON *next = cJSON_GetArrayItem(hops, 0);
-        const char *url = next ? coord_json_str(next, "u", a->coord_data) : a->coord_data;
+        const char *url =
+            next ? coord_json_str(next, "u", a->coord_data) : a->coord_data; /* mu is held */
         if (rv == EVO_OK && (rv = agent_push_msg(a, url, &out.m, e)) != EVO_OK)
             evo_error_prefix(e, "node %s: cannot forward request %llu to %s", a->name,
                              (unsigned long long)m->request_id, url);
@@ -575,9 +603,17 @@ static void *agent_data_main(void *arg)
 
 /* ---------------------------------------------------------------- heartbeat */
 
+/* Heartbeats that fail for this long mean the coordinator went away (a
+ * restarted one also forgot this node's session): register again, at most
+ * once per AGENT_REREGISTER_EVERY_MS until it works. */
+#define AGENT_REREGISTER_AFTER_MS 2000
+#define AGENT_REREGISTER_EVERY_MS 1000
+static void agent_maybe_reregister(evo_agent *a, uint64_t failing_since, uint64_t *last_try);
+
 static void *agent_hb_main(void *arg)
 {
     evo_agent *a = arg;
+    uint64_t failing_since = 0, last_try = 0; /* coord_mono_ns; 0: heartbeats go through */
     while (!a->stop) {
         pthread_mutex_lock(&a->mu);
         uint64_t used = agent_used_locked(a);
@@ -613,8 +649,15 @@ static void *agent_hb_main(void *arg)
         evo_error e;
         if (text != NULL && coord_env_init(&env, EVO_MSG_RUN, "heartbeat", text, &e) == EVO_OK &&
             coord_env_sign(&env, a->session, sizeof a->session, NULL, 0, &e) == EVO_OK) {
-            if (evo_tp_send(a->hb, &env.m, &e) != EVO_OK)
-                EVO_LOGW("node %s: heartbeat: %s", a->name, e.msg);
+            if (evo_tp_send(a->hb, &env.m, &e) == EVO_OK) {
+                failing_since = 0;
+            } else {
+                if (failing_since == 0) {
+                    EVO_LOGW("node %s: heartbeat: %s", a->name, e.msg);
+                    failing_since = coord_mono_ns();
+                }
+                agent_maybe_reregister(a, failing_since, &last_try);
+            }
         }
         coord_env_clear(&env);
         for (int slept = 0; slept < a->hb_ms && !a->stop; slept += 50)
@@ -755,10 +798,22 @@ static void *agent_probe_main(void *arg)
     return NULL;
 }
 
-/* Challenge + signed register; measures RTT and bandwidth to the coordinator
- * on the way. */
-static evo_status agent_register(evo_agent *a, evo_error *err)
+/* What a registration gives the node. */
+typedef struct agent_reg {
+    uint8_t session[COORD_SESSION_SIZE];
+    char session_id[33];
+    char coord_data[EVO_WIRE_STR_MAX];
+    int32_t hb_ms;
+    agent_peer peers[AGENT_MAX_PEERS];
+    size_t n_peers;
+} agent_reg;
+
+/* Challenge + signed register into *reg; measures RTT and bandwidth to the
+ * coordinator on the way. Touches nothing of a's session (the other threads
+ * may be running: agent_adopt_reg installs it). */
+static evo_status agent_register(evo_agent *a, agent_reg *reg, evo_error *err)
 {
+    memset(reg, 0, sizeof *reg);
     evo_tp_options o;
     coord_tp_options(&o, &a->sec, 5000);
     evo_tp *tp = NULL;
@@ -836,44 +891,44 @@ static evo_status agent_register(evo_agent *a, evo_error *err)
         coord_env_clear(&env);
         if (rv == EVO_OK) {
             cJSON *r = coord_msg_json(&reply);
-            snprintf(a->session_id, sizeof a->session_id, "%s",
+            snprintf(reg->session_id, sizeof reg->session_id, "%s",
                      coord_json_str(r, "session_id", ""));
             const char *data = coord_json_str(r, "data_url", "");
-            coord_url_reachable(data, a->coord_url, a->coord_data, sizeof a->coord_data);
-            a->hb_ms = (int32_t)coord_json_num(r, "heartbeat_ms", 500);
-            if (a->hb_ms < 50)
-                a->hb_ms = 50;
+            coord_url_reachable(data, a->coord_url, reg->coord_data, sizeof reg->coord_data);
+            reg->hb_ms = (int32_t)coord_json_num(r, "heartbeat_ms", 500);
+            if (reg->hb_ms < 50)
+                reg->hb_ms = 50;
             const char *key = coord_json_str(r, "session_key", NULL);
             if (key != NULL) {
-                if (!coord_unhex(key, a->session, sizeof a->session))
+                if (!coord_unhex(key, reg->session, sizeof reg->session))
                     rv = evo_error_set(err, EVO_ERR_PARSE, "registration reply is malformed");
             } else if (a->token != NULL) {
                 /* Token mode: the key never travels; both ends derive it. */
                 char what[160];
-                snprintf(what, sizeof what, "evo-session:%s:%s", a->session_id, nonce_hex);
-                coord_hmac_str((const uint8_t *)a->token, strlen(a->token), what, a->session);
+                snprintf(what, sizeof what, "evo-session:%s:%s", reg->session_id, nonce_hex);
+                coord_hmac_str((const uint8_t *)a->token, strlen(a->token), what, reg->session);
             } else {
                 rv = evo_error_set(err, EVO_ERR_PARSE, "registration reply has no session key");
             }
             /* The peers to probe (node to node links). */
-            a->n_peers = 0;
+            reg->n_peers = 0;
             const cJSON *pe;
             cJSON_ArrayForEach(pe, cJSON_GetObjectItem(r, "peers"))
             {
                 const char *pn = coord_json_str(pe, "name", "");
                 const char *pu = coord_json_str(pe, "url", "");
                 const char *pt = coord_json_str(pe, "ticket", "");
-                if (a->n_peers == AGENT_MAX_PEERS || pn[0] == '\0' || pu[0] == '\0' ||
+                if (reg->n_peers == AGENT_MAX_PEERS || pn[0] == '\0' || pu[0] == '\0' ||
                     strlen(pn) >= EVO_WIRE_STR_MAX || strlen(pu) >= EVO_WIRE_STR_MAX ||
                     strlen(pt) != 2 * COORD_MAC_SIZE)
                     continue;
-                agent_peer *p = &a->peers[a->n_peers++];
+                agent_peer *p = &reg->peers[reg->n_peers++];
                 memset(p, 0, sizeof *p);
                 snprintf(p->name, sizeof p->name, "%s", pn);
                 coord_url_reachable(pu, a->coord_url, p->url, sizeof p->url);
                 snprintf(p->ticket, sizeof p->ticket, "%s", pt);
             }
-            if (a->session_id[0] == '\0' || a->coord_data[0] == '\0')
+            if (reg->session_id[0] == '\0' || reg->coord_data[0] == '\0')
                 rv = evo_error_set(err, EVO_ERR_PARSE, "registration reply is incomplete");
             cJSON_Delete(r);
             evo_msg_release(&reply);
@@ -884,6 +939,53 @@ static evo_status agent_register(evo_agent *a, evo_error *err)
         EVO_LOGI("node %s: registered with %s (rtt %.0f us, %.0f Mbit/s)", a->name, a->coord_url,
                  rtt_us, mbps);
     return rv;
+}
+
+/* Install a registration's session (and, at start, its peers: the probe
+ * thread is not running yet). */
+static void agent_adopt_reg(evo_agent *a, const agent_reg *reg, bool with_peers)
+{
+    pthread_mutex_lock(&a->mu);
+    memcpy(a->session, reg->session, sizeof a->session);
+    memcpy(a->session_id, reg->session_id, sizeof a->session_id);
+    memcpy(a->coord_data, reg->coord_data, sizeof a->coord_data);
+    a->hb_ms = reg->hb_ms;
+    a->assign_seq = 0; /* the coordinator numbers assignments per session */
+    if (with_peers) {
+        memcpy(a->peers, reg->peers, sizeof a->peers);
+        a->n_peers = reg->n_peers;
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void agent_maybe_reregister(evo_agent *a, uint64_t failing_since, uint64_t *last_try)
+{
+    uint64_t now = coord_mono_ns();
+    if (now - failing_since < (uint64_t)AGENT_REREGISTER_AFTER_MS * 1000000u ||
+        now - *last_try < (uint64_t)AGENT_REREGISTER_EVERY_MS * 1000000u)
+        return;
+    *last_try = now;
+    agent_reg *reg = calloc(1, sizeof *reg);
+    evo_error e;
+    evo_tp *hb = NULL;
+    evo_status rv =
+        reg ? agent_register(a, reg, &e) : evo_error_set(&e, EVO_ERR_NOMEM, "out of memory");
+    if (rv == EVO_OK) {
+        evo_tp_options o;
+        coord_tp_options(&o, &a->sec, 2000);
+        rv = evo_tp_open(&hb, reg->coord_data, EVO_TP_PUSH, EVO_TP_DIAL, &o, &e);
+    }
+    if (rv == EVO_OK) {
+        /* Only this thread sends heartbeats: the old channel can go. */
+        evo_tp_close(a->hb);
+        a->hb = hb;
+        agent_adopt_reg(a, reg, false);
+        EVO_LOGI("node %s: registered again with %s (the coordinator came back)", a->name,
+                 a->coord_url);
+    } else {
+        EVO_LOGD("node %s: registering again: %s", a->name, e.msg);
+    }
+    free(reg);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -970,16 +1072,25 @@ evo_status evo_agent_start(const evo_agent_options *opt, evo_agent **out, evo_er
 
     /* Register: retry while the coordinator is not there yet (bounded), stop
      * at a refusal. */
+    agent_reg *reg = calloc(1, sizeof *reg);
+    if (reg == NULL) {
+        rv = evo_error_set(err, EVO_ERR_NOMEM, "out of memory starting a node");
+        goto fail;
+    }
     for (int attempt = 0;; attempt++) {
         evo_error e;
-        rv = agent_register(a, &e);
-        if (rv == EVO_OK)
+        rv = agent_register(a, reg, &e);
+        if (rv == EVO_OK) {
+            agent_adopt_reg(a, reg, true);
+            free(reg);
             break;
+        }
         /* Not there yet is worth waiting for; a refused handshake is not. */
         bool transient = e.code == EVO_ERR_IO && strstr(e.msg, "TLS handshake") == NULL;
         if (!transient || attempt >= 60) {
             *err = e;
             evo_error_prefix(err, "node %s: registration with %s failed", a->name, a->coord_url);
+            free(reg);
             goto fail;
         }
         if (attempt == 0)
