@@ -520,10 +520,15 @@ static evo_status agent_run(evo_agent *a, const evo_msg *m, uint64_t t_recv_wall
         cJSON *tm = cJSON_CreateObject();
         cJSON_AddNumberToObject(tm, "s", s->stage);
         cJSON_AddStringToObject(tm, "node", a->name);
-        cJSON_AddNumberToObject(tm, "queue_ns", (double)(t1 - t0));
+        /* Transfer ends when the data channel had the whole message; the
+         * time it then waited in the channel's queue (this node busy with
+         * earlier requests) is queueing, not the network's. */
+        uint64_t arrived =
+            m->received_ns && m->received_ns <= t_recv_wall ? m->received_ns : t_recv_wall;
+        cJSON_AddNumberToObject(tm, "queue_ns", (double)(t1 - t0 + (t_recv_wall - arrived)));
         cJSON_AddNumberToObject(tm, "compute_ns", (double)(t2 - t1));
         cJSON_AddNumberToObject(tm, "transfer_ns",
-                                sent && t_recv_wall > sent ? (double)(t_recv_wall - sent) : 0.0);
+                                sent && arrived > sent ? (double)(arrived - sent) : 0.0);
         cJSON_AddItemToArray(times, tm);
         cJSON_DeleteItemFromObject(route, "ts");
         cJSON_AddNumberToObject(route, "ts", (double)coord_wall_ns());

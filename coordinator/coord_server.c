@@ -1690,7 +1690,9 @@ static void coord_deliver(evo_coord *c, evo_msg *m, const evo_error *e)
         } else {
             w->state = 1;
             w->msg = *m;
-            w->t_done_wall = coord_wall_ns();
+            /* when the data channel had it (not when this thread got to it) */
+            uint64_t now = coord_wall_ns();
+            w->t_done_wall = m->received_ns && m->received_ns <= now ? m->received_ns : now;
             memset(m, 0, sizeof *m);
         }
         pthread_cond_broadcast(&c->cond);

@@ -96,9 +96,10 @@ static tp_coap_item *tp_coap_make_item(tp_coap *c, const uint8_t *data, size_t l
     if (len)
         memcpy(copy, data, len);
     it->status = evo_wire_decode(copy, len, &c->tp->opt.limits, &it->msg, &it->err);
-    if (it->status == EVO_OK)
+    if (it->status == EVO_OK) {
         tp_msg_adopt_buffer(&it->msg, copy, tp_coap_free_buf);
-    else
+        it->msg.received_ns = tp_wall_ns(); /* reassembled by libcoap just now */
+    } else
         free(copy);
     return it;
 }

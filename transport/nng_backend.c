@@ -115,6 +115,9 @@ static evo_status tp_nng_recv(evo_tp *tp, evo_msg *out, evo_error *err)
     evo_status st = evo_wire_decode(body, len, &tp->opt.limits, out, err);
     if (st == EVO_OK) {
         tp_msg_adopt_buffer(out, msg, tp_nng_free_msg);
+        /* nng queues messages inside its socket and does not say when one
+         * arrived: taking it out is the best this channel can tell. */
+        out->received_ns = tp_wall_ns();
         return EVO_OK;
     }
     evo_error_prefix(err, "message from '%s' rejected", tp->url);

@@ -229,12 +229,14 @@ static evo_status tp_stream_recv_locked(evo_tp *tp, evo_msg *out, evo_error *err
         tp_stream_drop(s);
         return tp_stream_fail(err, tp, "receive", rv);
     }
+    uint64_t received = tp_wall_ns();
     if ((st = evo_wire_decode(buf, total, &tp->opt.limits, out, err)) != EVO_OK) {
         tp_stream_pool_put(base);
         evo_error_prefix(err, "message from '%s' rejected", tp->url);
         return st;
     }
     tp_msg_adopt_buffer(out, base, tp_stream_pool_put);
+    out->received_ns = received;
     return EVO_OK;
 }
 

@@ -65,6 +65,7 @@ typedef struct tp_sl_item {
     uint8_t *base;
     size_t total;
     evo_error err;
+    uint64_t received_ns; /* when the reader had all of it (evo_msg.received_ns) */
 } tp_sl_item;
 
 struct tp_sl {
@@ -155,7 +156,7 @@ static void *tp_sl_reader(void *arg)
             break; /* closed, or the sender went away */
         const uint8_t *hdr = c->ra + c->ra_pos;
         uint64_t body_len;
-        tp_sl_item it = {NULL, 0, {EVO_OK, ""}};
+        tp_sl_item it = {NULL, 0, {EVO_OK, ""}, 0};
         evo_status st =
             tp_wire_peek_header(hdr, EVO_WIRE_HEADER_SIZE, &l->limits, &body_len, &it.err);
         if (st != EVO_OK) {
@@ -173,7 +174,9 @@ static void *tp_sl_reader(void *arg)
             tp_sl_push(l, &it);
             break;
         }
-        if (!tp_sl_take(c, it.base + TP_PAYLOAD_ALIGN, it.total) || !tp_sl_push(l, &it)) {
+        bool whole = tp_sl_take(c, it.base + TP_PAYLOAD_ALIGN, it.total);
+        it.received_ns = tp_wall_ns();
+        if (!whole || !tp_sl_push(l, &it)) {
             tp_stream_pool_put(it.base);
             break;
         }
@@ -289,7 +292,7 @@ static evo_status tp_sl_recv(evo_tp *tp, evo_msg *out, evo_error *err)
     while (l->q_len == 0)
         if (!tp_sl_wait_locked(l, timeout_ms, &deadline))
             break;
-    tp_sl_item it = {NULL, 0, {EVO_ERR_IO, ""}};
+    tp_sl_item it = {NULL, 0, {EVO_ERR_IO, ""}, 0};
     bool have = l->q_len > 0;
     if (have) {
         it = l->q[l->q_head];
@@ -313,6 +316,7 @@ static evo_status tp_sl_recv(evo_tp *tp, evo_msg *out, evo_error *err)
         return st;
     }
     tp_msg_adopt_buffer(out, it.base, tp_stream_pool_put);
+    out->received_ns = it.received_ns;
     return EVO_OK;
 }
 

@@ -108,6 +108,9 @@ struct evo_msg_storage_ {
     void (*buf_free)(void *buf);
 };
 
+/* Now on CLOCK_REALTIME in ns (evo_msg.received_ns). */
+uint64_t tp_wall_ns(void);
+
 /* Attach buf to a decoded message so evo_msg_release frees it with fn. */
 void tp_msg_adopt_buffer(evo_msg *m, void *buf, void (*fn)(void *buf));
 

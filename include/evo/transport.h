@@ -225,6 +225,11 @@ typedef struct evo_msg {
     uint32_t n_tensors;
     evo_stage_timing *timings; /* RESULT */
     uint32_t n_timings;
+    /* Set by evo_tp_recv (never sent): when the channel had the whole
+     * message, in ns since the epoch (CLOCK_REALTIME), 0 if unknown. A
+     * message that waited in the channel's queue (stream_depth) waited
+     * after this, so a receiver can tell transfer time from queueing. */
+    uint64_t received_ns;
     struct evo_msg_storage_ *storage_; /* non-NULL when the message owns memory */
 } evo_msg;
 

@@ -90,6 +90,7 @@ static void tt_roundtrip(const char *scheme, const evo_tp_options *so, const evo
             assert_int_equal(back.request_id, s->msgs[0].request_id);
         } else {
             tt_assert_msg_equal(&s->msgs[t], &back);
+            tt_assert_received(&back);
         }
         evo_msg_release(&back);
     }

@@ -78,11 +78,13 @@ static void tt_roundtrip_all(evo_tp *req, evo_tp *rep)
         if (evo_tp_recv(rep, &got, &err) != EVO_OK)
             fail_msg("recv: %s", err.msg);
         tt_assert_msg_equal(&s->msgs[t], &got);
+        tt_assert_received(&got);
         /* echo the decoded message: its tensors still point into the buffer */
         assert_int_equal(evo_tp_send(rep, &got, &err), EVO_OK);
         if (evo_tp_recv(req, &back, &err) != EVO_OK)
             fail_msg("recv reply: %s", err.msg);
         tt_assert_msg_equal(&s->msgs[t], &back);
+        tt_assert_received(&back);
         evo_msg_release(&got);
         evo_msg_release(&back);
     }

@@ -103,6 +103,7 @@ static void ts_send_all_recv(evo_tp *push, evo_tp *pull)
         if (evo_tp_recv(pull, &got, &err) != EVO_OK)
             fail_msg("recv: %s", err.msg);
         tt_assert_msg_equal(&s->msgs[t], &got);
+        tt_assert_received(&got);
         evo_msg_release(&got);
     }
     pthread_join(th, NULL);
@@ -386,6 +387,33 @@ static void test_stream_burst_of_sizes(void **state)
     char url[512];
     snprintf(url, sizeof url, "ipc+stream://%s/burst.sock", g_dir);
     ts_burst(url);
+}
+
+/* A message that waits in the listener's queue keeps the time it arrived
+ * (what a node's stage timings count as the end of the transfer), not the
+ * time evo_tp_recv took it out. */
+static void test_stream_received_at_arrival(void **state)
+{
+    (void)state;
+    evo_tp_options o;
+    ts_opts(&o);
+    evo_tp *l, *d;
+    ts_pair("tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &o, &l, &d);
+    float v[4] = {1, 2, 3, 4};
+    evo_tensor t = {EVO_DT_FLOAT32, {1, {4}}, v};
+    assert_true(ts_send_tensor(d, &t, "t", 1));
+    struct timespec nap = {0, 300 * 1000000L}, now;
+    nanosleep(&nap, NULL); /* the reader queued it long ago */
+    evo_msg got;
+    evo_error err;
+    assert_int_equal(evo_tp_recv(l, &got, &err), EVO_OK);
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    tt_assert_received(&got);
+    assert_true(now_ns - got.received_ns >= 250000000u);
+    evo_msg_release(&got);
+    evo_tp_close(d);
+    evo_tp_close(l);
 }
 
 /* ------------------------------------------------------- gather encoding */
@@ -1150,6 +1178,7 @@ int main(void)
         cmocka_unit_test(test_stream_gather_encoding),
         cmocka_unit_test(test_stream_concurrent_senders),
         cmocka_unit_test(test_stream_burst_of_sizes),
+        cmocka_unit_test(test_stream_received_at_arrival),
         cmocka_unit_test(test_stream_bad_body_keeps_channel),
         cmocka_unit_test(test_stream_bad_magic),
         cmocka_unit_test(test_stream_over_limit),

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -151,6 +152,17 @@ static inline void tt_assert_tensor_equal(const evo_wire_tensor *a, const evo_wi
         assert_int_equal(a->quant_count, b->quant_count);
         assert_memory_equal(a->quant, b->quant, (size_t)a->quant_count * 8);
     }
+}
+
+/* m came from evo_tp_recv: it says when the channel had it (within the
+ * last minute; a decoded message says 0). */
+static inline void tt_assert_received(const evo_msg *m)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    assert_true(m->received_ns > 0 && m->received_ns <= now);
+    assert_true(now - m->received_ns < 60000000000ull);
 }
 
 static inline void tt_assert_msg_equal(const evo_msg *a, const evo_msg *b)
