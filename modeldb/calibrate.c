@@ -312,6 +312,17 @@ evo_status evo_calibrate(evo_calibration *out, evo_error *err)
     out->dense_gflops = (double)(f3 + f1) / (us3 + us1) / 1e3;
     out->dw_gflops = (double)fdw / usdw / 1e3;
     out->elem_gflops = (double)(fadd + frelu) / (usadd + usrelu) / 1e3;
+    /* Best-of-short-runs measured the unthrottled core; a quota below one
+     * core lets this thread run only that share of any longer stretch. */
+    double share = evo_cpu_quota();
+    if (share > 0 && share < 1) {
+        out->dense_gflops *= share;
+        out->dw_gflops *= share;
+        out->elem_gflops *= share;
+        out->mem_gbps *= share;
+        out->cache_gbps *= share;
+        EVO_LOGI("calibration: a CPU quota of %.2f of a core applies; rates scaled to it", share);
+    }
     out->seconds = (cal_now_us() - start) / 1e6;
     return EVO_OK;
 }

@@ -20,9 +20,8 @@
 #                    only the cloud's link is shaped; the board figure of each
 #                    setting is then unused)
 #   EVO_TB_BOARD_GFLOPS  declare the board's speed (node --no-calibrate --gflops)
-#                    instead of letting it calibrate: calibration keeps the
-#                    best of short runs, which fit inside the CFS quota, so it
-#                    reports the unthrottled speed
+#                    instead of letting it calibrate (calibration scales its
+#                    rates by the CFS quota it finds, evo_cpu_quota)
 #   EVO_SHARED       the shared data directory (default ../shared)
 # --quick: one setting (10/50), 5 repeats; what tests/cli/testbed.sh runs.
 #
@@ -157,8 +156,11 @@ spawn() {
         ip netns exec "$ns" "$@" > "$work/$name.log" 2>&1 &
     else
         # The shell joins the cgroup first, so the exec'd node starts inside it.
+        # nsenter enters only the network namespace: `ip netns exec` also
+        # mounts a fresh /sys, which hides the cgroup hierarchy and so the
+        # CPU quota the node's calibration reads (evo_cpu_quota).
         sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$cg/$tag-$group" \
-            ip netns exec "$ns" "$@" > "$work/$name.log" 2>&1 &
+            nsenter --net="/run/netns/$ns" "$@" > "$work/$name.log" 2>&1 &
     fi
     pids+=($!)
     last_pid=$!
@@ -232,6 +234,11 @@ for setting in $settings; do
     pid_cloud=$last_pid
     wait_alive 2
     client devices > "$work/devices-$sid.txt"
+    # A calibrating board must have seen its quota (or its speed is the full core's).
+    if [ -z "${EVO_TB_BOARD_GFLOPS:-}" ]; then
+        grep -q "CPU quota of 0\.[0-9]* of a core applies" "$work/board-$bm-$km.log" \
+            || fail "the board calibrated without seeing its CPU quota: $(cat "$work/board-$bm-$km.log")"
+    fi
     # What the nodes measured when they registered (the partitioner's inputs).
     awk -v s="$setting" 'NR > 1 { printf "%s: %s measured %s GFLOP/s, link RTT %s us, %s Mbit/s\n", s, $1, $7, $8, $9 }' \
         "$work/devices-$sid.txt" | tee -a "$work/devices"

@@ -185,8 +185,22 @@ typedef struct evo_calibration {
     double seconds;       /* wall time the calibration took */
 } evo_calibration;
 
-/* Run the micro-benchmark (about a second) on the calling thread. */
+/* Run the micro-benchmark (about a second) on the calling thread. Under a
+ * CFS CPU quota of less than one core (evo_cpu_quota) every rate is scaled
+ * by the quota: the short timed runs fit inside one CFS period and would
+ * measure the unthrottled core. */
 evo_status evo_calibrate(evo_calibration *out, evo_error *err);
+
+/* The share of one CPU a CFS quota leaves this process (0.2: a fifth of a
+ * core; 2.0: two cores), the tightest of its cgroup and its ancestors in
+ * the cgroup v2 hierarchy (cpu.max) and the v1 cpu hierarchy
+ * (cpu.cfs_quota_us / cpu.cfs_period_us); 0 when no quota applies or it
+ * cannot be read. */
+double evo_cpu_quota(void);
+/* The same with every file read under directory root instead of "/" (root
+ * holds proc/self/cgroup, proc/self/mountinfo and the mounted hierarchies;
+ * for tests). */
+double evo_cpu_quota_at(const char *root);
 
 /* The default device-class name: the CPU's "model name" from /proc/cpuinfo,
  * lower-cased, runs of other characters turned into '-', or "local". */
