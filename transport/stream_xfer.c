@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tp_stream.h"
 
@@ -37,13 +38,30 @@ static void tp_iov_advance(nng_iov **iov, unsigned *n, size_t c)
         (*iov)++, (*n)--;
 }
 
-static void tp_xfer_submit(tp_xfer *x)
+/* The next operation of a transfer, taken under x->mu so that it can be
+ * started after the lock is dropped (the waiter may give up meanwhile). */
+typedef struct tp_xfer_next {
+    nng_iov iov[TP_XFER_IOV_MAX];
+    unsigned n;
+    bool send;
+    nng_stream *conn;
+} tp_xfer_next;
+
+static void tp_xfer_next_take(const tp_xfer *x, tp_xfer_next *nx)
 {
-    (void)nng_aio_set_iov(x->aio, x->n < TP_XFER_IOV_MAX ? x->n : TP_XFER_IOV_MAX, x->iov);
-    if (x->send)
-        nng_stream_send(x->conn, x->aio);
+    nx->n = x->n < TP_XFER_IOV_MAX ? x->n : TP_XFER_IOV_MAX;
+    memcpy(nx->iov, x->iov, nx->n * sizeof *nx->iov);
+    nx->send = x->send;
+    nx->conn = x->conn;
+}
+
+static void tp_xfer_submit(tp_xfer *x, tp_xfer_next *nx)
+{
+    (void)nng_aio_set_iov(x->aio, nx->n, nx->iov); /* nng copies the entries */
+    if (nx->send)
+        nng_stream_send(nx->conn, x->aio);
     else
-        nng_stream_recv(x->conn, x->aio);
+        nng_stream_recv(nx->conn, x->aio);
 }
 
 /* The callback of a continued aio: go on with the transfer (if one is in
@@ -54,6 +72,7 @@ static void tp_xfer_done(void *arg)
     int rv = nng_aio_result(x->aio);
     size_t c = nng_aio_count(x->aio);
     bool more = false;
+    tp_xfer_next nx;
     pthread_mutex_lock(&x->mu);
     if (x->n) { /* a transfer, not an accept or dial */
         if (rv == 0 && c == 0)
@@ -65,13 +84,15 @@ static void tp_xfer_done(void *arg)
         }
     }
     x->rv = rv;
-    if (!more) {
+    if (more) {
+        tp_xfer_next_take(x, &nx);
+    } else {
         x->done = true;
         pthread_cond_signal(&x->cv);
     }
     pthread_mutex_unlock(&x->mu);
     if (more)
-        tp_xfer_submit(x);
+        tp_xfer_submit(x, &nx);
 }
 
 bool tp_xfer_init(tp_xfer *x, bool continued)
@@ -180,9 +201,11 @@ int tp_xfer_io(tp_xfer *x, nng_stream *conn, nng_iov *iov, unsigned n, size_t at
         x->send = send;
         x->at_least = at_least;
         x->moved = 0;
+        tp_xfer_next nx;
+        tp_xfer_next_take(x, &nx);
         pthread_mutex_unlock(&x->mu);
         tp_xfer_arm(x, timeout_ms);
-        tp_xfer_submit(x);
+        tp_xfer_submit(x, &nx);
         int rv = tp_xfer_await(x, timeout_ms, conn, closed);
         pthread_mutex_lock(&x->mu);
         *moved = x->moved;
