@@ -25,6 +25,7 @@
  * decode keeps it (the next message starts where the body ended).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,15 @@ typedef struct tp_stream {
     pthread_mutex_t mu;
     bool mu_ok;
     bool broken; /* conn was closed to end a transfer: drop it */
+    /* TLS PUSH: a one-byte read kept pending on conn, which only ends when
+     * the peer goes (a PULL peer never sends). nng 1.5.2's TLS streams
+     * swallow the error of their lower TCP write: without this, sends to a
+     * dead peer kept succeeding into nng's TLS buffer until it filled and
+     * one timed out (18 s of heartbeats at 500 ms, lost unnoticed). */
+    nng_aio *watch;
+    uint8_t watch_byte;
+    bool watching;
+    _Atomic bool peer_gone;
 } tp_stream;
 
 evo_status tp_stream_fail(evo_error *err, const evo_tp *tp, const char *what, int rv)
@@ -69,9 +79,32 @@ static void tp_stream_drop(tp_stream *s)
     s->broken = false;
     if (s->conn) {
         nng_stream_close(s->conn);
+        if (s->watching) /* closing ended its read; wait for its callback */
+            nng_aio_wait(s->watch);
         nng_stream_free(s->conn);
         s->conn = NULL;
     }
+    s->watching = false;
+    atomic_store(&s->peer_gone, false);
+}
+
+static void tp_stream_watch_done(void *arg)
+{
+    tp_stream *s = (tp_stream *)arg;
+    atomic_store(&s->peer_gone, true); /* an error, or bytes a PULL peer never sends */
+}
+
+/* Keep the peer-gone read pending on a new TLS PUSH connection. */
+static void tp_stream_watch(evo_tp *tp, tp_stream *s)
+{
+    if (!s->watch || tp->pattern != EVO_TP_PUSH)
+        return;
+    nng_iov iov = {&s->watch_byte, 1};
+    if (nng_aio_set_iov(s->watch, 1, &iov) != 0)
+        return;
+    nng_aio_set_timeout(s->watch, NNG_DURATION_INFINITE);
+    s->watching = true;
+    nng_stream_recv(s->conn, s->watch);
 }
 
 /* Have a connection: accept (listener) or dial (dialer). */
@@ -95,6 +128,7 @@ static evo_status tp_stream_connect(evo_tp *tp, int32_t timeout_ms, evo_error *e
     s->conn = (nng_stream *)nng_aio_get_output(s->x.aio, 0);
     if (s->tcp)
         (void)nng_stream_set_bool(s->conn, NNG_OPT_TCP_NODELAY, true);
+    tp_stream_watch(tp, s);
     return EVO_OK;
 }
 
@@ -129,6 +163,8 @@ static int tp_stream_io(tp_stream *s, void *p, size_t n, bool send, int32_t time
 static evo_status tp_stream_write(evo_tp *tp, nng_iov *iov, unsigned n, evo_error *err)
 {
     tp_stream *s = (tp_stream *)tp->impl;
+    if (atomic_load(&s->peer_gone))
+        tp_stream_drop(s); /* and connect anew: the send fails if nobody is there */
     evo_status st = tp_stream_connect(tp, tp->opt.send_timeout_ms, err);
     if (st != EVO_OK)
         return st;
@@ -260,6 +296,8 @@ static void tp_stream_close(evo_tp *tp)
         nng_stream_dialer_close(s->dialer);
         nng_stream_dialer_free(s->dialer);
     }
+    if (s->watch)
+        nng_aio_free(s->watch);
     tp_xfer_fini(&s->x);
     if (s->mu_ok)
         pthread_mutex_destroy(&s->mu);
@@ -332,6 +370,11 @@ evo_status tp_stream_open(evo_tp *tp, evo_error *err)
     s->tcp = !strncmp(nurl, "tcp://", 6) || tls != NULL;
     s->mu_ok = pthread_mutex_init(&s->mu, NULL) == 0;
     s->pool = s->mu_ok && tp_xfer_init(&s->x, tls != NULL) ? tp_stream_pool_new() : NULL;
+    if (s->pool && tls && tp->pattern == EVO_TP_PUSH &&
+        nng_aio_alloc(&s->watch, tp_stream_watch_done, s) != 0) {
+        tp_stream_pool_close(s->pool);
+        s->pool = NULL;
+    }
     if (!s->pool) {
         tp_stream_close(tp);
         return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a stream channel");

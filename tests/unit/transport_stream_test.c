@@ -1068,6 +1068,37 @@ static void ts_one_tensor_msg(const evo_tensor *t, evo_wire_tensor *wt, evo_msg 
     m->n_tensors = 1;
 }
 
+/* A TLS sender notices that its receiver went away: the first send after
+ * the listener closed fails (nng's TLS streams would take it, and several
+ * more, into their buffer without a word). */
+static void test_stream_tls_peer_gone(void **state)
+{
+    (void)state;
+    if (!g_certs)
+        skip();
+    evo_tp_options so, co;
+    ts_tls_server(&so, false);
+    ts_tls_client(&co, "ca.pem", false);
+    co.send_timeout_ms = 10000;
+    evo_tp *l, *d;
+    ts_pair2("tls+tcp+stream://127.0.0.1:0", EVO_TP_PULL, EVO_TP_PUSH, &so, &co, &l, &d);
+    float v[4] = {1, 2, 3, 4};
+    evo_tensor t = {EVO_DT_FLOAT32, {1, {4}}, v};
+    assert_true(ts_send_tensor(d, &t, "t", 1));
+    evo_msg got;
+    evo_error err;
+    assert_int_equal(evo_tp_recv(l, &got, &err), EVO_OK);
+    evo_msg_release(&got);
+    evo_tp_close(l);
+    struct timespec nap = {0, 300 * 1000000L}, t0, t1;
+    nanosleep(&nap, NULL); /* the close reaches the sender */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_false(ts_send_tensor(d, &t, "t", 2));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 5); /* refused, not timed out */
+    evo_tp_close(d);
+}
+
 /* A TLS sender that stops in the middle of a 1 MiB message leaves the
  * listener's reader waiting inside a record-by-record transfer; closing the
  * listener still ends it promptly (and under ASan frees everything). The
@@ -1189,6 +1220,7 @@ int main(void)
         cmocka_unit_test(test_stream_tls),
         cmocka_unit_test(test_stream_tls_refusals),
         cmocka_unit_test(test_stream_tls_send_timeout),
+        cmocka_unit_test(test_stream_tls_peer_gone),
         cmocka_unit_test(test_stream_tls_close_mid_message),
     };
     return cmocka_run_group_tests(tests, ts_setup, ts_teardown);
