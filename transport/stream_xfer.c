@@ -142,14 +142,21 @@ int tp_xfer_await(tp_xfer *x, int32_t ms, nng_stream *conn, bool *closed)
         nng_aio_wait(x->aio);
         return nng_aio_result(x->aio);
     }
-    const struct timespec ts = tp_deadline_ms(ms < 0 ? 0 : ms);
+    struct timespec ts = tp_deadline_ms(ms < 0 ? 0 : ms);
     bool late = false;
     pthread_mutex_lock(&x->mu);
+    /* ms bounds a stall, as nng's own timeout bounds each operation over
+     * TCP: a transfer that keeps moving records may take longer in all (a
+     * large tensor on a slow link). */
+    size_t seen = x->moved;
     while (!x->done && !x->aborted && !late) {
-        if (ms < 0)
+        if (ms < 0) {
             pthread_cond_wait(&x->cv, &x->mu);
-        else
-            late = pthread_cond_timedwait(&x->cv, &x->mu, &ts) == ETIMEDOUT;
+        } else if (pthread_cond_timedwait(&x->cv, &x->mu, &ts) == ETIMEDOUT) {
+            late = !(x->n && x->moved != seen);
+            seen = x->moved;
+            ts = tp_deadline_ms(ms);
+        }
     }
     if (late)
         x->stop = true; /* the callback starts no further record */

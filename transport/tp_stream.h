@@ -107,9 +107,10 @@ void tp_xfer_arm(tp_xfer *x, int32_t ms);
 int tp_xfer_await(tp_xfer *x, int32_t ms, nng_stream *conn, bool *closed);
 /* Move bytes of iov[0..n) over conn (entries are consumed) until at least
  * at_least have moved (the whole iov: its total; a read of what has
- * arrived: 1), each operation within timeout_ms (< 0: no limit). Returns 0
- * or an nng error; *moved says how many bytes went, *closed as for
- * tp_xfer_await. */
+ * arrived: 1), with no stall longer than timeout_ms (< 0: no limit: each
+ * operation over TCP and IPC, each record over TLS; a slow but moving
+ * transfer may take longer in all). Returns 0 or an nng error; *moved says
+ * how many bytes went, *closed as for tp_xfer_await. */
 int tp_xfer_io(tp_xfer *x, nng_stream *conn, nng_iov *iov, unsigned n, size_t at_least, bool send,
                int32_t timeout_ms, size_t *moved, bool *closed);
 

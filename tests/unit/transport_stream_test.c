@@ -1099,6 +1099,124 @@ static void test_stream_tls_peer_gone(void **state)
     evo_tp_close(d);
 }
 
+/* The text of file path (malloc'd), or NULL. */
+static char *ts_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *b = calloc(1, 1 << 16);
+    size_t n = b ? fread(b, 1, (1 << 16) - 1, f) : 0;
+    fclose(f);
+    if (b && n == 0) {
+        free(b);
+        b = NULL;
+    }
+    return b;
+}
+
+/* A raw nng TLS receiver that takes 512 KiB every 20 ms (26 MB/s). */
+typedef struct ts_slow_reader {
+    nng_stream *st;
+    size_t want, got;
+} ts_slow_reader;
+
+static void *ts_slow_read_thread(void *arg)
+{
+    ts_slow_reader *r = (ts_slow_reader *)arg;
+    nng_aio *aio;
+    uint8_t *buf = malloc(512u << 10);
+    if (!buf || nng_aio_alloc(&aio, NULL, NULL) != 0) {
+        free(buf);
+        return NULL;
+    }
+    nng_aio_set_timeout(aio, 10000);
+    bool ok = true;
+    while (ok && r->got < r->want) {
+        struct timespec nap = {0, 20 * 1000000L};
+        nanosleep(&nap, NULL);
+        /* a TLS read returns at most one record: read until 512 KiB came */
+        for (size_t tick = 0; ok && tick < (512u << 10) && r->got < r->want;) {
+            nng_iov iov = {buf, (512u << 10) - tick};
+            nng_aio_set_iov(aio, 1, &iov);
+            nng_stream_recv(r->st, aio);
+            nng_aio_wait(aio);
+            ok = nng_aio_result(aio) == 0;
+            tick += nng_aio_count(aio);
+            r->got += nng_aio_count(aio);
+        }
+    }
+    nng_aio_free(aio);
+    free(buf);
+    return NULL;
+}
+
+/* The send timeout bounds a stall, not the whole transfer: a 64 MiB tensor
+ * to a TLS peer that reads slowly but steadily (26 MB/s: two seconds
+ * beyond what the socket buffers hold) goes through with a 1 s send
+ * timeout, as over TCP. */
+static void test_stream_tls_slow_peer(void **state)
+{
+    (void)state;
+    if (!g_certs)
+        skip();
+    nng_tls_config *cfg;
+    nng_stream_listener *sl;
+    nng_aio *aio;
+    int port = 0;
+    assert_int_equal(nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER), 0);
+    char *cert = ts_slurp(ts_cert_path("server.pem")), *key = ts_slurp(ts_cert_path("server.key"));
+    assert_true(cert && key);
+    assert_int_equal(nng_tls_config_own_cert(cfg, cert, key, NULL), 0);
+    free(cert);
+    free(key);
+    assert_int_equal(nng_stream_listener_alloc(&sl, "tls+tcp://127.0.0.1:0"), 0);
+    assert_int_equal(nng_stream_listener_set_ptr(sl, NNG_OPT_TLS_CONFIG, cfg), 0);
+    assert_int_equal(nng_stream_listener_listen(sl), 0);
+    assert_int_equal(nng_stream_listener_get_int(sl, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+    assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
+    nng_stream_listener_accept(sl, aio);
+
+    evo_tp_options co;
+    ts_tls_client(&co, "ca.pem", false);
+    co.send_timeout_ms = 1000;
+    char url[64];
+    snprintf(url, sizeof url, "tls+tcp+stream://127.0.0.1:%d", port);
+    evo_tp *d;
+    evo_error err;
+    assert_int_equal(evo_tp_open(&d, url, EVO_TP_PUSH, EVO_TP_DIAL, &co, &err), EVO_OK);
+    nng_aio_wait(aio);
+    assert_int_equal(nng_aio_result(aio), 0);
+    enum { N = 16 << 20 }; /* floats: 64 MiB */
+    float *v = calloc(N, sizeof *v);
+    assert_non_null(v);
+    ts_slow_reader r = {nng_aio_get_output(aio, 0), (size_t)N * 4, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, ts_slow_read_thread, &r), 0);
+    evo_tensor t = {EVO_DT_FLOAT32, {1, {N}}, v};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    evo_wire_tensor wt;
+    evo_msg m;
+    ts_one_tensor_msg(&t, &wt, &m);
+    evo_status st = evo_tp_send(d, &m, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    evo_wire_tensor_clear(&wt);
+    pthread_join(th, NULL);
+    if (st != EVO_OK)
+        fail_msg("send: %s", err.msg);
+    /* it did take longer than one send timeout */
+    assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > 1000);
+    assert_true(r.got >= (size_t)N * 4);
+    evo_tp_close(d);
+    nng_stream_close(r.st);
+    nng_stream_free(r.st);
+    nng_aio_free(aio);
+    nng_stream_listener_free(sl);
+    nng_tls_config_free(cfg);
+    free(v);
+}
+
 /* A TLS sender that stops in the middle of a 1 MiB message leaves the
  * listener's reader waiting inside a record-by-record transfer; closing the
  * listener still ends it promptly (and under ASan frees everything). The
@@ -1221,6 +1339,7 @@ int main(void)
         cmocka_unit_test(test_stream_tls_refusals),
         cmocka_unit_test(test_stream_tls_send_timeout),
         cmocka_unit_test(test_stream_tls_peer_gone),
+        cmocka_unit_test(test_stream_tls_slow_peer),
         cmocka_unit_test(test_stream_tls_close_mid_message),
     };
     return cmocka_run_group_tests(tests, ts_setup, ts_teardown);
