@@ -88,6 +88,7 @@ struct evo_agent {
     char session_id[33];
     int32_t hb_ms;
     uint64_t hb_seq, assign_seq;
+    char rereg_err[sizeof(((evo_error *)0)->msg)]; /* last reason logged (heartbeat thread) */
 
     pthread_mutex_t mu;
     agent_stage *stages[AGENT_MAX_STAGES];
@@ -987,8 +988,14 @@ static void agent_maybe_reregister(evo_agent *a, uint64_t failing_since, uint64_
         agent_adopt_reg(a, reg, false);
         EVO_LOGI("node %s: registered again with %s (the coordinator came back)", a->name,
                  a->coord_url);
-    } else {
-        EVO_LOGD("node %s: registering again: %s", a->name, e.msg);
+        a->rereg_err[0] = '\0';
+    } else if (strcmp(e.msg, a->rereg_err) != 0) {
+        /* Once per distinct reason, not every second: a refusal (a changed
+         * token, a certificate the new coordinator does not accept) must
+         * reach the operator; "not back yet" is said once. */
+        EVO_LOGW("node %s: registering again with %s: %s (retrying every second)", a->name,
+                 a->coord_url, e.msg);
+        snprintf(a->rereg_err, sizeof a->rereg_err, "%s", e.msg);
     }
     free(reg);
 }
