@@ -142,17 +142,6 @@ static uint64_t tp_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void tp_deadline(struct timespec *ts, int32_t ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* ---------------------------------------------------------------- server */
 
 /* Answer with 4.00 and an ERROR message describing why the body was rejected. */
@@ -201,8 +190,7 @@ static void tp_coap_handler(coap_resource_t *res, coap_session_t *sess, const co
     pthread_mutex_lock(&c->mu);
     if (c->tp->pattern == EVO_TP_PULL) {
         /* Backpressure: wait (bounded) for the application to drain the queue. */
-        struct timespec dl;
-        tp_deadline(&dl, TP_COAP_REPLY_WAIT_MS);
+        const struct timespec dl = tp_deadline_ms(TP_COAP_REPLY_WAIT_MS);
         while (c->queued >= (uint32_t)c->tp->opt.stream_depth && !c->stop)
             if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) == ETIMEDOUT)
                 break;
@@ -220,8 +208,7 @@ static void tp_coap_handler(coap_resource_t *res, coap_session_t *sess, const co
     }
     int32_t wait_ms =
         c->tp->opt.send_timeout_ms > 0 ? c->tp->opt.send_timeout_ms : TP_COAP_REPLY_WAIT_MS;
-    struct timespec dl;
-    tp_deadline(&dl, wait_ms);
+    const struct timespec dl = tp_deadline_ms(wait_ms);
     while (!c->pending && !c->stop)
         if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) == ETIMEDOUT)
             break;
@@ -462,9 +449,8 @@ static evo_status tp_coap_recv(evo_tp *tp, evo_msg *out, evo_error *err)
         /* The previous request was not answered; the handler will time out. */
         c->awaiting_reply = false;
     }
-    struct timespec dl;
-    if (tp->opt.recv_timeout_ms >= 0)
-        tp_deadline(&dl, tp->opt.recv_timeout_ms);
+    const struct timespec dl =
+        tp_deadline_ms(tp->opt.recv_timeout_ms >= 0 ? tp->opt.recv_timeout_ms : 0);
     while (!c->head) {
         int rc = tp->opt.recv_timeout_ms >= 0 ? pthread_cond_timedwait(&c->cv, &c->mu, &dl)
                                               : pthread_cond_wait(&c->cv, &c->mu);
@@ -615,7 +601,11 @@ evo_status tp_coap_open(evo_tp *tp, evo_error *err)
         return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a CoAP channel");
     c->tp = tp;
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    if (!tp_cond_init_monotonic(&c->cv)) { /* waits immune to wall-clock steps */
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return evo_error_set(err, EVO_ERR_NOMEM, "no memory for a CoAP channel");
+    }
     tp->impl = c;
     tp->ops = &tp_coap_ops;
     if (secure) {

@@ -6,7 +6,11 @@
 #ifndef EVO_TP_INTERNAL_H
 #define EVO_TP_INTERNAL_H
 
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "evo/transport.h"
 
@@ -109,7 +113,40 @@ struct evo_msg_storage_ {
 };
 
 /* Now on CLOCK_REALTIME in ns (evo_msg.received_ns). */
-uint64_t tp_wall_ns(void);
+static inline uint64_t tp_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The CLOCK_MONOTONIC time ms milliseconds from now (for timed waits on a
+ * condition variable made by tp_cond_init_monotonic). */
+static inline struct timespec tp_deadline_ms(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* A condition variable whose timed waits use CLOCK_MONOTONIC (immune to
+ * wall-clock changes); false if it could not be made. */
+static inline bool tp_cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return false;
+    bool ok =
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(cv, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    return ok;
+}
 
 /* Attach buf to a decoded message so evo_msg_release frees it with fn. */
 void tp_msg_adopt_buffer(evo_msg *m, void *buf, void (*fn)(void *buf));

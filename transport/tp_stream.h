@@ -7,10 +7,6 @@
 #ifndef EVO_TP_STREAM_H
 #define EVO_TP_STREAM_H
 
-#include <pthread.h>
-#include <stdbool.h>
-#include <time.h>
-
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
 
@@ -30,34 +26,6 @@ void tp_stream_pool_close(tp_stream_pool *p);
 uint8_t *tp_stream_pool_get(tp_stream_pool *p, size_t len);
 /* Return a buffer from tp_stream_pool_get (evo_msg_release's callback). */
 void tp_stream_pool_put(void *buf);
-
-/* The CLOCK_MONOTONIC time ms milliseconds from now (for timed waits on a
- * condition variable made by tp_cond_init_monotonic). */
-static inline struct timespec tp_deadline_ms(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-/* A condition variable whose timed waits use CLOCK_MONOTONIC (immune to
- * wall-clock changes); false if it could not be made. */
-static inline bool tp_cond_init_monotonic(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return false;
-    bool ok =
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(cv, &ca) == 0;
-    pthread_condattr_destroy(&ca);
-    return ok;
-}
 
 /* The TCP port a stream listener bound (tcp: it is a TCP or TLS one), or -1. */
 static inline int tp_stream_listener_port(nng_stream_listener *l, bool tcp)

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <mbedtls/sha256.h>
 
@@ -86,13 +85,6 @@ void evo_msg_release(evo_msg *m)
         free(s);
     }
     memset(m, 0, sizeof *m);
-}
-
-uint64_t tp_wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void tp_msg_adopt_buffer(evo_msg *m, void *buf, void (*fn)(void *buf))
