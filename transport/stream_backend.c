@@ -58,7 +58,6 @@ typedef struct tp_stream {
      * one timed out (18 s of heartbeats at 500 ms, lost unnoticed). */
     nng_aio *watch;
     uint8_t watch_byte;
-    bool watching;
     _Atomic bool peer_gone;
 } tp_stream;
 
@@ -79,12 +78,11 @@ static void tp_stream_drop(tp_stream *s)
     s->broken = false;
     if (s->conn) {
         nng_stream_close(s->conn);
-        if (s->watching) /* closing ended its read; wait for its callback */
+        if (s->watch) /* closing ended its read; wait for its callback */
             nng_aio_wait(s->watch);
         nng_stream_free(s->conn);
         s->conn = NULL;
     }
-    s->watching = false;
     atomic_store(&s->peer_gone, false);
 }
 
@@ -94,16 +92,16 @@ static void tp_stream_watch_done(void *arg)
     atomic_store(&s->peer_gone, true); /* an error, or bytes a PULL peer never sends */
 }
 
-/* Keep the peer-gone read pending on a new TLS PUSH connection. */
-static void tp_stream_watch(evo_tp *tp, tp_stream *s)
+/* Keep the peer-gone read pending on a new connection (TLS PUSH channels
+ * only have s->watch). */
+static void tp_stream_watch(tp_stream *s)
 {
-    if (!s->watch || tp->pattern != EVO_TP_PUSH)
+    if (!s->watch)
         return;
     nng_iov iov = {&s->watch_byte, 1};
     if (nng_aio_set_iov(s->watch, 1, &iov) != 0)
         return;
     nng_aio_set_timeout(s->watch, NNG_DURATION_INFINITE);
-    s->watching = true;
     nng_stream_recv(s->conn, s->watch);
 }
 
@@ -128,7 +126,7 @@ static evo_status tp_stream_connect(evo_tp *tp, int32_t timeout_ms, evo_error *e
     s->conn = (nng_stream *)nng_aio_get_output(s->x.aio, 0);
     if (s->tcp)
         (void)nng_stream_set_bool(s->conn, NNG_OPT_TCP_NODELAY, true);
-    tp_stream_watch(tp, s);
+    tp_stream_watch(s);
     return EVO_OK;
 }
 
